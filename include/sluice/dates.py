@@ -1,0 +1,54 @@
+"""Which day a run works on.
+
+Every DAG that processes one day finds it the same way: the ``day`` Param when the run gives one,
+else the triggering asset event's ``extra["day"]``, else the run's data interval (logical date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class DayError(ValueError):
+    """The run names no usable day; the message says where it looked."""
+
+
+def parse_day(value: Any, *, where: str = "day") -> dt.date:
+    """``YYYY-MM-DD`` (or a date/datetime) to a date; anything else is a clear error."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise DayError(f"{where}={value!r} is not a day in the form YYYY-MM-DD")
+
+
+def resolve_day(
+    param: Any,
+    event_extras: Iterable[Mapping[str, Any]] = (),
+    logical_date: dt.datetime | dt.date | None = None,
+) -> dt.date:
+    """The day a run works on: the Param, else the newest asset event's day, else the logical date."""
+    if param not in (None, ""):
+        return parse_day(param, where="Param 'day'")
+    days = [parse_day(e["day"], where="asset event extra 'day'") for e in event_extras if e.get("day")]
+    if days:
+        return max(days)
+    if logical_date is not None:
+        return parse_day(logical_date)
+    raise DayError(
+        "no day to work on: give the Param 'day' (YYYY-MM-DD), or trigger the run from an asset "
+        "event whose extra has 'day', or run it with a logical date"
+    )
+
+
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The first and the last microsecond of ``day`` in UTC."""
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=1) - dt.timedelta(microseconds=1)

@@ -1,0 +1,280 @@
+"""Run Great Expectations suites on a batch and decide what may be published.
+
+Results are stored in a GX File data context under the state folder and rendered as static Data
+Docs; each run of a batch has a fixed run id (the batch id and the run's time), so a re-run
+overwrites its own page instead of adding one.
+
+The decision (:func:`decide`) is a pure function of the failures: a failed ``batch``-scope
+expectation holds back the whole batch; otherwise the rows that broke ``row``-scope expectations
+are held back, unless their share is over the tolerance, in which case the whole batch is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# GX would otherwise try to send usage statistics to the internet on every run.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import great_expectations as gx
+    import pandas as pd
+
+PUBLISH, PARTIAL, QUARANTINE = "publish", "partial", "quarantine"
+EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One expectation that did not hold, in words a person can act on."""
+
+    suite: str
+    expectation: str
+    column: str | None
+    scope: str
+    why: str
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    observed: Any = None
+    details: Any = None
+    examples: tuple[Any, ...] = ()
+    row_numbers: tuple[int, ...] = ()
+
+    @property
+    def rule(self) -> str:
+        return f"{self.expectation}({self.column})" if self.column else self.expectation
+
+    def describe(self) -> str:
+        parts = [f"{self.rule} [{self.scope}: {self.why}]"]
+        if self.unexpected_count is not None:
+            pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
+            parts.append(f"{self.unexpected_count} unexpected{pct}")
+        if self.details:
+            parts.append(f"details {self.details}")
+        elif self.observed is not None and self.unexpected_count is None:
+            parts.append(f"observed {self.observed}")
+        if self.examples:
+            parts.append(f"e.g. {list(self.examples)}")
+        return ": ".join(parts[:1]) + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready summary (without the full list of rows)."""
+        return {
+            "suite": self.suite,
+            "expectation": self.expectation,
+            "column": self.column,
+            "scope": self.scope,
+            "why": self.why,
+            "unexpected_count": self.unexpected_count,
+            "unexpected_percent": self.unexpected_percent,
+            "observed": _jsonable(self.observed),
+            "details": _jsonable(self.details),
+            "examples": _jsonable(list(self.examples)),
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What validation decided for one batch, and why."""
+
+    decision: str
+    reason: str
+    rows: int
+    failures: tuple[Failure, ...] = ()
+    bad_rows: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    validation_urls: tuple[str, ...] = ()
+
+    @property
+    def quarantined_rows(self) -> int:
+        return self.rows if self.decision == QUARANTINE else len(self.bad_rows)
+
+    @property
+    def published_rows(self) -> int:
+        return self.rows - self.quarantined_rows
+
+    def message(self, batch_id: str, day: dt.date, table: str = "raw_observations") -> str:
+        head = {
+            QUARANTINE: f"batch {batch_id} ({table}, {day}) quarantined: {self.reason}",
+            PARTIAL: f"batch {batch_id} ({table}, {day}) published in part: {self.reason}",
+            PUBLISH: f"batch {batch_id} ({table}, {day}) passed validation: {self.rows} rows",
+        }[self.decision]
+        lines = [head]
+        if self.failures:
+            lines.append("failed expectations:")
+            lines += [f"  - {f.describe()}" for f in self.failures]
+        if self.validation_urls:
+            lines.append("Data Docs: " + " ".join(self.validation_urls))
+        return "\n".join(lines)
+
+
+def decide(rows: int, failures: Sequence[Failure], tolerance: float) -> Verdict:
+    """Publish, publish in part, or quarantine the whole batch (pure)."""
+    if not 0.0 <= tolerance <= 1.0:
+        raise ValueError(f"tolerance={tolerance} must be a share between 0 and 1")
+    failures = tuple(failures)
+    structural = [f for f in failures if f.scope == "batch"]
+    if structural:
+        rules = ", ".join(f.rule for f in structural)
+        return Verdict(QUARANTINE, f"structural check failed: {rules}; every row is held back", rows, failures)
+    if rows == 0:
+        return Verdict(QUARANTINE, "the batch is empty", rows, failures)
+    bad: dict[int, list[str]] = {}
+    for failure in failures:
+        for row in failure.row_numbers:
+            bad.setdefault(row, []).append(failure.rule)
+    bad_rows = {row: tuple(rules) for row, rules in sorted(bad.items())}
+    share = len(bad_rows) / rows
+    if not bad_rows:
+        return Verdict(PUBLISH, "all rows passed", rows, failures)
+    if share > tolerance:
+        return Verdict(
+            QUARANTINE,
+            f"{len(bad_rows)} of {rows} rows ({share:.1%}) failed row-level checks, over the tolerance "
+            f"of {tolerance:.1%}; every row is held back",
+            rows,
+            failures,
+            bad_rows,
+        )
+    return Verdict(
+        PARTIAL,
+        f"{len(bad_rows)} of {rows} rows ({share:.1%}) failed row-level checks and are quarantined; "
+        f"{rows - len(bad_rows)} published",
+        rows,
+        failures,
+        bad_rows,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _failures(suite: str, validation: Any) -> list[Failure]:
+    failures = []
+    for result in validation.results:
+        if result.success:
+            continue
+        config = result.expectation_config
+        kwargs = config.kwargs
+        info = result.exception_info or {}
+        meta = config.meta or {}
+        detail = result.result or {}
+        rows = tuple(int(r["row_number"]) for r in detail.get("unexpected_index_list") or [] if "row_number" in r)
+        examples = tuple(detail.get("partial_unexpected_list") or [])[:EXAMPLES]
+        error = info.get("exception_message") if info.get("raised_exception") else None
+        failures.append(
+            Failure(
+                suite=suite,
+                expectation=config.type,
+                column=kwargs.get("column"),
+                scope=meta.get("scope", "batch"),
+                why=meta.get("why", ""),
+                unexpected_count=detail.get("unexpected_count"),
+                unexpected_percent=detail.get("unexpected_percent"),
+                observed=detail.get("observed_value"),
+                details=error or detail.get("details"),
+                examples=examples,
+                row_numbers=rows,
+            )
+        )
+    return failures
+
+
+class GXRunner:
+    """Runs suites against pandas batches through a GX File data context under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._context: gx.data_context.FileDataContext | None = None
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Several task processes may set up the same context at once (a backfill); the GX file
+        # stores are not safe for concurrent writers.
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @property
+    def context(self) -> gx.data_context.FileDataContext:
+        if self._context is None:
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            with self._locked():
+                context = gx.get_context(mode="file", project_root_dir=self.root)
+                if context.variables.progress_bars != ProgressBarsConfig(globally=False):
+                    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+                    context.variables.save()
+                context.data_sources.add_or_update_pandas("sluice")
+            self._context = context
+        return self._context
+
+    def data_docs_index(self) -> Path:
+        return self.root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+    def validate(
+        self,
+        suite: gx.ExpectationSuite,
+        frame: pd.DataFrame,
+        *,
+        run_name: str,
+        run_time: dt.datetime,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> tuple[list[Failure], str | None]:
+        """Validate ``frame`` (which must have a ``row_number`` column) against ``suite``."""
+        import great_expectations as gx
+        from great_expectations.checkpoint import UpdateDataDocsAction
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        context = self.context
+        with self._locked():
+            source = context.data_sources.get("sluice")
+            asset = next((a for a in source.assets if a.name == suite.name), None) or source.add_dataframe_asset(
+                suite.name
+            )
+            batch = next((b for b in asset.batch_definitions if b.name == "whole"), None)
+            batch = batch or asset.add_batch_definition_whole_dataframe("whole")
+            stored = context.suites.add_or_update(suite)
+            definition = context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=suite.name, data=batch, suite=stored)
+            )
+            checkpoint = context.checkpoints.add_or_update(
+                gx.Checkpoint(
+                    name=suite.name,
+                    validation_definitions=[definition],
+                    actions=[UpdateDataDocsAction(name="data_docs")],
+                    result_format={
+                        "result_format": "COMPLETE",
+                        "unexpected_index_column_names": ["row_number"],
+                        "partial_unexpected_count": EXAMPLES,
+                        "return_unexpected_index_query": False,
+                    },
+                )
+            )
+            result = checkpoint.run(
+                batch_parameters={"dataframe": frame},
+                expectation_parameters=dict(parameters or {}),
+                run_id=RunIdentifier(run_name=run_name, run_time=run_time),
+            )
+        failures: list[Failure] = []
+        url = None
+        for identifier, validation in result.run_results.items():
+            failures += _failures(suite.name, validation)
+            sites = context.get_docs_sites_urls(resource_identifier=identifier)
+            url = sites[0]["site_url"] if sites else None
+        return failures, url

@@ -1,0 +1,407 @@
+"""The warehouse: SQLAlchemy Core tables on SQLite (embedded default) or PostgreSQL.
+
+Every table a DAG writes is partitioned by the day it belongs to. The one write operation is
+"replace this day's partition of table T with these rows", done in a single transaction, so a
+re-run of a day gives the same tables and a task killed halfway leaves the previous state.
+
+On PostgreSQL (driver psycopg 3) bulk writes use binary ``COPY``; elsewhere ``executemany``.
+Large partitions are read in chunks through a server-side cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from sluice.schema import MEASUREMENTS
+
+metadata = MetaData()
+
+
+def _timestamp(name: str, nullable: bool = False) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+raw_observations = Table(
+    "raw_observations",
+    metadata,
+    Column("sample_date", Date, nullable=False),
+    Column("batch_id", Text, nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("sample_id", Text),
+    Column("station_id", Text),
+    Column("sampled_at", Text),
+    *(Column(name, Text) for name in MEASUREMENTS),
+    Column("extra", Text, comment="JSON object of delivered columns outside the schema"),
+    _timestamp("ingested_at"),
+    Index("ix_raw_observations_day", "sample_date", "row_number", unique=True),
+    comment="What the source delivered, as delivered (text), one partition per sample_date",
+    info={"partition": "sample_date"},
+)
+
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("sample_date", Date, primary_key=True),
+    Column("batch_id", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("columns", Text, nullable=False, comment="JSON list of the columns as delivered"),
+    Column("row_count", Integer, nullable=False),
+    _timestamp("landed_at"),
+    Column("status", Text, nullable=False, comment="landed | published | partial | quarantined"),
+    Column("published_rows", Integer),
+    Column("quarantined_rows", Integer),
+    _timestamp("validated_at", nullable=True),
+    Column("validation_url", Text),
+    comment="One row per delivered day: what arrived and what validation decided",
+    info={"partition": "sample_date"},
+)
+
+observations = Table(
+    "observations",
+    metadata,
+    Column("sample_date", Date, nullable=False),
+    Column("batch_id", Text, nullable=False),
+    Column("sample_id", Text, nullable=False),
+    Column("station_id", Text, nullable=False),
+    _timestamp("sampled_at"),
+    *(Column(name, Float) for name in MEASUREMENTS),
+    _timestamp("published_at"),
+    UniqueConstraint("sample_id", name="uq_observations_sample_id"),
+    Index("ix_observations_day", "sample_date"),
+    comment="Validated rows only, typed",
+    info={"partition": "sample_date"},
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("sample_date", Date, nullable=False),
+    Column("batch_id", Text, nullable=False),
+    Column("table_name", Text, nullable=False, comment="the table the batch was bound for"),
+    Column("scope", Text, nullable=False, comment="batch (all rows held back) | rows (only bad rows)"),
+    Column("reason", Text, nullable=False),
+    Column("failed_expectations", Text, nullable=False, comment="JSON: expectation, column, counts, examples"),
+    Column("row_count", Integer, nullable=False),
+    Column("quarantined_rows", Integer, nullable=False),
+    Column("validation_url", Text),
+    _timestamp("quarantined_at"),
+    Index("ix_quarantine_day", "sample_date"),
+    comment="Batches that failed validation, wholly or in part, and why",
+    info={"partition": "sample_date"},
+)
+
+quarantine_rows = Table(
+    "quarantine_rows",
+    metadata,
+    Column("sample_date", Date, nullable=False),
+    Column("batch_id", Text, nullable=False),
+    Column("table_name", Text, nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("sample_id", Text),
+    Column("failed_rules", Text, nullable=False),
+    Column("payload", Text, nullable=False, comment="JSON of the row as delivered"),
+    Index("ix_quarantine_rows_day", "sample_date", "table_name", "row_number"),
+    comment="Every row held back, as delivered, with the rules it broke: recoverable",
+    info={"partition": "sample_date"},
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("label_date", Date, nullable=False, comment="the day the lab results arrived"),
+    Column("sample_id", Text, nullable=False),
+    Column("label", SmallInteger, nullable=False, comment="1 = potable"),
+    _timestamp("labelled_at"),
+    UniqueConstraint("label_date", "sample_id", name="uq_labels_day_sample"),
+    Index("ix_labels_sample_id", "sample_id"),
+    comment="Ground truth that arrives days after sampling",
+    info={"partition": "label_date"},
+)
+
+_PG_COPY_TYPES = {
+    Date: "date",
+    DateTime: "timestamptz",
+    Float: "float8",
+    SmallInteger: "int2",
+    Integer: "int4",
+    Text: "text",
+}
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation was asked for something that cannot be done; the message says what."""
+
+
+def _table(name_or_table: str | Table) -> Table:
+    if isinstance(name_or_table, Table):
+        return name_or_table
+    try:
+        return metadata.tables[name_or_table]
+    except KeyError:
+        raise WarehouseError(
+            f"unknown table {name_or_table!r}; known: {', '.join(sorted(metadata.tables))}"
+        ) from None
+
+
+def _partition_column(table: Table) -> Column:
+    return table.c[table.info["partition"]]
+
+
+def _pg_type(column: Column) -> str:
+    for sa_type, pg in _PG_COPY_TYPES.items():
+        if isinstance(column.type, sa_type):
+            return pg
+    raise WarehouseError(f"no COPY type for {column.table.name}.{column.name} ({column.type})")
+
+
+def _column_values(series: pd.Series, column: Column) -> list[Any]:
+    """A frame column as Python values with None for missing, typed for the table's column."""
+    mask = series.isna().to_numpy()
+    if isinstance(column.type, DateTime):
+        values = pd.to_datetime(series, utc=True).dt.to_pydatetime()
+    elif isinstance(column.type, Date):
+        values = np.asarray([v.date() if isinstance(v, dt.datetime) else v for v in series], dtype=object)
+    elif isinstance(column.type, Float):
+        values = series.to_numpy(dtype="float64", na_value=np.nan).astype(object)
+    elif isinstance(column.type, Integer):  # SmallInteger is an Integer
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        values = np.where(mask, 0, values).astype("int64").astype(object)
+    else:
+        values = series.to_numpy(dtype=object)
+    values = np.asarray(values, dtype=object)
+    if mask.any():
+        values[mask] = None
+    return values.tolist()
+
+
+class Warehouse:
+    """The warehouse behind one SQLAlchemy URL (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg":
+            # psycopg 3 is the one driver installed, and the one that does binary COPY
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.url = parsed
+        self.engine: Engine = create_engine(parsed, echo=echo, future=True)
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.url.render_as_string(hide_password=True)})"
+
+    def create_tables(self) -> None:
+        """Create the tables that do not exist yet (idempotent)."""
+        metadata.create_all(self.engine, checkfirst=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Everything written through the yielded object commits together, or not at all."""
+        with self.engine.begin() as conn:
+            yield Transaction(conn)
+
+    def replace_partition(self, table: str | Table, day: dt.date, frame: pd.DataFrame) -> int:
+        """Replace the ``day`` partition of ``table`` with ``frame``, in one transaction."""
+        with self.transaction() as tx:
+            return tx.replace_partition(table, day, frame)
+
+    def read_partition(
+        self,
+        table: str | Table,
+        day: dt.date,
+        columns: Sequence[str] | None = None,
+        order_by: Sequence[str] = (),
+    ) -> pd.DataFrame:
+        """The ``day`` partition of ``table`` as one frame (for bounded partitions)."""
+        chunks = list(self.iter_partition(table, day, columns=columns, order_by=order_by))
+        if not chunks:
+            return _empty_frame(_table(table), columns)
+        return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+    def iter_partition(
+        self,
+        table: str | Table,
+        day: dt.date,
+        columns: Sequence[str] | None = None,
+        order_by: Sequence[str] = (),
+        chunksize: int = 200_000,
+    ) -> Iterator[pd.DataFrame]:
+        """Stream the ``day`` partition of ``table`` in frames of at most ``chunksize`` rows."""
+        table = _table(table)
+        cols = [table.c[c] for c in columns] if columns else list(table.c)
+        query = select(*cols).where(_partition_column(table) == day)
+        if order_by:
+            query = query.order_by(*(table.c[c] for c in order_by))
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(stream_results=True, yield_per=chunksize)
+            result = conn.execute(query)
+            keys = list(result.keys())
+            for rows in result.partitions(chunksize):
+                yield _typed_frame(pd.DataFrame.from_records(rows, columns=keys), table)
+
+    def scalar(self, query: Any, **params: Any) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(query, params).scalar()
+
+    def fetch(self, query: Any, **params: Any) -> list[Mapping[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query, params)]
+
+    def count(self, table: str | Table, day: dt.date | None = None) -> int:
+        from sqlalchemy import func
+
+        table = _table(table)
+        query = select(func.count()).select_from(table)
+        if day is not None:
+            query = query.where(_partition_column(table) == day)
+        return int(self.scalar(query))
+
+    def digest(self, table: str | Table, day: dt.date | None = None, exclude: Iterable[str] = ()) -> str:
+        """A checksum of a table (or one partition), independent of physical row order."""
+        table = _table(table)
+        skip = set(exclude)
+        cols = [c for c in table.c if c.name not in skip]
+        query = select(*cols)
+        if day is not None:
+            query = query.where(_partition_column(table) == day)
+        with self.engine.connect() as conn:
+            rows = sorted(json.dumps(list(r), default=str) for r in conn.execute(query))
+        return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+class Transaction:
+    """Writes inside one database transaction (see :meth:`Warehouse.transaction`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def delete_partition(self, table: str | Table, day: dt.date, **equals: Any) -> int:
+        table = _table(table)
+        query = delete(table).where(_partition_column(table) == day)
+        for name, value in equals.items():
+            query = query.where(table.c[name] == value)
+        return self.conn.execute(query).rowcount
+
+    def replace_partition(self, table: str | Table, day: dt.date, frame: pd.DataFrame, **equals: Any) -> int:
+        """Delete the day's rows (optionally only those matching ``equals``), insert ``frame``."""
+        table = _table(table)
+        partition = _partition_column(table).name
+        if len(frame):
+            days = pd.to_datetime(frame[partition]).dt.date.unique() if partition in frame else []
+            if list(days) != [day]:
+                raise WarehouseError(
+                    f"{table.name}: rows for partition {day} must all have {partition}={day}, "
+                    f"got {sorted(map(str, days))[:5]}"
+                )
+        self.delete_partition(table, day, **equals)
+        return self.insert(table, frame)
+
+    def update_partition(self, table: str | Table, day: dt.date, **values: Any) -> int:
+        table = _table(table)
+        query = update(table).where(_partition_column(table) == day).values(**values)
+        return self.conn.execute(query).rowcount
+
+    def insert(self, table: str | Table, frame: pd.DataFrame) -> int:
+        table = _table(table)
+        missing = [c.name for c in table.c if c.name not in frame.columns and not c.nullable]
+        unknown = [c for c in frame.columns if c not in table.c]
+        if missing or unknown:
+            raise WarehouseError(
+                f"{table.name}: frame does not match the table "
+                f"(missing required columns {missing}, unknown columns {unknown})"
+            )
+        if frame.empty:
+            return 0
+        columns = [c for c in table.c if c.name in frame.columns]
+        values = [_column_values(frame[c.name], c) for c in columns]
+        if self.conn.dialect.name == "postgresql":
+            self._copy(table, columns, values)
+        else:
+            self._executemany(table, columns, values)
+        return len(frame)
+
+    def _copy(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
+        raw = self.conn.connection.driver_connection
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.set_types([_pg_type(c) for c in columns])
+            for row in zip(*values, strict=True):
+                copy.write_row(row)
+
+    def _executemany(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
+        dialect = self.conn.dialect
+        processed = []
+        for column, vals in zip(columns, values, strict=True):
+            proc = column.type.bind_processor(dialect)
+            processed.append([proc(v) if v is not None else None for v in vals] if proc else vals)
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        cursor = self.conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', zip(*processed, strict=True))
+        finally:
+            cursor.close()
+
+
+def _typed_frame(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """Give read frames the same dtypes on every backend (SQLite returns naive timestamps)."""
+    for name in frame.columns:
+        column_type = table.c[name].type
+        if isinstance(column_type, DateTime):
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        elif isinstance(column_type, Date):
+            frame[name] = pd.to_datetime(frame[name]).dt.date
+        elif isinstance(column_type, Float):
+            frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
+    return frame
+
+
+def _empty_frame(table: Table, columns: Sequence[str] | None) -> pd.DataFrame:
+    return _typed_frame(pd.DataFrame(columns=list(columns or [c.name for c in table.c])), table)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the UI and tasks read while one task writes; the busy timeout makes concurrent
+    # writers (parallel task processes) wait for each other instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
