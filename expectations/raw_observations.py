@@ -24,8 +24,8 @@ from sluice.schema import MEASUREMENTS, SOURCE_COLUMNS
 DELIVERED = "raw_observations.delivered"
 VALUES = "raw_observations.values"
 
-NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
-ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"
+NUMBER = r"^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$"
+ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
 
 # Physically plausible ranges for drinking water (units as in the Water Potability data set).
 RANGES: Mapping[str, tuple[float, float]] = {

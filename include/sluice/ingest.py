@@ -82,8 +82,8 @@ def to_raw(frame: pd.DataFrame, day: dt.date, batch_id: str, ingested_at: dt.dat
         raw[column] = _as_text(frame[column]).to_numpy() if column in frame else None
     unknown = [c for c in frame.columns if c not in SOURCE_COLUMNS]
     if unknown:
-        extra = frame[unknown].astype(object).where(frame[unknown].notna(), None).astype(str)
-        raw["extra"] = [json.dumps(r) for r in extra.to_dict("records")]
+        extra = frame[unknown].astype(object).where(frame[unknown].notna(), None)
+        raw["extra"] = [json.dumps(r, default=str) for r in extra.to_dict("records")]
     else:
         raw["extra"] = None
     raw["ingested_at"] = ingested_at

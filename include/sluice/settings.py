@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "default.yaml"
 SOURCES = ("simulated", "landing")
+DEFAULT_STATIONS = tuple(f"ST{i:02d}" for i in range(1, 13))
+"""The monitoring network's stations; override with SLUICE_STATIONS=ST01,ST02,…"""
 
 
 class ConfigError(ValueError):
@@ -43,7 +45,7 @@ class Settings:
     rows_per_day: int = 3000
     label_delay_days: int = 3
     scenario: Path = DEFAULT_SCENARIO
-    stations: tuple[str, ...] = field(default_factory=tuple)
+    stations: tuple[str, ...] = DEFAULT_STATIONS
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -63,7 +65,7 @@ class Settings:
             rows_per_day=_int(env, "SLUICE_ROWS_PER_DAY", 3000, minimum=1),
             label_delay_days=_int(env, "SLUICE_LABEL_DELAY_DAYS", 3),
             scenario=Path(env.get("SLUICE_SCENARIO") or DEFAULT_SCENARIO).expanduser(),
-            stations=stations,
+            stations=stations or DEFAULT_STATIONS,
         )
 
     @property

@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from sluice.schema import MEASUREMENTS, SOURCE_COLUMNS
+from sluice.settings import DEFAULT_STATIONS
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ BASE_CONCEPT: dict[str, float] = {
     "sharpness": 2.4,
 }
 
-N_STATIONS = 12
+N_STATIONS = len(DEFAULT_STATIONS)
 
 
 class DeliveryNotReady(RuntimeError):
@@ -86,6 +87,8 @@ EVENT_KINDS = (
     "late_delivery",
     "hostile_values",
 )
+
+PERSISTENT = ("covariate_drift", "concept_drift")
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,8 @@ class Scenario:
                 raise ScenarioError(f"{label} ({kind}): 'day' (offset from start, or a date) is required")
             first = _event_day(raw["day"], start, label)
             last = _event_day(raw["until"], start, label) if raw.get("until") is not None else None
-            if raw.get("until") is None and kind in ("schema_break", "empty_delivery", "late_delivery"):
-                last = first  # one-off delivery events
+            if raw.get("until") is None and kind not in PERSISTENT:
+                last = first  # without `until`, only drifts persist; every other event lasts one day
             params = {k: v for k, v in raw.items() if k not in ("kind", "day", "until")}
             events.append(Event(kind, first, last, params))
         return cls(name=str(doc.get("name", where)), start=start, events=tuple(events))
@@ -162,12 +165,9 @@ class SimulatorConfig:
     label_delay_days: int = 3
     scenario: Scenario = field(default_factory=lambda: Scenario("stable", dt.date(2026, 1, 1)))
 
-    def stations(self) -> tuple[str, ...]:
-        return station_ids()
 
-
-def station_ids(n: int = N_STATIONS) -> tuple[str, ...]:
-    return tuple(f"ST{i:02d}" for i in range(1, n + 1))
+def station_ids() -> tuple[str, ...]:
+    return DEFAULT_STATIONS
 
 
 def _rng(seed: int, day: dt.date, stream: str) -> np.random.Generator:
@@ -178,8 +178,9 @@ def _rng(seed: int, day: dt.date, stream: str) -> np.random.Generator:
 def _station_effects(seed: int) -> pd.DataFrame:
     """Per-station offsets (in standard deviations), fixed for a seed: stations differ a little."""
     rng = np.random.default_rng([seed, 7919])
+    effects = rng.normal(0.0, 0.25, size=(N_STATIONS, len(MEASUREMENTS)))
     return pd.DataFrame(
-        rng.normal(0.0, 0.25, size=(N_STATIONS, len(MEASUREMENTS))),
+        effects - effects.mean(axis=0),  # centred: the network as a whole keeps the marginals
         index=list(station_ids()),
         columns=list(MEASUREMENTS),
     )
@@ -339,7 +340,7 @@ def _hostile(frame: pd.DataFrame, share: float, rng: np.random.Generator) -> pd.
 def _schema_break(frame: pd.DataFrame, event: Event) -> pd.DataFrame:
     """An upstream release renames columns and switches some to decimal commas."""
     for column in event.params.get("decimal_comma") or []:
-        frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else f"{v:.4f}".replace(".", ","))
+        frame[column] = frame[column].map(lambda v: None if pd.isna(v) else f"{v:.4f}".replace(".", ","))
     for column in event.params.get("drop") or []:
         frame = frame.drop(columns=[column])
     return frame.rename(columns=dict(event.params.get("rename") or {}))

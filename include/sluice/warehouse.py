@@ -405,3 +405,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
+
+
+def connection_url(
+    conn_type: str,
+    *,
+    host: str | None = None,
+    schema: str | None = None,
+    login: str | None = None,
+    password: str | None = None,
+    port: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """The SQLAlchemy URL for a connection's fields (an explicit ``extra.sqlalchemy_url`` wins).
+
+    Airflow's own ``Connection.get_uri()`` does not round-trip SQLAlchemy URLs (it percent-encodes
+    SQLite paths and renames ``postgresql`` to ``postgres``), so the URL is rebuilt here.
+    """
+    from sqlalchemy.engine import URL
+
+    if extra and extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    kind = (conn_type or "").lower()
+    if kind == "sqlite":
+        database = schema or host
+        if not database:
+            raise WarehouseError("the sqlite warehouse connection names no database file")
+        return URL.create("sqlite", database=database).render_as_string(hide_password=False)
+    if kind in ("postgres", "postgresql", "postgresql+psycopg"):
+        url = URL.create(
+            "postgresql+psycopg", username=login, password=password, host=host, port=port, database=schema
+        )
+        return url.render_as_string(hide_password=False)
+    raise WarehouseError(
+        f"warehouse connection type {conn_type!r} is not supported: use sqlite or postgresql "
+        "(or put a SQLAlchemy URL in the connection's extra as 'sqlalchemy_url')"
+    )

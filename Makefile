@@ -1,0 +1,53 @@
+# Sluice — the two commands: `make up` runs it, `make test` tests it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install up down test test-fast lint format lock bench-validation clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt -c constraints.txt
+	$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps -e .
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install the pinned dependencies and Sluice itself
+
+up: install  ## initialise Airflow, the warehouse and MLflow, start them in the background
+	@scripts/up.sh
+
+down:  ## stop what `make up` started
+	@scripts/down.sh
+
+test: install  ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: install  ## unit tests only
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+lint: install  ## ruff: style, import rules, heavy imports banned in dags/
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+lock:  ## regenerate constraints.txt from a fresh install of requirements-dev.txt
+	rm -rf build/lock && $(PYTHON) -m venv build/lock
+	build/lock/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	{ echo "# Complete lock of a working install on Python 3.11 (pip freeze), used as pip constraints."; \
+	  echo "# Regenerate with \`make lock\` after changing requirements*.txt."; \
+	  build/lock/bin/pip freeze --exclude-editable; } > constraints.txt
+
+bench-validation: install  ## validation at 1M rows: GX on the DataFrame vs GX in PostgreSQL
+	$(VENV)/bin/python bench/validation.py $(BENCH_ARGS)
+
+clean: down  ## stop and delete all local state (.sluice/)
+	rm -rf .sluice

@@ -1,0 +1,136 @@
+"""
+### Ingest one day of water samples: land → validate → publish, and the lab results that arrived
+
+* **extract** fetches the day from the source (the simulator, or the files dropped in the landing
+  folder) and lands it *as delivered* in `raw_observations`.
+* **validate** runs the Great Expectations suites of `expectations/raw_observations.py`. A broken
+  schema, an empty or oversized delivery quarantines the whole batch; rows that break a row-level
+  rule are quarantined and the rest published — unless their share is over the tolerance, then
+  the whole batch is held back. A held-back batch fails this task with a message naming the
+  batch, the expectations, the columns and the counts, after the quarantine is committed
+  (`quarantine`, `quarantine_rows`: nothing is lost). Results are in GX Data Docs.
+* **publish** writes the validated rows to `observations` and emits the `sluice.observations` asset.
+* **labels** stores the lab results that arrived that day and emits `sluice.labels`.
+
+The day is the `day` Param when given, else the run's data interval. Every task replaces its day's
+rows, so re-running or backfilling a day never duplicates anything.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from sluice_common import (
+    DEFAULT_ARGS,
+    LABELS,
+    OBSERVATIONS,
+    START_DATE,
+    bad_input_fails_fast,
+    day_param,
+    run_day,
+    run_time,
+    settings,
+    warehouse,
+)
+
+
+@dag(
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=4,
+    default_args=DEFAULT_ARGS,
+    tags=["sluice", "ingest"],
+    doc_md=__doc__,
+    params={
+        "day": day_param(),
+        "source": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "simulated", "landing"],
+            title="Source",
+            description="Where the batch comes from. Empty: the SLUICE_SOURCE setting (default simulated). "
+            "'landing' reads the CSV/Parquet files under <landing folder>/<day>/.",
+        ),
+        "tolerance": Param(
+            0.05,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Row rejection tolerance",
+            description="Largest share of rows that may fail row-level checks while the rest is published. "
+            "Over it, the whole batch is quarantined.",
+        ),
+    },
+)
+def sluice_ingest():
+    # Modularize code by importing functions from the include folder: each task is one call.
+
+    @task
+    def extract(**context) -> dict:
+        from sluice.ingest import land
+        from sluice.sources import make_source
+
+        with bad_input_fails_fast():
+            source = make_source(settings(), context["params"]["source"])
+            return land(warehouse(), source, run_day(context), run_time(context)).to_dict()
+
+    @task
+    def validate(batch: dict, **context) -> dict:
+        from sluice import ingest
+
+        conf = settings()
+        with bad_input_fails_fast():
+            day = run_day(context)
+            batch_id, verdict = ingest.validate(
+                warehouse(),
+                day,
+                gx_root=conf.gx_dir,
+                stations=conf.stations,
+                tolerance=context["params"]["tolerance"],
+                as_of=run_time(context),
+            )
+        message = verdict.message(batch_id, day)
+        if verdict.decision == "quarantine":
+            raise AirflowFailException(message)
+        print(message)
+        return {"batch_id": batch_id, "decision": verdict.decision, "rows_quarantined": verdict.quarantined_rows}
+
+    @task(outlets=[OBSERVATIONS])
+    def publish(report: dict, **context) -> dict:
+        from sluice.ingest import publish as publish_day
+
+        with bad_input_fails_fast():
+            summary = publish_day(warehouse(), run_day(context), as_of=run_time(context))
+        context["outlet_events"][OBSERVATIONS].extra = summary
+        return summary
+
+    @task(outlets=[LABELS])
+    def labels(**context) -> dict:
+        from sluice.ingest import ingest_labels
+        from sluice.sources import make_source
+
+        conf = settings()
+        with bad_input_fails_fast():
+            day = run_day(context)
+            summary, verdict = ingest_labels(
+                warehouse(),
+                make_source(conf, context["params"]["source"]),
+                day,
+                gx_root=conf.gx_dir,
+                tolerance=context["params"]["tolerance"],
+                as_of=run_time(context),
+            )
+        if verdict.decision == "quarantine":
+            raise AirflowFailException(verdict.message(summary["batch_id"], day, table="labels"))
+        context["outlet_events"][LABELS].extra = summary
+        return summary
+
+    batch = extract()
+    report = validate(batch)
+    publish(report)
+    labels()
+
+
+sluice_ingest()

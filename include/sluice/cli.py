@@ -1,0 +1,70 @@
+"""``sluice``: set up and inspect the local state without Airflow.
+
+    sluice init                 create the warehouse tables and the GX context (idempotent)
+    sluice status [--days N]    what the warehouse holds for the last N delivered days
+
+The warehouse URL comes from ``--warehouse``, else ``AIRFLOW_CONN_SLUICE_WAREHOUSE`` (a SQLAlchemy
+URL, as ``make up`` sets it), else the embedded SQLite file under ``SLUICE_HOME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from sluice.settings import Settings
+
+
+def _warehouse_url(args: argparse.Namespace, settings: Settings) -> str:
+    return args.warehouse or os.environ.get("AIRFLOW_CONN_SLUICE_WAREHOUSE") or settings.default_warehouse_url
+
+
+def init(args: argparse.Namespace, settings: Settings) -> int:
+    from sluice.validation import GXRunner
+    from sluice.warehouse import Warehouse
+
+    warehouse = Warehouse(_warehouse_url(args, settings))
+    warehouse.create_tables()
+    GXRunner(settings.gx_dir).context  # noqa: B018 - creates the File data context on disk
+    for folder in (settings.landing, settings.reports_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    print(f"warehouse ready: {warehouse}")
+    print(f"GX context: {settings.gx_dir}")
+    return 0
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from sluice.warehouse import Warehouse, ingest_batches
+
+    warehouse = Warehouse(_warehouse_url(args, settings))
+    rows = warehouse.fetch(select(ingest_batches).order_by(ingest_batches.c.sample_date.desc()).limit(args.days))
+    if not rows:
+        print("no day has been ingested yet")
+        return 0
+    print(f"{'day':<12}{'status':<13}{'delivered':>10}{'published':>10}{'quarantined':>12}  batch")
+    for row in reversed(rows):
+        print(
+            f"{row['sample_date']!s:<12}{row['status']:<13}{row['row_count']:>10}"
+            f"{row['published_rows'] if row['published_rows'] is not None else '-':>10}"
+            f"{row['quarantined_rows'] if row['quarantined_rows'] is not None else '-':>12}  {row['batch_id']}"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sluice", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("init", help="create the warehouse tables and the GX context")
+    show = commands.add_parser("status", help="what the warehouse holds for recent days")
+    show.add_argument("--days", type=int, default=10)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    return {"init": init, "status": status}[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Shared fixtures. Every test session gets its own state folder: tests never touch .sluice/."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="sluice-test-"))
+
+# Set before anything imports Airflow (DAG and integration tests do, lazily).
+os.environ.update(
+    {
+        "SLUICE_HOME": str(SESSION_HOME),
+        "SLUICE_ROWS_PER_DAY": "400",
+        "AIRFLOW_HOME": str(SESSION_HOME / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{SESSION_HOME / 'airflow' / 'airflow.db'}",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+)
+for leaked in ("AIRFLOW_CONN_SLUICE_WAREHOUSE", "SLUICE_SCENARIO", "SLUICE_SOURCE", "SLUICE_LANDING_DIR"):
+    os.environ.pop(leaked, None)
+
+PG_ADMIN_URL = os.environ.get("SLUICE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_TEST_DB = os.environ.get("SLUICE_TEST_PG_DB", "sluice_test")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A PostgreSQL database for tests. Unreachable server = failure, never a skip."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": PG_TEST_DB}).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{PG_TEST_DB}"'))
+    except Exception as exc:  # the message says what to do; the test fails
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); start it (.ci/run does)")
+    finally:
+        admin.dispose()
+    return make_url(PG_ADMIN_URL).set(database=PG_TEST_DB).render_as_string(hide_password=False)
+
+
+def _fresh(url: str):
+    from sluice.warehouse import Warehouse, metadata
+
+    warehouse = Warehouse(url)
+    metadata.drop_all(warehouse.engine)
+    warehouse.create_tables()
+    return warehouse
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse_url(request, tmp_path) -> str:
+    """A URL to an empty warehouse, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'warehouse.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def warehouse(warehouse_url) -> Iterator:
+    wh = _fresh(warehouse_url)
+    yield wh
+    wh.dispose()

@@ -1,0 +1,24 @@
+"""An Airflow metadata DB (SQLite, in the session's state folder) for real DAG runs."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    from airflow.utils import db
+
+    db.resetdb(skip_init=False)
+    return True
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import REPO
+
+    bag = DagBag(dag_folder=str(REPO / "dags"), include_examples=False)
+    assert bag.import_errors == {}
+    return bag

@@ -1,0 +1,112 @@
+"""Day resolution, settings from the environment, and the landing-folder source."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from sluice.dates import DayError, day_bounds, resolve_day
+from sluice.settings import ConfigError, Settings
+from sluice.simulator import DeliveryNotReady
+from sluice.sources import make_source
+from sluice.sources.landing import LandingSource
+from sluice.sources.simulated import SimulatedSource
+
+LOGICAL = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("param", "extras", "logical", "day"),
+    [
+        ("2026-03-05", [{"day": "2026-03-04"}], LOGICAL, dt.date(2026, 3, 5)),  # the Param wins
+        (None, [{"day": "2026-03-04"}, {"day": "2026-03-03"}], LOGICAL, dt.date(2026, 3, 4)),  # newest event
+        ("", [{"rows": 3}], LOGICAL, dt.date(2026, 3, 2)),  # else the logical date
+        (None, [], dt.date(2026, 3, 1), dt.date(2026, 3, 1)),
+    ],
+)
+def test_resolve_day(param, extras, logical, day):
+    assert resolve_day(param, extras, logical) == day
+
+
+def test_resolve_day_errors_say_where_they_looked():
+    with pytest.raises(DayError, match="Param 'day'='03/02/2026' is not a day in the form YYYY-MM-DD"):
+        resolve_day("03/02/2026")
+    with pytest.raises(DayError, match="no day to work on"):
+        resolve_day(None, [], None)
+
+
+def test_day_bounds_cover_the_whole_day():
+    start, end = day_bounds(dt.date(2026, 3, 2))
+    assert (start.isoformat(), end.isoformat()) == ("2026-03-02T00:00:00+00:00", "2026-03-02T23:59:59.999999+00:00")
+
+
+def test_settings_defaults_and_overrides(tmp_path):
+    default = Settings.from_env({})
+    assert default.home.name == ".sluice"
+    assert default.source == "simulated"
+    assert default.landing == default.home / "landing"
+    assert len(default.stations) == 12
+    custom = Settings.from_env(
+        {"SLUICE_HOME": str(tmp_path), "SLUICE_SOURCE": "landing", "SLUICE_STATIONS": "A, B", "SLUICE_SEED": "9"}
+    )
+    assert (custom.home, custom.source, custom.stations, custom.seed) == (tmp_path, "landing", ("A", "B"), 9)
+    assert custom.default_warehouse_url == f"sqlite:///{tmp_path}/warehouse.db"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SLUICE_SOURCE": "ftp"}, "SLUICE_SOURCE='ftp': expected one of simulated, landing"),
+        ({"SLUICE_ROWS_PER_DAY": "many"}, "SLUICE_ROWS_PER_DAY='many' is not an integer"),
+        ({"SLUICE_ROWS_PER_DAY": "0"}, "SLUICE_ROWS_PER_DAY=0 must be at least 1"),
+    ],
+)
+def test_bad_settings_name_the_variable(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_make_source(tmp_path):
+    settings = Settings.from_env({"SLUICE_HOME": str(tmp_path)})
+    assert isinstance(make_source(settings), SimulatedSource)
+    landing = make_source(settings, "landing")
+    assert isinstance(landing, LandingSource)
+    assert landing.root == tmp_path / "landing"
+    with pytest.raises(ConfigError, match="source 'kafka'"):
+        make_source(settings, "kafka")
+
+
+def test_landing_reads_every_csv_and_parquet_file_of_the_day_as_delivered(tmp_path):
+    day = dt.date(2026, 3, 2)
+    folder = tmp_path / day.isoformat()
+    folder.mkdir()
+    (folder / "a.csv").write_text("sample_id,ph\ns1,7.10\ns2,\n")
+    pd.DataFrame({"sample_id": ["s3"], "ph": [6.5]}).to_parquet(folder / "b.parquet")
+    (folder / "notes.txt").write_text("ignored")
+    frame = LandingSource(tmp_path).fetch(day, LOGICAL)
+    assert frame["sample_id"].tolist() == ["s1", "s2", "s3"]
+    assert frame["ph"].iloc[0] == "7.10"  # CSV text kept as written
+    assert pd.isna(frame["ph"].iloc[1])
+
+
+def test_landing_day_not_delivered_yet(tmp_path):
+    with pytest.raises(DeliveryNotReady, match="nothing delivered for 2026-03-02"):
+        LandingSource(tmp_path).fetch(dt.date(2026, 3, 2), LOGICAL)
+
+
+def test_landing_unreadable_file_is_named(tmp_path):
+    folder = tmp_path / "2026-03-02"
+    folder.mkdir()
+    (folder / "broken.parquet").write_text("not parquet")
+    with pytest.raises(ValueError, match="broken.parquet cannot be read"):
+        LandingSource(tmp_path).fetch(dt.date(2026, 3, 2), LOGICAL)
+
+
+def test_landing_labels(tmp_path):
+    folder = tmp_path / "labels" / "2026-03-02"
+    folder.mkdir(parents=True)
+    (folder / "lab.csv").write_text("sample_id,label,labelled_at\ns1,1,2026-03-02T10:00:00\n")
+    assert LandingSource(tmp_path).fetch_labels(dt.date(2026, 3, 2), LOGICAL)["label"].tolist() == ["1"]
+    assert LandingSource(tmp_path).fetch_labels(dt.date(2026, 3, 3), LOGICAL).empty

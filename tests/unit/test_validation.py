@@ -1,0 +1,204 @@
+"""The GX suites pass on good batches and fail, with the right scope, on each kind of bad one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from expectations import labels as label_suites
+from expectations import raw_observations as raw_suites
+from sluice.dates import day_bounds
+from sluice.ingest import to_typed
+from sluice.schema import SOURCE_COLUMNS
+from sluice.settings import DEFAULT_STATIONS
+from sluice.simulator import SimulatorConfig, generate_batch
+from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, Failure, GXRunner, decide
+
+DAY = dt.date(2026, 1, 10)
+CONFIG = raw_suites.RawSuiteConfig(stations=DEFAULT_STATIONS)
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory) -> GXRunner:
+    return GXRunner(tmp_path_factory.mktemp("gx"))
+
+
+def good_batch(rows: int = 300) -> pd.DataFrame:
+    """A delivered batch as the validate step sees it: text values plus row_number."""
+    frame = generate_batch(SimulatorConfig(seed=4, rows_per_day=rows), DAY)
+    frame = frame.astype(object).where(frame.notna(), None)
+    for column in frame.columns:
+        frame[column] = frame[column].map(lambda v: None if v is None else str(v))
+    frame.insert(0, "row_number", range(len(frame)))
+    return frame
+
+
+def run(runner: GXRunner, frame: pd.DataFrame, published_elsewhere=()) -> list[Failure]:
+    failures, url = runner.validate(
+        raw_suites.delivered_suite(CONFIG),
+        frame,
+        run_name="test",
+        run_time=dt.datetime(2026, 1, 11, tzinfo=dt.UTC),
+        parameters={"published_elsewhere": list(published_elsewhere)},
+    )
+    assert url and url.endswith(".html")
+    if any(f.scope == "batch" for f in failures):
+        return failures
+    start, end = day_bounds(DAY)
+    more, _ = runner.validate(
+        raw_suites.values_suite(CONFIG),
+        to_typed(frame),
+        run_name="test",
+        run_time=dt.datetime(2026, 1, 11, tzinfo=dt.UTC),
+        parameters={"day_start": start, "day_end": end},
+    )
+    return failures + more
+
+
+def rules(failures: list[Failure]) -> set[tuple[str, str | None, str]]:
+    return {(f.expectation, f.column, f.scope) for f in failures}
+
+
+def test_a_good_batch_passes(runner):
+    frame = good_batch()
+    failures = run(runner, frame)
+    assert failures == []
+    assert decide(len(frame), failures, 0.05).decision == PUBLISH
+
+
+def test_data_docs_are_built(runner):
+    run(runner, good_batch(50))
+    assert runner.data_docs_index().exists()
+
+
+def set_cell(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
+    frame = frame.copy()
+    frame.loc[row, column] = value
+    return frame
+
+
+ROW_LEVEL = [
+    ("ph out of range", lambda f: set_cell(f, 3, "ph", "14.5"), ("expect_column_values_to_be_between", "ph")),
+    ("negative measure", lambda f: set_cell(f, 3, "solids", "-1"), ("expect_column_values_to_be_between", "solids")),
+    ("unparsable number", lambda f: set_cell(f, 3, "hardness", "12,5"), ("expect_column_values_to_match_regex", "hardness")),
+    ("infinity", lambda f: set_cell(f, 3, "chloramines", "inf"), ("expect_column_values_to_match_regex", "chloramines")),
+    ("unknown station", lambda f: set_cell(f, 3, "station_id", "ST99"), ("expect_column_values_to_be_in_set", "station_id")),
+    ("missing station", lambda f: set_cell(f, 3, "station_id", None), ("expect_column_values_to_not_be_null", "station_id")),
+    ("duplicate id", lambda f: set_cell(f, 3, "sample_id", f.loc[4, "sample_id"]), ("expect_column_values_to_be_unique", "sample_id")),
+    ("missing id", lambda f: set_cell(f, 3, "sample_id", None), ("expect_column_values_to_not_be_null", "sample_id")),
+    ("sampled another day", lambda f: set_cell(f, 3, "sampled_at", "2026-01-09T23:59:59"), ("expect_column_values_to_be_between", "sampled_at")),
+    ("time beyond storage", lambda f: set_cell(f, 3, "sampled_at", "2999-01-01T00:00:00"), ("expect_column_values_to_not_be_null", "sampled_at")),
+    ("time not a time", lambda f: set_cell(f, 3, "sampled_at", "yesterday"), ("expect_column_values_to_match_regex", "sampled_at")),
+]
+
+
+@pytest.mark.parametrize(("case", "corrupt", "rule"), ROW_LEVEL, ids=[c[0] for c in ROW_LEVEL])
+def test_row_level_failures_name_the_rows(runner, case, corrupt, rule):
+    frame = corrupt(good_batch())
+    failures = run(runner, frame)
+    failed = {(f.expectation, f.column): f for f in failures}
+    assert rule in failed, f"{case}: expected {rule} among {sorted(failed)}"
+    assert failed[rule].scope == "row"
+    assert 3 in failed[rule].row_numbers
+    verdict = decide(len(frame), failures, 0.05)
+    assert verdict.decision == PARTIAL
+    assert 3 in verdict.bad_rows
+    assert verdict.published_rows >= len(frame) - 2
+
+
+def test_ids_published_on_another_day_are_rejected(runner):
+    frame = good_batch()
+    failures = run(runner, frame, published_elsewhere=[frame.loc[7, "sample_id"]])
+    [failure] = failures
+    assert (failure.expectation, failure.column, failure.row_numbers) == (
+        "expect_column_values_to_not_be_in_set",
+        "sample_id",
+        (7,),
+    )
+
+
+BATCH_LEVEL = [
+    ("renamed column", lambda f: f.rename(columns={"sulfate": "Sulfate"}), "expect_table_columns_to_match_set"),
+    ("missing column", lambda f: f.drop(columns=["turbidity"]), "expect_table_columns_to_match_set"),
+    ("extra column", lambda f: f.assign(lead=None), "expect_table_columns_to_match_set"),
+    ("empty delivery", lambda f: f.iloc[0:0], "expect_table_row_count_to_be_between"),
+    ("dead sensor", lambda f: f.assign(turbidity=None), "expect_column_values_to_not_be_null"),
+]
+
+
+@pytest.mark.parametrize(("case", "corrupt", "expectation"), BATCH_LEVEL, ids=[c[0] for c in BATCH_LEVEL])
+def test_structural_failures_hold_back_the_whole_batch(runner, case, corrupt, expectation):
+    frame = corrupt(good_batch())
+    failures = run(runner, frame)
+    assert expectation in {f.expectation for f in failures if f.scope == "batch"}, case
+    verdict = decide(len(frame), failures, 0.05)
+    assert verdict.decision == QUARANTINE
+    assert verdict.quarantined_rows == len(frame)
+
+
+def test_the_failure_message_names_batch_expectations_columns_and_counts(runner):
+    frame = good_batch().rename(columns={"sulfate": "Sulfate"})
+    frame = set_cell(frame, 1, "ph", "7,1")
+    verdict = decide(len(frame), run(runner, frame), 0.05)
+    message = verdict.message("sim-20260110-abc", DAY)
+    assert "batch sim-20260110-abc (raw_observations, 2026-01-10) quarantined" in message
+    assert "expect_table_columns_to_match_set" in message
+    assert "'unexpected': ['Sulfate']" in message
+    assert "'missing': ['sulfate']" in message
+    assert "expect_column_values_to_match_regex(ph)" in message
+    assert "1 unexpected" in message
+
+
+def test_labels_suite(runner):
+    frame = pd.DataFrame(
+        {
+            "row_number": [0, 1, 2, 3],
+            "sample_id": ["a", "b", "c", None],
+            "label": ["1", "0", "2", "1"],
+            "labelled_at": ["2026-01-10T10:00:00", "2026-01-10T11:00:00", "2026-01-10T12:00:00", "x"],
+        }
+    )
+    failures, _ = runner.validate(
+        label_suites.labels_suite(), frame, run_name="labels", run_time=dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
+    )
+    assert rules(failures) == {
+        ("expect_column_values_to_be_in_set", "label", "row"),
+        ("expect_column_values_to_not_be_null", "sample_id", "row"),
+        ("expect_column_values_to_match_regex", "labelled_at", "row"),
+    }
+    assert decide(4, failures, 0.05).decision == QUARANTINE  # 2 of 4 rows: over the tolerance
+
+
+def failure(scope: str, rows: tuple[int, ...] = ()) -> Failure:
+    return Failure("s", "expect_x", "c", scope, "why", unexpected_count=len(rows), row_numbers=rows)
+
+
+@pytest.mark.parametrize(
+    ("rows", "failures", "tolerance", "decision", "quarantined"),
+    [
+        (100, [], 0.05, PUBLISH, 0),
+        (100, [failure("row", (1, 2))], 0.05, PARTIAL, 2),
+        (100, [failure("row", (1, 2)), failure("row", (2, 3))], 0.05, PARTIAL, 3),  # a row counts once
+        (100, [failure("row", tuple(range(6)))], 0.05, QUARANTINE, 100),  # over the tolerance
+        (100, [failure("row", tuple(range(5)))], 0.05, PARTIAL, 5),  # at the tolerance
+        (100, [failure("row", (1,))], 0.0, QUARANTINE, 100),
+        (100, [failure("batch")], 0.05, QUARANTINE, 100),
+        (0, [], 0.05, QUARANTINE, 0),
+    ],
+)
+def test_decide(rows, failures, tolerance, decision, quarantined):
+    verdict = decide(rows, failures, tolerance)
+    assert (verdict.decision, verdict.quarantined_rows) == (decision, quarantined)
+    assert verdict.published_rows == rows - quarantined
+
+
+def test_decide_rejects_a_tolerance_that_is_not_a_share():
+    with pytest.raises(ValueError, match="tolerance=1.5"):
+        decide(10, [], 1.5)
+
+
+def test_suites_expect_exactly_the_source_columns():
+    [columns] = [e for e in raw_suites.delivered_suite(CONFIG).expectations if e.expectation_type == "expect_table_columns_to_match_set"]
+    assert set(columns.column_set) == {*SOURCE_COLUMNS, "row_number"}

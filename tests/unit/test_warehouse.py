@@ -1,0 +1,133 @@
+"""Partition replace is one transaction, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from sluice.warehouse import Warehouse, WarehouseError, connection_url, metadata
+
+DAY = dt.date(2026, 1, 10)
+AT = dt.datetime(2026, 1, 11, 1, 2, 3, tzinfo=dt.UTC)
+
+
+def labels(day: dt.date, ids: list[str], label: int = 1) -> pd.DataFrame:
+    return pd.DataFrame({"label_date": day, "sample_id": ids, "label": label, "labelled_at": AT})
+
+
+def test_create_tables_is_idempotent(warehouse):
+    warehouse.create_tables()
+    warehouse.create_tables()
+    assert warehouse.count("observations") == 0
+
+
+def test_replace_partition_replaces_only_its_day(warehouse):
+    other = DAY - dt.timedelta(days=1)
+    warehouse.replace_partition("labels", other, labels(other, ["x1", "x2"]))
+    warehouse.replace_partition("labels", DAY, labels(DAY, ["a", "b", "c"]))
+    warehouse.replace_partition("labels", DAY, labels(DAY, ["a", "d"], label=0))
+    assert warehouse.count("labels", DAY) == 2
+    assert warehouse.count("labels", other) == 2
+    frame = warehouse.read_partition("labels", DAY, order_by=["sample_id"])
+    assert list(frame["sample_id"]) == ["a", "d"]
+    assert list(frame["label"]) == [0, 0]
+    assert frame["labelled_at"].iloc[0] == pd.Timestamp(AT)
+
+
+def test_rerunning_a_replace_gives_the_same_table(warehouse):
+    warehouse.replace_partition("labels", DAY, labels(DAY, ["a", "b"]))
+    first = warehouse.digest("labels")
+    warehouse.replace_partition("labels", DAY, labels(DAY, ["a", "b"]))
+    assert warehouse.digest("labels") == first
+
+
+def test_a_failed_replace_leaves_the_previous_partition(warehouse):
+    warehouse.replace_partition("labels", DAY, labels(DAY, ["a", "b"]))
+    before = warehouse.digest("labels")
+    duplicate = labels(DAY, ["c", "c"])  # violates the unique (label_date, sample_id) constraint
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        warehouse.replace_partition("labels", DAY, duplicate)
+    assert warehouse.digest("labels") == before
+
+
+def test_a_transaction_spanning_tables_commits_together_or_not_at_all(warehouse):
+    with pytest.raises(RuntimeError, match="killed"), warehouse.transaction() as tx:
+        tx.replace_partition("labels", DAY, labels(DAY, ["a"]))
+        raise RuntimeError("task killed halfway")
+    assert warehouse.count("labels") == 0
+
+
+def test_rows_must_belong_to_the_partition(warehouse):
+    with pytest.raises(WarehouseError, match="must all have label_date=2026-01-10"):
+        warehouse.replace_partition("labels", DAY, labels(DAY + dt.timedelta(days=1), ["a"]))
+
+
+def test_frames_must_match_the_table(warehouse):
+    with pytest.raises(WarehouseError, match=r"missing required columns \['label'\]"):
+        warehouse.replace_partition("labels", DAY, labels(DAY, ["a"]).drop(columns=["label"]))
+    with pytest.raises(WarehouseError, match="unknown table 'nope'"):
+        warehouse.count("nope")
+
+
+def test_nulls_floats_and_timestamps_round_trip(warehouse):
+    rows = pd.DataFrame(
+        {
+            "sample_date": DAY,
+            "batch_id": "b",
+            "sample_id": ["s1", "s2"],
+            "station_id": "ST01",
+            "sampled_at": [AT, AT + dt.timedelta(seconds=1)],
+            **{c.name: [0.1, None] for c in metadata.tables["observations"].c if c.type.python_type is float},
+            "published_at": AT,
+        }
+    )
+    warehouse.replace_partition("observations", DAY, rows)
+    back = warehouse.read_partition("observations", DAY, order_by=["sample_id"])
+    assert back["ph"].tolist()[0] == 0.1
+    assert pd.isna(back["ph"].tolist()[1])
+    assert back["sampled_at"].tolist() == [pd.Timestamp(AT), pd.Timestamp(AT + dt.timedelta(seconds=1))]
+    assert back["sample_date"].tolist() == [DAY, DAY]
+
+
+def test_large_partitions_stream_in_chunks(warehouse):
+    warehouse.replace_partition("labels", DAY, labels(DAY, [f"s{i}" for i in range(2500)]))
+    chunks = list(warehouse.iter_partition("labels", DAY, chunksize=1000))
+    assert [len(c) for c in chunks] == [1000, 1000, 500]
+
+
+@pytest.mark.postgres
+def test_postgres_writes_use_binary_copy(pg_url, monkeypatch):
+    from sluice.warehouse import Transaction
+
+    warehouse = Warehouse(pg_url)
+    warehouse.create_tables()
+    used = []
+    monkeypatch.setattr(Transaction, "_executemany", lambda *a: used.append("executemany"))
+    original = Transaction._copy
+    monkeypatch.setattr(Transaction, "_copy", lambda *a: (used.append("copy"), original(*a)))
+    warehouse.replace_partition("labels", DAY, labels(DAY, ["a"]))
+    assert used == ["copy"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "url"),
+    [
+        ({"conn_type": "sqlite", "schema": "/tmp/w.db"}, "sqlite:////tmp/w.db"),
+        ({"conn_type": "sqlite", "host": "/tmp/w.db"}, "sqlite:////tmp/w.db"),
+        (
+            {"conn_type": "postgres", "host": "db", "login": "u", "password": "p@ss", "port": 5432, "schema": "wh"},
+            "postgresql+psycopg://u:p%40ss@db:5432/wh",
+        ),
+        ({"conn_type": "http", "extra": {"sqlalchemy_url": "sqlite:///x.db"}}, "sqlite:///x.db"),
+    ],
+)
+def test_connection_url(fields, url):
+    conn_type = fields.pop("conn_type")
+    assert connection_url(conn_type, **fields) == url
+
+
+def test_connection_url_rejects_other_databases():
+    with pytest.raises(WarehouseError, match="connection type 'mysql' is not supported"):
+        connection_url("mysql", host="h")
