@@ -75,13 +75,18 @@ def warehouse() -> Warehouse:
 
 
 def run_day(context: Any) -> dt.date:
-    """The run's day: the ``day`` Param, else the triggering asset event's day, else the data interval."""
+    """The run's day: the ``day`` Param, else the triggering asset event's day, else the logical date.
+
+    A scheduled run's logical date is the start of its data interval, the day it covers; a manual
+    run with a logical date X (``airflow dags test DAG X``) processes X, although the timetable
+    gives it the interval that ends at X.
+    """
     from sluice.dates import resolve_day
 
     events = context.get("triggering_asset_events") or {}
     extras = [event.extra or {} for asset_events in events.values() for event in asset_events]
-    interval_start = context.get("data_interval_start") or context.get("logical_date")
-    return resolve_day(context["params"].get("day"), extras, interval_start)
+    logical = context.get("logical_date") or context.get("data_interval_start")
+    return resolve_day(context["params"].get("day"), extras, logical)
 
 
 def run_time(context: Any) -> dt.datetime:

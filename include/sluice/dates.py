@@ -17,10 +17,8 @@ class DayError(ValueError):
 
 def parse_day(value: Any, *, where: str = "day") -> dt.date:
     """``YYYY-MM-DD`` (or a date/datetime) to a date; anything else is a clear error."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
+    if isinstance(value, dt.date):  # also datetimes, and pendulum's subclasses: return a plain date
+        return dt.date(value.year, value.month, value.day)
     if isinstance(value, str):
         try:
             return dt.date.fromisoformat(value.strip()[:10])

@@ -15,10 +15,10 @@ def airflow_db():
 
 @pytest.fixture(scope="session")
 def dagbag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.dag_processing.dagbag import BundleDagBag
 
     from tests.conftest import REPO
 
-    bag = DagBag(dag_folder=str(REPO / "dags"), include_examples=False)
+    bag = BundleDagBag(dag_folder=str(REPO / "dags"), bundle_path=REPO / "dags", bundle_name="dags-folder")
     assert bag.import_errors == {}
     return bag

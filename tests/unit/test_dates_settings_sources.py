@@ -30,6 +30,14 @@ def test_resolve_day(param, extras, logical, day):
     assert resolve_day(param, extras, logical) == day
 
 
+def test_resolve_day_returns_a_plain_date_for_date_subclasses():
+    import pendulum
+
+    day = resolve_day(None, [], pendulum.datetime(2026, 3, 2, 5))
+    assert type(day) is dt.date
+    assert day == dt.date(2026, 3, 2)
+
+
 def test_resolve_day_errors_say_where_they_looked():
     with pytest.raises(DayError, match="Param 'day'='03/02/2026' is not a day in the form YYYY-MM-DD"):
         resolve_day("03/02/2026")
