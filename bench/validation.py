@@ -42,7 +42,9 @@ def prepare(url: str, rows: int) -> dict:
     warehouse = Warehouse(url)
     warehouse.create_tables()
     source = SimulatedSource(
-        SimulatorConfig(seed=1, rows_per_day=rows, scenario=Scenario.load(DEFAULT_SCENARIO.parent / "faults.yaml"))
+        SimulatorConfig(
+            seed=1, rows_per_day=rows, scenario=Scenario.load(DEFAULT_SCENARIO.parent / "faults.yaml")
+        )
     )
     t = time.perf_counter()
     batch = ingest.land(warehouse, source, DAY, AS_OF)
@@ -58,7 +60,11 @@ def run_dataframe(url: str, gx_root: Path) -> dict:
     _, verdict = ingest.validate(
         Warehouse(url), DAY, gx_root=gx_root, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=AS_OF
     )
-    return {"seconds": time.perf_counter() - t, "bad_rows": len(verdict.bad_rows), "decision": verdict.decision}
+    return {
+        "seconds": time.perf_counter() - t,
+        "bad_rows": len(verdict.bad_rows),
+        "decision": verdict.decision,
+    }
 
 
 def run_sql(url: str, gx_root: Path) -> dict:
@@ -109,11 +115,19 @@ def run_sql(url: str, gx_root: Path) -> dict:
         )
         failures += _failures(suite.name, result)
         rows = rows or next(
-            (r.result.get("observed_value") for r in result.results if "row_count" in r.expectation_config.type),
+            (
+                r.result.get("observed_value")
+                for r in result.results
+                if "row_count" in r.expectation_config.type
+            ),
             None,
         )
     verdict = decide(int(rows or 0), failures, 0.05)
-    return {"seconds": time.perf_counter() - t, "bad_rows": len(verdict.bad_rows), "decision": verdict.decision}
+    return {
+        "seconds": time.perf_counter() - t,
+        "bad_rows": len(verdict.bad_rows),
+        "decision": verdict.decision,
+    }
 
 
 def child(path: str, url: str) -> None:
@@ -126,7 +140,12 @@ def child(path: str, url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--pg", default=os.environ.get("SLUICE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/sluice_bench"))
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "SLUICE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/sluice_bench"
+        ),
+    )
     parser.add_argument("--child", choices=["dataframe", "sql"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -138,7 +157,10 @@ def main() -> None:
     print(f"{'path':<11}{'seconds':>9}{'rows/s':>11}{'peak RSS MB':>13}{'bad rows':>10}  decision")
     for path in ("dataframe", "sql"):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", path, "--pg", args.pg], capture_output=True, text=True, check=False
+            [sys.executable, __file__, "--child", path, "--pg", args.pg],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if out.returncode:
             print(f"{path:<11} failed:\n{out.stderr[-3000:]}")
@@ -157,7 +179,9 @@ def _ensure_database(url: str) -> None:
     target = make_url(url)
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}).scalar():
+        if not conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}
+        ).scalar():
             conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     admin.dispose()
 

@@ -60,7 +60,8 @@ def warehouse() -> Warehouse:
     except AirflowNotFoundException:
         raise AirflowFailException(
             f"the Airflow connection {WAREHOUSE_CONN_ID!r} is not defined: set "
-            "AIRFLOW_CONN_SLUICE_WAREHOUSE to a SQLAlchemy URL (make up does) or add it in Admin → Connections"
+            "AIRFLOW_CONN_SLUICE_WAREHOUSE to a SQLAlchemy URL (make up does) "
+            "or add it in Admin → Connections"
         ) from None
     url = connection_url(
         conn.conn_type,

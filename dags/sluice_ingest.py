@@ -95,7 +95,11 @@ def sluice_ingest():
         if verdict.decision == "quarantine":
             raise AirflowFailException(message)
         print(message)
-        return {"batch_id": batch_id, "decision": verdict.decision, "rows_quarantined": verdict.quarantined_rows}
+        return {
+            "batch_id": batch_id,
+            "decision": verdict.decision,
+            "rows_quarantined": verdict.quarantined_rows,
+        }
 
     @task(outlets=[OBSERVATIONS])
     def publish(report: dict, **context) -> dict:

@@ -17,12 +17,16 @@ def labels_suite() -> gx.ExpectationSuite:
         name=SUITE,
         expectations=[
             gxe.ExpectTableColumnsToMatchSet(
-                column_set=[*LABEL_COLUMNS, "row_number"], exact_match=True, meta=meta(BATCH, "schema adherence")
+                column_set=[*LABEL_COLUMNS, "row_number"],
+                exact_match=True,
+                meta=meta(BATCH, "schema adherence"),
             ),
             gxe.ExpectColumnValuesToNotBeNull(column="sample_id", meta=meta(ROW, "entity identity")),
             gxe.ExpectColumnValuesToBeUnique(column="sample_id", meta=meta(ROW, "duplicate result")),
             gxe.ExpectColumnValuesToNotBeNull(column="label", meta=meta(ROW, "missing outcome")),
-            gxe.ExpectColumnValuesToBeInSet(column="label", value_set=["0", "1"], meta=meta(ROW, "binary outcome")),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="label", value_set=["0", "1"], meta=meta(ROW, "binary outcome")
+            ),
             gxe.ExpectColumnValuesToNotBeNull(column="labelled_at", meta=meta(ROW, "event time")),
             gxe.ExpectColumnValuesToMatchRegex(
                 column="labelled_at", regex=ISO_TIMESTAMP, meta=meta(ROW, "type coercible")

@@ -79,7 +79,9 @@ def delivered_suite(config: RawSuiteConfig) -> gx.ExpectationSuite:
             column="station_id", value_set=list(config.stations), meta=meta(ROW, "known stations")
         ),
         gxe.ExpectColumnValuesToNotBeNull(column="sampled_at", meta=meta(ROW, "event time")),
-        gxe.ExpectColumnValuesToMatchRegex(column="sampled_at", regex=ISO_TIMESTAMP, meta=meta(ROW, "type coercible")),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="sampled_at", regex=ISO_TIMESTAMP, meta=meta(ROW, "type coercible")
+        ),
     ]
     expectations += [
         gxe.ExpectColumnValuesToMatchRegex(column=c, regex=NUMBER, meta=meta(ROW, "type coercible"))
@@ -109,7 +111,9 @@ def values_suite(config: RawSuiteConfig) -> gx.ExpectationSuite:
         )
         expectations.append(
             gxe.ExpectColumnValuesToNotBeNull(
-                column=column, mostly=round(1.0 - config.max_null_share[column], 6), meta=meta(BATCH, "sensor outage")
+                column=column,
+                mostly=round(1.0 - config.max_null_share[column], 6),
+                meta=meta(BATCH, "sensor outage"),
             )
         )
     return gx.ExpectationSuite(name=VALUES, expectations=expectations)

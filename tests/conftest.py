@@ -28,7 +28,9 @@ os.environ.update(
 for leaked in ("AIRFLOW_CONN_SLUICE_WAREHOUSE", "SLUICE_SCENARIO", "SLUICE_SOURCE", "SLUICE_LANDING_DIR"):
     os.environ.pop(leaked, None)
 
-PG_ADMIN_URL = os.environ.get("SLUICE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "SLUICE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 PG_TEST_DB = os.environ.get("SLUICE_TEST_PG_DB", "sluice_test")
 
 
@@ -41,7 +43,9 @@ def pg_url() -> str:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": PG_TEST_DB}).scalar()
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": PG_TEST_DB}
+            ).scalar()
             if not exists:
                 conn.execute(text(f'CREATE DATABASE "{PG_TEST_DB}"'))
     except Exception as exc:  # the message says what to do; the test fails

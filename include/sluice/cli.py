@@ -40,16 +40,19 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     from sluice.warehouse import Warehouse, ingest_batches
 
     warehouse = Warehouse(_warehouse_url(args, settings))
-    rows = warehouse.fetch(select(ingest_batches).order_by(ingest_batches.c.sample_date.desc()).limit(args.days))
+    rows = warehouse.fetch(
+        select(ingest_batches).order_by(ingest_batches.c.sample_date.desc()).limit(args.days)
+    )
     if not rows:
         print("no day has been ingested yet")
         return 0
     print(f"{'day':<12}{'status':<13}{'delivered':>10}{'published':>10}{'quarantined':>12}  batch")
     for row in reversed(rows):
+        published = "-" if row["published_rows"] is None else row["published_rows"]
+        quarantined = "-" if row["quarantined_rows"] is None else row["quarantined_rows"]
         print(
             f"{row['sample_date']!s:<12}{row['status']:<13}{row['row_count']:>10}"
-            f"{row['published_rows'] if row['published_rows'] is not None else '-':>10}"
-            f"{row['quarantined_rows'] if row['quarantined_rows'] is not None else '-':>12}  {row['batch_id']}"
+            f"{published:>10}{quarantined:>12}  {row['batch_id']}"
         )
     return 0
 

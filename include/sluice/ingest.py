@@ -129,13 +129,15 @@ def delivered_frame(warehouse: Warehouse, day: dt.date) -> tuple[dict[str, Any],
     batch = _batch(warehouse, day)
     columns = json.loads(batch["columns"])
     known = [c for c in columns if c in SOURCE_COLUMNS]
-    raw = warehouse.read_partition(raw_observations, day, columns=["row_number", *known, "extra"], order_by=["row_number"])
+    raw = warehouse.read_partition(
+        raw_observations, day, columns=["row_number", *known, "extra"], order_by=["row_number"]
+    )
     frame = raw[["row_number", *known]].copy()
     unknown = [c for c in columns if c not in SOURCE_COLUMNS]
     if unknown:
         extra = pd.DataFrame([json.loads(e) if e else {} for e in raw["extra"]], index=raw.index)
         for column in unknown:
-            frame[column] = extra[column] if column in extra else None
+            frame[column] = extra.get(column)
     return batch, frame
 
 
@@ -180,7 +182,11 @@ def _quarantine_records(
             }
         ]
     )
-    held = delivered if verdict.decision == QUARANTINE else delivered[delivered["row_number"].isin(verdict.bad_rows)]
+    held = (
+        delivered
+        if verdict.decision == QUARANTINE
+        else delivered[delivered["row_number"].isin(verdict.bad_rows)]
+    )
     payload_columns = [c for c in held.columns if c != "row_number"]
     payloads = held[payload_columns].astype(object).where(held[payload_columns].notna(), None)
     rules = [
@@ -240,7 +246,9 @@ def validate(
         failures += more
         urls += [url] if url else []
     verdict = decide(len(delivered), failures, tolerance)
-    verdict = Verdict(verdict.decision, verdict.reason, verdict.rows, verdict.failures, verdict.bad_rows, tuple(urls))
+    verdict = Verdict(
+        verdict.decision, verdict.reason, verdict.rows, verdict.failures, verdict.bad_rows, tuple(urls)
+    )
     q_batch, q_rows = _quarantine_records(day, batch_id, RAW, verdict, delivered, as_of)
     with warehouse.transaction() as tx:
         if verdict.decision == PUBLISH:
@@ -315,7 +323,14 @@ def ingest_labels(
             label_suites.labels_suite(), delivered, run_name=batch_id, run_time=as_of
         )
         verdict = decide(len(delivered), failures, tolerance)
-        verdict = Verdict(verdict.decision, verdict.reason, verdict.rows, verdict.failures, verdict.bad_rows, (url,) if url else ())
+        verdict = Verdict(
+            verdict.decision,
+            verdict.reason,
+            verdict.rows,
+            verdict.failures,
+            verdict.bad_rows,
+            (url,) if url else (),
+        )
     else:
         verdict = Verdict(PUBLISH, "no lab results arrived", 0)
     good = delivered
@@ -328,7 +343,9 @@ def ingest_labels(
             "label_date": [day] * len(good),
             "sample_id": good["sample_id"].astype(str).to_numpy() if len(good) else [],
             "label": pd.to_numeric(good["label"]).astype("int64").to_numpy() if len(good) else [],
-            "labelled_at": pd.to_datetime(good["labelled_at"], utc=True, format="ISO8601").to_numpy() if len(good) else [],
+            "labelled_at": pd.to_datetime(good["labelled_at"], utc=True, format="ISO8601").to_numpy()
+            if len(good)
+            else [],
         }
     )
     q_batch, q_rows = _quarantine_records(day, batch_id, LABELS, verdict, delivered, as_of)
@@ -339,6 +356,10 @@ def ingest_labels(
         else:
             tx.replace_partition("quarantine", day, q_batch, table_name=LABELS)
         tx.replace_partition(quarantine_rows, day, q_rows, table_name=LABELS)
-    summary = {"day": day.isoformat(), "batch_id": batch_id, "labels": stored, "rows_quarantined": verdict.quarantined_rows}
+    summary = {
+        "day": day.isoformat(),
+        "batch_id": batch_id,
+        "labels": stored,
+        "rows_quarantined": verdict.quarantined_rows,
+    }
     return summary, verdict
-

@@ -253,7 +253,9 @@ def _apply_sensor_fault(frame: pd.DataFrame, event: Event, day: dt.date) -> None
     if mode == "stuck":  # the sensor repeats one plausible reading
         frame.loc[mask, column] = float(event.params.get("value", MARGINALS[column].mean))
     elif mode == "offset":  # the sensor reads consistently off by N standard deviations
-        frame.loc[mask, column] = frame.loc[mask, column] + float(event.params.get("sd", 3.0)) * MARGINALS[column].std
+        frame.loc[mask, column] = (
+            frame.loc[mask, column] + float(event.params.get("sd", 3.0)) * MARGINALS[column].std
+        )
     else:
         raise ScenarioError(f"sensor_fault on {day}: mode {mode!r} is not 'stuck' or 'offset'")
 
@@ -361,7 +363,9 @@ def generate_labels(config: SimulatorConfig, day: dt.date) -> pd.DataFrame:
         return pd.DataFrame({"sample_id": [], "label": [], "labelled_at": []})
     truth, label = _labelled(config, sampled)
     rng = _rng(config.seed, day, "lab")
-    labelled_at = pd.Timestamp(day, tz="UTC") + pd.to_timedelta(rng.integers(6 * 3600, 18 * 3600, len(truth)), unit="s")
+    labelled_at = pd.Timestamp(day, tz="UTC") + pd.to_timedelta(
+        rng.integers(6 * 3600, 18 * 3600, len(truth)), unit="s"
+    )
     return pd.DataFrame({"sample_id": truth["sample_id"], "label": label, "labelled_at": labelled_at})
 
 

@@ -125,7 +125,9 @@ def decide(rows: int, failures: Sequence[Failure], tolerance: float) -> Verdict:
     structural = [f for f in failures if f.scope == "batch"]
     if structural:
         rules = ", ".join(f.rule for f in structural)
-        return Verdict(QUARANTINE, f"structural check failed: {rules}; every row is held back", rows, failures)
+        return Verdict(
+            QUARANTINE, f"structural check failed: {rules}; every row is held back", rows, failures
+        )
     if rows == 0:
         return Verdict(QUARANTINE, "the batch is empty", rows, failures)
     bad: dict[int, list[str]] = {}
@@ -169,7 +171,9 @@ def _failures(suite: str, validation: Any) -> list[Failure]:
         info = result.exception_info or {}
         meta = config.meta or {}
         detail = result.result or {}
-        rows = tuple(int(r["row_number"]) for r in detail.get("unexpected_index_list") or [] if "row_number" in r)
+        rows = tuple(
+            int(r["row_number"]) for r in detail.get("unexpected_index_list") or [] if "row_number" in r
+        )
         examples = tuple(detail.get("partial_unexpected_list") or [])[:EXAMPLES]
         error = info.get("exception_message") if info.get("raised_exception") else None
         failures.append(
@@ -244,9 +248,9 @@ class GXRunner:
         context = self.context
         with self._locked():
             source = context.data_sources.get("sluice")
-            asset = next((a for a in source.assets if a.name == suite.name), None) or source.add_dataframe_asset(
-                suite.name
-            )
+            asset = next(
+                (a for a in source.assets if a.name == suite.name), None
+            ) or source.add_dataframe_asset(suite.name)
             batch = next((b for b in asset.batch_definitions if b.name == "whole"), None)
             batch = batch or asset.add_batch_definition_whole_dataframe("whole")
             stored = context.suites.add_or_update(suite)

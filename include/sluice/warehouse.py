@@ -108,7 +108,9 @@ quarantine = Table(
     Column("table_name", Text, nullable=False, comment="the table the batch was bound for"),
     Column("scope", Text, nullable=False, comment="batch (all rows held back) | rows (only bad rows)"),
     Column("reason", Text, nullable=False),
-    Column("failed_expectations", Text, nullable=False, comment="JSON: expectation, column, counts, examples"),
+    Column(
+        "failed_expectations", Text, nullable=False, comment="JSON: expectation, column, counts, examples"
+    ),
     Column("row_count", Integer, nullable=False),
     Column("quarantined_rows", Integer, nullable=False),
     Column("validation_url", Text),
@@ -270,8 +272,7 @@ class Warehouse:
         if order_by:
             query = query.order_by(*(table.c[c] for c in order_by))
         with self.engine.connect() as conn:
-            conn = conn.execution_options(stream_results=True, yield_per=chunksize)
-            result = conn.execute(query)
+            result = conn.execution_options(stream_results=True, yield_per=chunksize).execute(query)
             keys = list(result.keys())
             for rows in result.partitions(chunksize):
                 yield _typed_frame(pd.DataFrame.from_records(rows, columns=keys), table)
@@ -360,7 +361,10 @@ class Transaction:
     def _copy(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
         raw = self.conn.connection.driver_connection
         names = ", ".join(f'"{c.name}"' for c in columns)
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+        with (
+            raw.cursor() as cur,
+            cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy,
+        ):
             copy.set_types([_pg_type(c) for c in columns])
             for row in zip(*values, strict=True):
                 copy.write_row(row)
@@ -375,7 +379,9 @@ class Transaction:
         marks = ", ".join("?" for _ in columns)
         cursor = self.conn.connection.driver_connection.cursor()
         try:
-            cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', zip(*processed, strict=True))
+            cursor.executemany(
+                f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', zip(*processed, strict=True)
+            )
         finally:
             cursor.close()
 

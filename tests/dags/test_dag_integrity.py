@@ -11,7 +11,17 @@ import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS.glob("sluice_*.py") if p.name != "sluice_common.py")
-HEAVY = ("pandas", "numpy", "scipy", "sklearn", "mlflow", "great_expectations", "evidently", "pyarrow", "sqlalchemy")
+HEAVY = (
+    "pandas",
+    "numpy",
+    "scipy",
+    "sklearn",
+    "mlflow",
+    "great_expectations",
+    "evidently",
+    "pyarrow",
+    "sqlalchemy",
+)
 PARSE_BUDGET_S = 0.050
 
 
@@ -41,7 +51,9 @@ def test_dag_policy(dagbag, dag_file):
         assert task.retries >= 2, f"{task.task_id} has retries={task.retries}"
     for name in dag.params:
         param = dag.params.get_param(name)
-        assert param.schema.get("title") and param.description, f"Param {name!r} needs a title and a description"
+        assert param.schema.get("title") and param.description, (
+            f"Param {name!r} needs a title and a description"
+        )
 
 
 PROBE = """
@@ -83,4 +95,3 @@ def test_params_render_as_a_form(dagbag):
     assert json.loads(json.dumps(params.dump()))["tolerance"] == 0.05
     with pytest.raises(Exception, match="(?i)maximum|less than or equal"):
         params["tolerance"] = 1.5
-        params.validate()

@@ -47,7 +47,10 @@ def test_resolve_day_errors_say_where_they_looked():
 
 def test_day_bounds_cover_the_whole_day():
     start, end = day_bounds(dt.date(2026, 3, 2))
-    assert (start.isoformat(), end.isoformat()) == ("2026-03-02T00:00:00+00:00", "2026-03-02T23:59:59.999999+00:00")
+    assert (start.isoformat(), end.isoformat()) == (
+        "2026-03-02T00:00:00+00:00",
+        "2026-03-02T23:59:59.999999+00:00",
+    )
 
 
 def test_settings_defaults_and_overrides(tmp_path):
@@ -57,7 +60,12 @@ def test_settings_defaults_and_overrides(tmp_path):
     assert default.landing == default.home / "landing"
     assert len(default.stations) == 12
     custom = Settings.from_env(
-        {"SLUICE_HOME": str(tmp_path), "SLUICE_SOURCE": "landing", "SLUICE_STATIONS": "A, B", "SLUICE_SEED": "9"}
+        {
+            "SLUICE_HOME": str(tmp_path),
+            "SLUICE_SOURCE": "landing",
+            "SLUICE_STATIONS": "A, B",
+            "SLUICE_SEED": "9",
+        }
     )
     assert (custom.home, custom.source, custom.stations, custom.seed) == (tmp_path, "landing", ("A", "B"), 9)
     assert custom.default_warehouse_url == f"sqlite:///{tmp_path}/warehouse.db"

@@ -94,7 +94,9 @@ def test_labels_arrive_after_the_delay_for_the_samples_of_that_day():
 
 def test_covariate_drift_shifts_the_scheduled_column_only_from_its_day():
     config = SimulatorConfig(
-        seed=1, rows_per_day=5000, scenario=scenario({"kind": "covariate_drift", "day": 9, "columns": {"ph": {"shift": 1.0}}})
+        seed=1,
+        rows_per_day=5000,
+        scenario=scenario({"kind": "covariate_drift", "day": 9, "columns": {"ph": {"shift": 1.0}}}),
     )
     before = true_measurements(config, DAY - dt.timedelta(days=1))
     after = true_measurements(config, DAY)
@@ -104,7 +106,10 @@ def test_covariate_drift_shifts_the_scheduled_column_only_from_its_day():
 
 def test_concept_drift_changes_labels_not_inputs():
     drift = scenario({"kind": "concept_drift", "day": 9, "coefficients": {"intercept": 2.0}})
-    stable, drifted = SimulatorConfig(seed=1, rows_per_day=3000), SimulatorConfig(seed=1, rows_per_day=3000, scenario=drift)
+    stable, drifted = (
+        SimulatorConfig(seed=1, rows_per_day=3000),
+        SimulatorConfig(seed=1, rows_per_day=3000, scenario=drift),
+    )
     pd.testing.assert_frame_equal(generate_batch(stable, DAY), generate_batch(drifted, DAY))
     assert generate_labels(drifted, DAY + dt.timedelta(days=3))["label"].mean() > (
         generate_labels(stable, DAY + dt.timedelta(days=3))["label"].mean() + 0.2
@@ -112,7 +117,9 @@ def test_concept_drift_changes_labels_not_inputs():
 
 
 def test_sensor_fault_sticks_one_station():
-    fault = scenario({"kind": "sensor_fault", "day": 9, "station": "ST03", "column": "turbidity", "value": 3.1})
+    fault = scenario(
+        {"kind": "sensor_fault", "day": 9, "station": "ST03", "column": "turbidity", "value": 3.1}
+    )
     batch = true_measurements(SimulatorConfig(seed=1, rows_per_day=2000, scenario=fault), DAY)
     st03 = batch[batch["station_id"] == "ST03"]
     assert (st03["turbidity"] == 3.1).all()
@@ -120,12 +127,16 @@ def test_sensor_fault_sticks_one_station():
 
 
 def test_schema_break_renames_and_uses_decimal_commas():
-    brk = scenario({"kind": "schema_break", "day": 9, "rename": {"sulfate": "Sulfate"}, "decimal_comma": ["ph"]})
+    brk = scenario(
+        {"kind": "schema_break", "day": 9, "rename": {"sulfate": "Sulfate"}, "decimal_comma": ["ph"]}
+    )
     batch = generate_batch(SimulatorConfig(seed=1, rows_per_day=300, scenario=brk), DAY)
     assert "Sulfate" in batch and "sulfate" not in batch
     assert batch["ph"].dropna().str.contains(",").all()
     # one-off: the next day is normal again
-    assert "sulfate" in generate_batch(SimulatorConfig(seed=1, rows_per_day=300, scenario=brk), DAY + dt.timedelta(days=1))
+    assert "sulfate" in generate_batch(
+        SimulatorConfig(seed=1, rows_per_day=300, scenario=brk), DAY + dt.timedelta(days=1)
+    )
 
 
 def test_empty_and_late_deliveries():
@@ -156,8 +167,14 @@ def test_hostile_values_touch_only_the_given_share():
     [
         ({"events": []}, "'start' must be a date"),
         ({"start": "2026-01-01", "events": [{"kind": "meteor", "day": 1}]}, "kind 'meteor' is not one of"),
-        ({"start": "2026-01-01", "events": [{"kind": "empty_delivery"}]}, r"events\[0\] \(empty_delivery\): 'day'"),
-        ({"start": "2026-01-01", "events": [{"kind": "empty_delivery", "day": "soon"}]}, "neither an offset nor a date"),
+        (
+            {"start": "2026-01-01", "events": [{"kind": "empty_delivery"}]},
+            r"events\[0\] \(empty_delivery\): 'day'",
+        ),
+        (
+            {"start": "2026-01-01", "events": [{"kind": "empty_delivery", "day": "soon"}]},
+            "neither an offset nor a date",
+        ),
     ],
 )
 def test_invalid_scenarios_are_named(doc, message):

@@ -81,16 +81,56 @@ def set_cell(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
 
 ROW_LEVEL = [
     ("ph out of range", lambda f: set_cell(f, 3, "ph", "14.5"), ("expect_column_values_to_be_between", "ph")),
-    ("negative measure", lambda f: set_cell(f, 3, "solids", "-1"), ("expect_column_values_to_be_between", "solids")),
-    ("unparsable number", lambda f: set_cell(f, 3, "hardness", "12,5"), ("expect_column_values_to_match_regex", "hardness")),
-    ("infinity", lambda f: set_cell(f, 3, "chloramines", "inf"), ("expect_column_values_to_match_regex", "chloramines")),
-    ("unknown station", lambda f: set_cell(f, 3, "station_id", "ST99"), ("expect_column_values_to_be_in_set", "station_id")),
-    ("missing station", lambda f: set_cell(f, 3, "station_id", None), ("expect_column_values_to_not_be_null", "station_id")),
-    ("duplicate id", lambda f: set_cell(f, 3, "sample_id", f.loc[4, "sample_id"]), ("expect_column_values_to_be_unique", "sample_id")),
-    ("missing id", lambda f: set_cell(f, 3, "sample_id", None), ("expect_column_values_to_not_be_null", "sample_id")),
-    ("sampled another day", lambda f: set_cell(f, 3, "sampled_at", "2026-01-09T23:59:59"), ("expect_column_values_to_be_between", "sampled_at")),
-    ("time beyond storage", lambda f: set_cell(f, 3, "sampled_at", "2999-01-01T00:00:00"), ("expect_column_values_to_not_be_null", "sampled_at")),
-    ("time not a time", lambda f: set_cell(f, 3, "sampled_at", "yesterday"), ("expect_column_values_to_match_regex", "sampled_at")),
+    (
+        "negative measure",
+        lambda f: set_cell(f, 3, "solids", "-1"),
+        ("expect_column_values_to_be_between", "solids"),
+    ),
+    (
+        "unparsable number",
+        lambda f: set_cell(f, 3, "hardness", "12,5"),
+        ("expect_column_values_to_match_regex", "hardness"),
+    ),
+    (
+        "infinity",
+        lambda f: set_cell(f, 3, "chloramines", "inf"),
+        ("expect_column_values_to_match_regex", "chloramines"),
+    ),
+    (
+        "unknown station",
+        lambda f: set_cell(f, 3, "station_id", "ST99"),
+        ("expect_column_values_to_be_in_set", "station_id"),
+    ),
+    (
+        "missing station",
+        lambda f: set_cell(f, 3, "station_id", None),
+        ("expect_column_values_to_not_be_null", "station_id"),
+    ),
+    (
+        "duplicate id",
+        lambda f: set_cell(f, 3, "sample_id", f.loc[4, "sample_id"]),
+        ("expect_column_values_to_be_unique", "sample_id"),
+    ),
+    (
+        "missing id",
+        lambda f: set_cell(f, 3, "sample_id", None),
+        ("expect_column_values_to_not_be_null", "sample_id"),
+    ),
+    (
+        "sampled another day",
+        lambda f: set_cell(f, 3, "sampled_at", "2026-01-09T23:59:59"),
+        ("expect_column_values_to_be_between", "sampled_at"),
+    ),
+    (
+        "time beyond storage",
+        lambda f: set_cell(f, 3, "sampled_at", "2999-01-01T00:00:00"),
+        ("expect_column_values_to_not_be_null", "sampled_at"),
+    ),
+    (
+        "time not a time",
+        lambda f: set_cell(f, 3, "sampled_at", "yesterday"),
+        ("expect_column_values_to_match_regex", "sampled_at"),
+    ),
 ]
 
 
@@ -120,7 +160,11 @@ def test_ids_published_on_another_day_are_rejected(runner):
 
 
 BATCH_LEVEL = [
-    ("renamed column", lambda f: f.rename(columns={"sulfate": "Sulfate"}), "expect_table_columns_to_match_set"),
+    (
+        "renamed column",
+        lambda f: f.rename(columns={"sulfate": "Sulfate"}),
+        "expect_table_columns_to_match_set",
+    ),
     ("missing column", lambda f: f.drop(columns=["turbidity"]), "expect_table_columns_to_match_set"),
     ("extra column", lambda f: f.assign(lead=None), "expect_table_columns_to_match_set"),
     ("empty delivery", lambda f: f.iloc[0:0], "expect_table_row_count_to_be_between"),
@@ -161,7 +205,10 @@ def test_labels_suite(runner):
         }
     )
     failures, _ = runner.validate(
-        label_suites.labels_suite(), frame, run_name="labels", run_time=dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
+        label_suites.labels_suite(),
+        frame,
+        run_name="labels",
+        run_time=dt.datetime(2026, 1, 11, tzinfo=dt.UTC),
     )
     assert rules(failures) == {
         ("expect_column_values_to_be_in_set", "label", "row"),
@@ -200,5 +247,9 @@ def test_decide_rejects_a_tolerance_that_is_not_a_share():
 
 
 def test_suites_expect_exactly_the_source_columns():
-    [columns] = [e for e in raw_suites.delivered_suite(CONFIG).expectations if e.expectation_type == "expect_table_columns_to_match_set"]
+    [columns] = [
+        e
+        for e in raw_suites.delivered_suite(CONFIG).expectations
+        if e.expectation_type == "expect_table_columns_to_match_set"
+    ]
     assert set(columns.column_set) == {*SOURCE_COLUMNS, "row_number"}

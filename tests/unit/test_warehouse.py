@@ -53,9 +53,13 @@ def test_a_failed_replace_leaves_the_previous_partition(warehouse):
 
 
 def test_a_transaction_spanning_tables_commits_together_or_not_at_all(warehouse):
-    with pytest.raises(RuntimeError, match="killed"), warehouse.transaction() as tx:
-        tx.replace_partition("labels", DAY, labels(DAY, ["a"]))
-        raise RuntimeError("task killed halfway")
+    def killed_halfway():
+        with warehouse.transaction() as tx:
+            tx.replace_partition("labels", DAY, labels(DAY, ["a"]))
+            raise RuntimeError("task killed halfway")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        killed_halfway()
     assert warehouse.count("labels") == 0
 
 
@@ -117,7 +121,14 @@ def test_postgres_writes_use_binary_copy(pg_url, monkeypatch):
         ({"conn_type": "sqlite", "schema": "/tmp/w.db"}, "sqlite:////tmp/w.db"),
         ({"conn_type": "sqlite", "host": "/tmp/w.db"}, "sqlite:////tmp/w.db"),
         (
-            {"conn_type": "postgres", "host": "db", "login": "u", "password": "p@ss", "port": 5432, "schema": "wh"},
+            {
+                "conn_type": "postgres",
+                "host": "db",
+                "login": "u",
+                "password": "p@ss",
+                "port": 5432,
+                "schema": "wh",
+            },
             "postgresql+psycopg://u:p%40ss@db:5432/wh",
         ),
         ({"conn_type": "http", "extra": {"sqlalchemy_url": "sqlite:///x.db"}}, "sqlite:///x.db"),

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sluice.settings import Settings
-from sluice.simulator import DeliveryNotReady, Scenario, SimulatorConfig, delivered_at, generate_batch, generate_labels
+from sluice.simulator import (
+    DeliveryNotReady,
+    Scenario,
+    SimulatorConfig,
+    delivered_at,
+    generate_batch,
+    generate_labels,
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,9 @@ class SimulatedSource:
     def fetch(self, day: dt.date, as_of: dt.datetime) -> pd.DataFrame:
         ready = delivered_at(self.config, day)
         if as_of < ready:
-            raise DeliveryNotReady(f"simulated batch for {day} is delivered at {ready:%Y-%m-%d %H:%M} UTC, not yet")
+            raise DeliveryNotReady(
+                f"simulated batch for {day} is delivered at {ready:%Y-%m-%d %H:%M} UTC, not yet"
+            )
         return generate_batch(self.config, day)
 
     def fetch_labels(self, day: dt.date, as_of: dt.datetime) -> pd.DataFrame:
