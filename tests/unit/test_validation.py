@@ -168,7 +168,11 @@ BATCH_LEVEL = [
     ("missing column", lambda f: f.drop(columns=["turbidity"]), "expect_table_columns_to_match_set"),
     ("extra column", lambda f: f.assign(lead=None), "expect_table_columns_to_match_set"),
     ("empty delivery", lambda f: f.iloc[0:0], "expect_table_row_count_to_be_between"),
-    ("dead sensor", lambda f: f.assign(turbidity=None), "expect_column_values_to_not_be_null"),
+    (
+        "dead sensor",
+        lambda f: f.assign(turbidity=None),
+        "expect_column_proportion_of_non_null_values_to_be_between",
+    ),
 ]
 
 
