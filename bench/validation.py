@@ -130,10 +130,18 @@ def run_sql(url: str, gx_root: Path) -> dict:
     }
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries that over fork+exec from the parent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(path: str, url: str) -> None:
     gx_root = Path(tempfile.mkdtemp(prefix=f"bench-gx-{path}-"))
     result = (run_dataframe if path == "dataframe" else run_sql)(url, gx_root)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 

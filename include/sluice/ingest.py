@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,15 @@ from sluice.dates import day_bounds
 from sluice.schema import IDENTIFIERS, MEASUREMENTS, SOURCE_COLUMNS
 from sluice.sources import Source
 from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, GXRunner, Verdict, decide
-from sluice.warehouse import Warehouse, ingest_batches, observations, quarantine_rows, raw_observations
+from sluice.warehouse import (
+    Transaction,
+    Warehouse,
+    ingest_batches,
+    observations,
+    quarantine,
+    quarantine_rows,
+    raw_observations,
+)
 
 RAW = "raw_observations"
 LABELS = "labels"
@@ -163,6 +171,17 @@ def _published_elsewhere(warehouse: Warehouse, day: dt.date) -> list[str]:
     return sorted(row["sample_id"] for row in warehouse.fetch(query))
 
 
+def _write_quarantine(
+    tx: Transaction, day: dt.date, table: str, verdict: Verdict, batch: pd.DataFrame, rows: pd.DataFrame
+) -> None:
+    """Replace the day's quarantine for ``table`` (a batch that passed leaves none)."""
+    if verdict.decision == PUBLISH:
+        tx.delete_partition(quarantine, day, table_name=table)
+    else:
+        tx.replace_partition(quarantine, day, batch, table_name=table)
+    tx.replace_partition(quarantine_rows, day, rows, table_name=table)
+
+
 def _quarantine_records(
     day: dt.date, batch_id: str, table: str, verdict: Verdict, delivered: pd.DataFrame, as_of: dt.datetime
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -246,16 +265,10 @@ def validate(
         failures += more
         urls += [url] if url else []
     verdict = decide(len(delivered), failures, tolerance)
-    verdict = Verdict(
-        verdict.decision, verdict.reason, verdict.rows, verdict.failures, verdict.bad_rows, tuple(urls)
-    )
+    verdict = replace(verdict, validation_urls=tuple(urls))
     q_batch, q_rows = _quarantine_records(day, batch_id, RAW, verdict, delivered, as_of)
     with warehouse.transaction() as tx:
-        if verdict.decision == PUBLISH:
-            tx.delete_partition("quarantine", day, table_name=RAW)
-        else:
-            tx.replace_partition("quarantine", day, q_batch, table_name=RAW)
-        tx.replace_partition(quarantine_rows, day, q_rows, table_name=RAW)
+        _write_quarantine(tx, day, RAW, verdict, q_batch, q_rows)
         if verdict.decision == QUARANTINE:
             tx.delete_partition(observations, day)
         tx.update_partition(
@@ -323,14 +336,7 @@ def ingest_labels(
             label_suites.labels_suite(), delivered, run_name=batch_id, run_time=as_of
         )
         verdict = decide(len(delivered), failures, tolerance)
-        verdict = Verdict(
-            verdict.decision,
-            verdict.reason,
-            verdict.rows,
-            verdict.failures,
-            verdict.bad_rows,
-            (url,) if url else (),
-        )
+        verdict = replace(verdict, validation_urls=(url,) if url else ())
     else:
         verdict = Verdict(PUBLISH, "no lab results arrived", 0)
     good = delivered
@@ -351,11 +357,7 @@ def ingest_labels(
     q_batch, q_rows = _quarantine_records(day, batch_id, LABELS, verdict, delivered, as_of)
     with warehouse.transaction() as tx:
         stored = tx.replace_partition(LABELS, day, rows)
-        if verdict.decision == PUBLISH:
-            tx.delete_partition("quarantine", day, table_name=LABELS)
-        else:
-            tx.replace_partition("quarantine", day, q_batch, table_name=LABELS)
-        tx.replace_partition(quarantine_rows, day, q_rows, table_name=LABELS)
+        _write_quarantine(tx, day, LABELS, verdict, q_batch, q_rows)
     summary = {
         "day": day.isoformat(),
         "batch_id": batch_id,

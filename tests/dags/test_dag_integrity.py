@@ -36,6 +36,12 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
 
 
+def test_helpers_are_not_parsed_as_dag_files(dagbag):
+    parsed = {Path(f).name for f in dagbag.file_last_changed}
+    assert "sluice_ingest.py" in parsed
+    assert "sluice_common.py" not in parsed, "dags/.airflowignore should exclude the helper module"
+
+
 def test_every_dag_file_defines_the_dag_named_after_it(dagbag):
     assert DAG_FILES, "no DAG files found"
     assert {p.stem for p in DAG_FILES} == set(dagbag.dag_ids)

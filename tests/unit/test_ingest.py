@@ -23,6 +23,7 @@ FAULTS = Scenario.from_dict(
             {"kind": "hostile_values", "day": 3, "share": 0.02},
             {"kind": "schema_break", "day": 4, "rename": {"sulfate": "Sulfate"}, "decimal_comma": ["ph"]},
             {"kind": "hostile_values", "day": 5, "share": 0.3},
+            {"kind": "empty_delivery", "day": 6},
         ],
     }
 )
@@ -106,6 +107,14 @@ def test_too_many_bad_rows_hold_back_the_whole_batch(warehouse, tmp_path):
     assert verdict.decision == "quarantine"
     assert "over the tolerance of 5.0%" in verdict.reason
     assert warehouse.count("quarantine_rows", day(5)) == batch.rows
+
+
+def test_an_empty_delivery_is_recorded_in_quarantine(warehouse, tmp_path):
+    batch, verdict, published = run_day(warehouse, tmp_path, day(6))
+    assert (batch.rows, verdict.decision, published) == (0, "quarantine", None)
+    [record] = warehouse.read_partition("quarantine", day(6)).to_dict("records")
+    assert (record["scope"], record["row_count"], record["table_name"]) == ("batch", 0, "raw_observations")
+    assert "expect_table_row_count_to_be_between" in record["failed_expectations"]
 
 
 def test_a_day_that_becomes_quarantined_on_rerun_unpublishes_its_old_rows(warehouse, tmp_path):
