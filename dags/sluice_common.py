@@ -95,6 +95,11 @@ def run_time(context: Any) -> dt.datetime:
     return context["dag_run"].run_after
 
 
+def now() -> dt.datetime:
+    """The wall clock, for questions about the present only (is the delivery there yet?)."""
+    return dt.datetime.now(dt.UTC)
+
+
 @contextmanager
 def bad_input_fails_fast() -> Iterator[None]:
     """Bad input will not get better by retrying: fail the task at once, with the library's message."""

@@ -28,6 +28,7 @@ from sluice_common import (
     START_DATE,
     bad_input_fails_fast,
     day_param,
+    now,
     run_day,
     run_time,
     settings,
@@ -74,7 +75,8 @@ def sluice_ingest():
 
         with bad_input_fails_fast():
             source = make_source(settings(), context["params"]["source"])
-            return land(warehouse(), source, run_day(context), run_time(context)).to_dict()
+            batch = land(warehouse(), source, run_day(context), run_time(context), asked_at=now())
+            return batch.to_dict()
 
     @task
     def validate(batch: dict, **context) -> dict:

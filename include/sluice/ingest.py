@@ -98,9 +98,20 @@ def to_raw(frame: pd.DataFrame, day: dt.date, batch_id: str, ingested_at: dt.dat
     return raw
 
 
-def land(warehouse: Warehouse, source: Source, day: dt.date, as_of: dt.datetime) -> LandedBatch:
-    """Fetch the day from ``source`` and store it as delivered (replacing the day's raw rows)."""
-    frame = source.fetch(day, as_of)
+def land(
+    warehouse: Warehouse,
+    source: Source,
+    day: dt.date,
+    as_of: dt.datetime,
+    asked_at: dt.datetime | None = None,
+) -> LandedBatch:
+    """Fetch the day from ``source`` and store it as delivered (replacing the day's raw rows).
+
+    ``as_of`` is written as ``ingested_at``/``landed_at``; ``asked_at`` (default ``as_of``) is when
+    the source is asked, which decides whether a late delivery is there yet: a backfill of an old
+    day asks now, not at the day's original run time.
+    """
+    frame = source.fetch(day, asked_at or as_of)
     batch_id = batch_id_for(source.name, day, frame)
     columns = [str(c) for c in frame.columns]
     batch_row = pd.DataFrame(

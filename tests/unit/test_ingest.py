@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sluice import ingest
 from sluice.ingest import IngestError
 from sluice.settings import DEFAULT_STATIONS
-from sluice.simulator import Scenario, SimulatorConfig
+from sluice.simulator import DeliveryNotReady, Scenario, SimulatorConfig
 from sluice.sources.simulated import SimulatedSource
 
 AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
@@ -180,6 +180,25 @@ def test_labels_arrive_after_the_delay(warehouse, tmp_path):
     sampled = SOURCE.fetch(day(1), AS_OF)
     assert sorted(stored["sample_id"]) == sorted(sampled["sample_id"])
     assert set(stored["label"]) <= {0, 1}
+
+
+def test_a_late_delivery_is_judged_when_asked_not_when_the_run_was_due(warehouse):
+    late = SimulatedSource(
+        SimulatorConfig(
+            seed=3,
+            rows_per_day=50,
+            scenario=Scenario.from_dict(
+                {"start": START.isoformat(), "events": [{"kind": "late_delivery", "day": 1, "hours": 30}]}
+            ),
+        )
+    )
+    due = dt.datetime.combine(day(2), dt.time(1), tzinfo=dt.UTC)  # the scheduled run's time
+    with pytest.raises(DeliveryNotReady, match="not yet"):
+        ingest.land(warehouse, late, day(1), due)
+    batch = ingest.land(warehouse, late, day(1), due, asked_at=due + dt.timedelta(days=30))  # a backfill
+    assert batch.rows > 0
+    [landed] = warehouse.read_partition("ingest_batches", day(1)).to_dict("records")
+    assert landed["landed_at"] == due  # timestamps stay the run's
 
 
 def test_batch_ids_are_deterministic_and_content_addressed():
