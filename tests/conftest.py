@@ -77,3 +77,11 @@ def warehouse(warehouse_url) -> Iterator:
     wh = _fresh(warehouse_url)
     yield wh
     wh.dispose()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's state folder unless asked to keep it for a post-mortem."""
+    import shutil
+
+    if not os.environ.get("SLUICE_KEEP_TEST_STATE"):
+        shutil.rmtree(SESSION_HOME, ignore_errors=True)
