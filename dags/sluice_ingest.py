@@ -18,6 +18,8 @@ rows, so re-running or backfilling a day never duplicates anything.
 
 from __future__ import annotations
 
+import logging
+
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -34,6 +36,8 @@ from sluice_common import (
     settings,
     warehouse,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -82,8 +86,8 @@ def sluice_ingest():
     def validate(batch: dict, **context) -> dict:
         from sluice import ingest
 
-        conf = settings()
         with bad_input_fails_fast():
+            conf = settings()
             day = run_day(context)
             batch_id, verdict = ingest.validate(
                 warehouse(),
@@ -96,7 +100,7 @@ def sluice_ingest():
         message = verdict.message(batch_id, day)
         if verdict.decision == "quarantine":
             raise AirflowFailException(message)
-        print(message)
+        log.log(logging.WARNING if verdict.decision == "partial" else logging.INFO, message)
         return {
             "batch_id": batch_id,
             "decision": verdict.decision,
@@ -117,8 +121,8 @@ def sluice_ingest():
         from sluice.ingest import ingest_labels
         from sluice.sources import make_source
 
-        conf = settings()
         with bad_input_fails_fast():
+            conf = settings()
             day = run_day(context)
             summary, verdict = ingest_labels(
                 warehouse(),
