@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -367,9 +367,3 @@ def generate_labels(config: SimulatorConfig, day: dt.date) -> pd.DataFrame:
         rng.integers(6 * 3600, 18 * 3600, len(truth)), unit="s"
     )
     return pd.DataFrame({"sample_id": truth["sample_id"], "label": label, "labelled_at": labelled_at})
-
-
-def stream_bayes_accuracy(config: SimulatorConfig, days: Sequence[dt.date]) -> float:
-    """:func:`bayes_accuracy` over several days of the stream."""
-    probabilities = [potable_probability(true_measurements(config, d), concept(config, d)) for d in days]
-    return bayes_accuracy(np.concatenate(probabilities))
