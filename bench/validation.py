@@ -159,7 +159,9 @@ def main() -> None:
     if args.child:
         child(args.child, args.pg)
         return
-    _ensure_database(args.pg)
+    from sluice.warehouse import create_database_if_missing
+
+    create_database_if_missing(args.pg)
     prepared = prepare(args.pg, args.rows)
     print(f"landed {prepared['rows']:,} rows in {prepared['land_s']:.1f} s (binary COPY)")
     print(f"{'path':<11}{'seconds':>9}{'rows/s':>11}{'peak RSS MB':>13}{'bad rows':>10}  decision")
@@ -178,20 +180,6 @@ def main() -> None:
             f"{path:<11}{r['seconds']:>9.1f}{prepared['rows'] / r['seconds']:>11,.0f}"
             f"{r['peak_rss_mb']:>13,.0f}{r['bad_rows']:>10}  {r['decision']}"
         )
-
-
-def _ensure_database(url: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}
-        ).scalar():
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 if __name__ == "__main__":

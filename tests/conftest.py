@@ -37,22 +37,16 @@ PG_TEST_DB = os.environ.get("SLUICE_TEST_PG_DB", "sluice_test")
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     """A PostgreSQL database for tests. Unreachable server = failure, never a skip."""
-    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    from sluice.warehouse import create_database_if_missing
+
+    url = make_url(PG_ADMIN_URL).set(database=PG_TEST_DB).render_as_string(hide_password=False)
     try:
-        with admin.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": PG_TEST_DB}
-            ).scalar()
-            if not exists:
-                conn.execute(text(f'CREATE DATABASE "{PG_TEST_DB}"'))
+        create_database_if_missing(url, admin_database=make_url(PG_ADMIN_URL).database)
     except Exception as exc:  # the message says what to do; the test fails
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); start it (.ci/run does)")
-    finally:
-        admin.dispose()
-    return make_url(PG_ADMIN_URL).set(database=PG_TEST_DB).render_as_string(hide_password=False)
+    return url
 
 
 def _fresh(url: str):

@@ -255,11 +255,10 @@ def validate(
     batch_id = batch["batch_id"]
     runner = GXRunner(gx_root)
     config = raw_suites.RawSuiteConfig(stations=tuple(stations))
-    run_name = batch_id
     failures, url = runner.validate(
         raw_suites.delivered_suite(config),
         delivered,
-        run_name=run_name,
+        run_name=batch_id,
         run_time=as_of,
         parameters={"published_elsewhere": _published_elsewhere(warehouse, day)},
     )
@@ -269,7 +268,7 @@ def validate(
         more, url = runner.validate(
             raw_suites.values_suite(config),
             to_typed(delivered),
-            run_name=run_name,
+            run_name=batch_id,
             run_time=as_of,
             parameters={"day_start": start, "day_end": end},
         )

@@ -55,17 +55,18 @@ class Failure:
         return f"{self.expectation}({self.column})" if self.column else self.expectation
 
     def describe(self) -> str:
-        parts = [f"{self.rule} [{self.scope}: {self.why}]"]
+        facts = []
         if self.unexpected_count is not None:
             pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
-            parts.append(f"{self.unexpected_count} unexpected{pct}")
+            facts.append(f"{self.unexpected_count} unexpected{pct}")
         if self.details:
-            parts.append(f"details {self.details}")
+            facts.append(f"details {self.details}")
         elif self.observed is not None and self.unexpected_count is None:
-            parts.append(f"observed {self.observed}")
+            facts.append(f"observed {self.observed}")
         if self.examples:
-            parts.append(f"e.g. {list(self.examples)}")
-        return ": ".join(parts[:1]) + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")
+            facts.append(f"e.g. {list(self.examples)}")
+        head = f"{self.rule} [{self.scope}: {self.why}]"
+        return f"{head}: {', '.join(facts)}" if facts else head
 
     def record(self) -> dict[str, Any]:
         """JSON-ready summary (without the full list of rows)."""

@@ -447,3 +447,22 @@ def connection_url(
         f"warehouse connection type {conn_type!r} is not supported: use sqlite or postgresql "
         "(or put a SQLAlchemy URL in the connection's extra as 'sqlalchemy_url')"
     )
+
+
+def create_database_if_missing(url: str, admin_database: str = "postgres") -> None:
+    """Create the PostgreSQL database ``url`` names, if it does not exist (SQLite creates files itself)."""
+    from sqlalchemy import text
+
+    target = make_url(url)
+    if target.get_backend_name() != "postgresql":
+        return
+    admin = create_engine(target.set(database=admin_database), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}
+            )
+            if not exists.scalar():
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        admin.dispose()

@@ -142,3 +142,28 @@ def test_connection_url(fields, url):
 def test_connection_url_rejects_other_databases():
     with pytest.raises(WarehouseError, match="connection type 'mysql' is not supported"):
         connection_url("mysql", host="h")
+
+
+@pytest.mark.postgres
+def test_create_database_if_missing(pg_url, tmp_path):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from sluice.warehouse import create_database_if_missing
+
+    fresh = make_url(pg_url).set(database="sluice_test_created").render_as_string(hide_password=False)
+    admin = create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    exists = text("SELECT count(*) FROM pg_database WHERE datname = 'sluice_test_created'")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text('DROP DATABASE IF EXISTS "sluice_test_created"'))
+        create_database_if_missing(fresh)
+        create_database_if_missing(fresh)  # a second call finds it and does nothing
+        with admin.connect() as conn:
+            assert conn.execute(exists).scalar() == 1
+            conn.execute(text('DROP DATABASE "sluice_test_created"'))
+    finally:
+        admin.dispose()
+    sqlite = f"sqlite:///{tmp_path / 'w.db'}"
+    create_database_if_missing(sqlite)  # nothing to do: SQLite creates its file on first use
+    assert not (tmp_path / "w.db").exists()
