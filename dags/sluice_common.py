@@ -23,6 +23,11 @@ WAREHOUSE_CONN_ID = "sluice_warehouse"
 
 OBSERVATIONS = Asset(name="sluice.observations", uri="sluice://warehouse/observations", group="sluice")
 LABELS = Asset(name="sluice.labels", uri="sluice://warehouse/labels", group="sluice")
+FEATURES = Asset(name="sluice.features", uri="sluice://warehouse/features", group="sluice")
+CHALLENGER = Asset(name="sluice.challenger", uri="sluice://models/challenger", group="sluice")
+RETRAIN_REQUESTED = Asset(
+    name="sluice.retrain_requested", uri="sluice://models/retrain_requested", group="sluice"
+)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "sluice",
@@ -84,10 +89,44 @@ def run_day(context: Any) -> dt.date:
     """
     from sluice.dates import resolve_day
 
-    events = context.get("triggering_asset_events") or {}
-    extras = [event.extra or {} for asset_events in events.values() for event in asset_events]
     logical = context.get("logical_date") or context.get("data_interval_start")
-    return resolve_day(context["params"].get("day"), extras, logical)
+    return resolve_day(context["params"].get("day"), _event_extras(context), logical)
+
+
+def _event_extras(context: Any) -> list[dict]:
+    events = context.get("triggering_asset_events") or {}
+    return [event.extra or {} for asset_events in events.values() for event in asset_events]
+
+
+def run_days(context: Any) -> list[dt.date]:
+    """Every day the run works on: the ``day`` Param, else every day the triggering asset events
+    name (the scheduler may fold several into one run), else the logical date."""
+    from sluice.dates import resolve_days
+
+    logical = context.get("logical_date") or context.get("data_interval_start")
+    return resolve_days(context["params"].get("day"), _event_extras(context), logical)
+
+
+def as_of_day(context: Any, param: str = "as_of") -> dt.date:
+    """The newest day whose data a model run may use: the Param, else the triggering asset event's
+    day, else the day before the run (the last complete day)."""
+    from sluice.dates import resolve_day
+
+    reference = context.get("logical_date") or context["dag_run"].run_after
+    return resolve_day(context["params"].get(param), _event_extras(context), reference - dt.timedelta(days=1))
+
+
+def run_key(context: Any) -> str:
+    """Identifies this DAG run across task retries (MLflow runs are tagged with it)."""
+    return f"{context['dag'].dag_id}/{context['run_id']}"
+
+
+def mlflow_experiment() -> str:
+    """Point MLflow at the configured tracking URI; the id of the configured experiment."""
+    from sluice.tracking import configure
+
+    conf = settings()
+    return configure(conf.tracking_uri, conf.experiment, conf.artifacts_dir)
 
 
 def run_time(context: Any) -> dt.datetime:
@@ -101,8 +140,11 @@ def now() -> dt.datetime:
 
 
 @contextmanager
-def bad_input_fails_fast() -> Iterator[None]:
-    """Bad input will not get better by retrying: fail the task at once, with the library's message."""
+def bad_input_fails_fast(*more: type[Exception]) -> Iterator[None]:
+    """Bad input will not get better by retrying: fail the task at once, with the library's message.
+
+    Beyond the errors every step can raise, a task names the error types of its own library module.
+    """
     from sluice.dates import DayError
     from sluice.ingest import IngestError
     from sluice.settings import ConfigError
@@ -111,5 +153,5 @@ def bad_input_fails_fast() -> Iterator[None]:
 
     try:
         yield
-    except (DayError, ConfigError, ScenarioError, IngestError, WarehouseError) as exc:
+    except (DayError, ConfigError, ScenarioError, IngestError, WarehouseError, *more) as exc:
         raise AirflowFailException(str(exc)) from exc

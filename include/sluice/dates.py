@@ -46,6 +46,30 @@ def resolve_day(
     )
 
 
+def resolve_days(
+    param: Any,
+    event_extras: Iterable[Mapping[str, Any]] = (),
+    logical_date: dt.datetime | dt.date | None = None,
+) -> list[dt.date]:
+    """Every day a run works on, oldest first: the Param, else *all* triggering events' days, else
+    the logical date.
+
+    The scheduler folds the asset events that arrive before a run starts into that one run (a
+    backfill of the upstream DAG publishes several days at once), so a DAG downstream of an asset
+    must process every day they name, not only the newest. An event's extra names its days in
+    ``days`` (a list) or ``day``.
+    """
+    if param not in (None, ""):
+        return [parse_day(param, where="Param 'day'")]
+    days: set[dt.date] = set()
+    for extra in event_extras:
+        named = extra.get("days") or ([extra["day"]] if extra.get("day") else [])
+        days.update(parse_day(d, where="asset event extra 'days'") for d in named)
+    if days:
+        return sorted(days)
+    return [resolve_day(None, (), logical_date)]
+
+
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The first and the last microsecond of ``day`` in UTC."""
     start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)

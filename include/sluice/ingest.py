@@ -23,19 +23,12 @@ from sqlalchemy import select
 
 from expectations import labels as label_suites
 from expectations import raw_observations as raw_suites
+from sluice import quarantine
 from sluice.dates import day_bounds
 from sluice.schema import IDENTIFIERS, MEASUREMENTS, SOURCE_COLUMNS
 from sluice.sources import Source
 from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, GXRunner, Verdict, decide
-from sluice.warehouse import (
-    Transaction,
-    Warehouse,
-    ingest_batches,
-    observations,
-    quarantine,
-    quarantine_rows,
-    raw_observations,
-)
+from sluice.warehouse import Warehouse, ingest_batches, observations, quarantine_rows, raw_observations
 
 RAW = "raw_observations"
 LABELS = "labels"
@@ -182,60 +175,6 @@ def _published_elsewhere(warehouse: Warehouse, day: dt.date) -> list[str]:
     return sorted(row["sample_id"] for row in warehouse.fetch(query))
 
 
-def _write_quarantine(
-    tx: Transaction, day: dt.date, table: str, verdict: Verdict, batch: pd.DataFrame, rows: pd.DataFrame
-) -> None:
-    """Replace the day's quarantine for ``table`` (a batch that passed leaves none)."""
-    if verdict.decision == PUBLISH:
-        tx.delete_partition(quarantine, day, table_name=table)
-    else:
-        tx.replace_partition(quarantine, day, batch, table_name=table)
-    tx.replace_partition(quarantine_rows, day, rows, table_name=table)
-
-
-def _quarantine_records(
-    day: dt.date, batch_id: str, table: str, verdict: Verdict, delivered: pd.DataFrame, as_of: dt.datetime
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    batch = pd.DataFrame(
-        [
-            {
-                "sample_date": day,
-                "batch_id": batch_id,
-                "table_name": table,
-                "scope": "batch" if verdict.decision == QUARANTINE else "rows",
-                "reason": verdict.reason,
-                "failed_expectations": json.dumps([f.record() for f in verdict.failures]),
-                "row_count": verdict.rows,
-                "quarantined_rows": verdict.quarantined_rows,
-                "validation_url": " ".join(verdict.validation_urls) or None,
-                "quarantined_at": as_of,
-            }
-        ]
-    )
-    held = (
-        delivered
-        if verdict.decision == QUARANTINE
-        else delivered[delivered["row_number"].isin(verdict.bad_rows)]
-    )
-    payload_columns = [c for c in held.columns if c != "row_number"]
-    payloads = held[payload_columns].astype(object).where(held[payload_columns].notna(), None)
-    rules = [
-        "; ".join(verdict.bad_rows.get(int(n), ())) or f"batch: {verdict.reason}" for n in held["row_number"]
-    ]
-    rows = pd.DataFrame(
-        {
-            "sample_date": [day] * len(held),
-            "batch_id": batch_id,
-            "table_name": table,
-            "row_number": held["row_number"].to_numpy(),
-            "sample_id": held["sample_id"].to_numpy() if "sample_id" in held else None,
-            "failed_rules": rules,
-            "payload": [json.dumps(r, default=str) for r in payloads.to_dict("records")],
-        }
-    )
-    return batch, rows
-
-
 def validate(
     warehouse: Warehouse,
     day: dt.date,
@@ -276,9 +215,9 @@ def validate(
         urls += [url] if url else []
     verdict = decide(len(delivered), failures, tolerance)
     verdict = replace(verdict, validation_urls=tuple(urls))
-    q_batch, q_rows = _quarantine_records(day, batch_id, RAW, verdict, delivered, as_of)
+    q_batch, q_rows = quarantine.records(day, batch_id, RAW, verdict, delivered, as_of)
     with warehouse.transaction() as tx:
-        _write_quarantine(tx, day, RAW, verdict, q_batch, q_rows)
+        quarantine.write(tx, day, RAW, verdict, q_batch, q_rows)
         if verdict.decision == QUARANTINE:
             tx.delete_partition(observations, day)
         tx.update_partition(
@@ -364,10 +303,10 @@ def ingest_labels(
             else [],
         }
     )
-    q_batch, q_rows = _quarantine_records(day, batch_id, LABELS, verdict, delivered, as_of)
+    q_batch, q_rows = quarantine.records(day, batch_id, LABELS, verdict, delivered, as_of)
     with warehouse.transaction() as tx:
         stored = tx.replace_partition(LABELS, day, rows)
-        _write_quarantine(tx, day, LABELS, verdict, q_batch, q_rows)
+        quarantine.write(tx, day, LABELS, verdict, q_batch, q_rows)
     summary = {
         "day": day.isoformat(),
         "batch_id": batch_id,

@@ -46,6 +46,10 @@ class Settings:
     label_delay_days: int = 3
     scenario: Path = DEFAULT_SCENARIO
     stations: tuple[str, ...] = DEFAULT_STATIONS
+    mlflow_tracking_uri: str | None = None
+    mlflow_artifacts: Path | None = None
+    experiment: str = "sluice"
+    model_name: str = "water_potability"
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -66,6 +70,12 @@ class Settings:
             label_delay_days=_int(env, "SLUICE_LABEL_DELAY_DAYS", 3),
             scenario=Path(env.get("SLUICE_SCENARIO") or DEFAULT_SCENARIO).expanduser(),
             stations=stations or DEFAULT_STATIONS,
+            mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
+            mlflow_artifacts=Path(env["SLUICE_MLFLOW_ARTIFACTS"]).expanduser().resolve()
+            if env.get("SLUICE_MLFLOW_ARTIFACTS")
+            else None,
+            experiment=env.get("SLUICE_MLFLOW_EXPERIMENT") or "sluice",
+            model_name=env.get("SLUICE_MODEL_NAME") or "water_potability",
         )
 
     @property
@@ -79,6 +89,16 @@ class Settings:
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow's tracking URI: ``MLFLOW_TRACKING_URI`` when set, else SQLite under the state folder."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where runs store artifacts when MLflow is used without a tracking server."""
+        return self.mlflow_artifacts or self.home / "mlflow" / "artifacts"
 
     @property
     def default_warehouse_url(self) -> str:

@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from sluice.schema import MEASUREMENTS
+from sluice.schema import FEATURES, MEASUREMENTS
 
 metadata = MetaData()
 
@@ -146,6 +146,36 @@ labels = Table(
     Index("ix_labels_sample_id", "sample_id"),
     comment="Ground truth that arrives days after sampling",
     info={"partition": "label_date"},
+)
+
+features = Table(
+    "features",
+    metadata,
+    Column("sample_date", Date, nullable=False),
+    Column("sample_id", Text, nullable=False),
+    Column("station_id", Text, nullable=False),
+    _timestamp("sampled_at"),
+    Column("feature_version", Text, nullable=False),
+    *(Column(name, Float) for name in FEATURES),
+    _timestamp("built_at"),
+    UniqueConstraint("sample_id", name="uq_features_sample_id"),
+    Index("ix_features_day", "sample_date"),
+    comment="Model inputs per published sample; missing values stay missing (the model imputes)",
+    info={"partition": "sample_date"},
+)
+
+feature_batches = Table(
+    "feature_batches",
+    metadata,
+    Column("sample_date", Date, primary_key=True),
+    Column("feature_version", Text, nullable=False),
+    Column("history_days", Integer, nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("status", Text, nullable=False, comment="published | quarantined"),
+    Column("validation_url", Text),
+    _timestamp("built_at"),
+    comment="One row per day whose features were built: version, size, and the GX verdict",
+    info={"partition": "sample_date"},
 )
 
 _PG_COPY_TYPES = {

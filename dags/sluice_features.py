@@ -1,0 +1,97 @@
+"""
+### Build the model inputs of each newly published day, validated before they are written
+
+Runs when `sluice_ingest` publishes observations (the `sluice.observations` asset), or from the UI
+for a given day. For each day it builds the `features` rows (`sluice.features`: the measurements,
+derived values, and each station's means over the days *before* it), validates them with the
+suite in `expectations/features.py`, and replaces the day's rows in one transaction. A day that
+fails validation is quarantined with its GX result and this task fails with the reason.
+
+When several ingest runs finish before this DAG starts, the scheduler folds their events into
+one run: every day they name is built, oldest first. The `sluice.features` event lists the days.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from sluice_common import (
+    DEFAULT_ARGS,
+    FEATURES,
+    OBSERVATIONS,
+    START_DATE,
+    bad_input_fails_fast,
+    day_param,
+    run_days,
+    run_time,
+    settings,
+    warehouse,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dag(
+    schedule=[OBSERVATIONS],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["sluice", "features"],
+    doc_md=__doc__,
+    params={
+        "day": day_param(),
+        "history_days": Param(
+            7,
+            type="integer",
+            minimum=1,
+            maximum=90,
+            title="Station history (days)",
+            description="How many days before the sample's day the per-station means cover. "
+            "Training and scoring must use features built with the same value.",
+        ),
+    },
+)
+def sluice_features():
+    # Modularize code by importing functions from the include folder: each task is one call.
+
+    @task(outlets=[FEATURES])
+    def build(**context) -> dict:
+        from sluice.features import FeatureError, build_day
+
+        conf, store = settings(), warehouse()
+        built, failed = [], []
+        for day in run_days(context):
+            with bad_input_fails_fast(FeatureError):
+                result = build_day(
+                    store,
+                    day,
+                    history_days=context["params"]["history_days"],
+                    gx_root=conf.gx_dir,
+                    as_of=run_time(context),
+                )
+            message = result.verdict.message(result.batch_id, day, table="features")
+            if result.verdict.decision == "quarantine":
+                log.error(message)
+                failed.append(message)
+            else:
+                log.info(message)
+                built.append(result.summary())
+        if failed:
+            raise AirflowFailException("\n\n".join(failed))
+        summary = {
+            "day": built[-1]["day"],
+            "days": [b["day"] for b in built],
+            "rows": sum(b["rows"] for b in built),
+            "feature_version": built[-1]["feature_version"],
+        }
+        context["outlet_events"][FEATURES].extra = summary
+        return summary
+
+    build()
+
+
+sluice_features()

@@ -1,0 +1,214 @@
+"""
+### Train candidate models, track them in MLflow, register the best as `challenger`
+
+Runs weekly (Monday 03:00 UTC), whenever monitoring asks for it (the `sluice.retrain_requested`
+asset), and from the UI with the form below.
+
+* **prepare** reads the features of the window's sample days joined with the lab results that
+  had arrived by the *as of* day, splits them by time (the newest labelled days are the hold-out),
+  and opens the MLflow parent run: the spec, both data sets (`mlflow.log_input`, with digests),
+  and tags linking the GX validations of every day used.
+* **train** runs once per chosen model family (a mapped task): a randomised hyper-parameter
+  search of *budget* candidates over time-ordered folds, the best refit on the training days,
+  then hold-out metrics, confusion matrix, ROC curve, permutation importance and the model
+  (skops, with its signature) in a nested MLflow run.
+* **register** registers the family with the best hold-out metric as a new version of the
+  registered model, gives it the alias `challenger`, and emits `sluice.challenger` with the
+  version, which starts the champion/challenger evaluation.
+
+Re-running a task (a retry, or *clear*) reuses the MLflow runs and the model version an earlier
+attempt finished: nothing is logged or registered twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from sluice.schema import METRICS, MODEL_FAMILIES
+from sluice_common import (
+    CHALLENGER,
+    DEFAULT_ARGS,
+    RETRAIN_REQUESTED,
+    START_DATE,
+    as_of_day,
+    bad_input_fails_fast,
+    mlflow_experiment,
+    run_key,
+    settings,
+    warehouse,
+)
+
+
+def training_spec(params: dict[str, Any], as_of: str) -> Any:
+    """The library's TrainingSpec for this run's Params (the DAG's only translation step)."""
+    from sluice.dates import parse_day
+    from sluice.training import TrainingSpec
+
+    cutoff = params["label_cutoff_days"]
+    return TrainingSpec(
+        as_of=parse_day(as_of, where="as_of"),
+        window_days=params["window_days"],
+        holdout_days=params["holdout_days"],
+        label_cutoff_days=settings().label_delay_days if cutoff is None else cutoff,
+        families=tuple(params["families"]),
+        budget=params["budget"],
+        cv_folds=params["cv_folds"],
+        seed=params["seed"],
+        selection_metric=params["selection_metric"],
+    )
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from sluice.tracking import TrackingError
+    from sluice.training import TrainingError
+
+    return TrainingError, TrackingError
+
+
+@dag(
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"), assets=RETRAIN_REQUESTED
+    ),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["sluice", "training"],
+    doc_md=__doc__,
+    params={
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Labels as of",
+            description="The newest day whose lab results may be used (YYYY-MM-DD). Empty: the day in "
+            "the retraining request, else the day before the run.",
+        ),
+        "window_days": Param(
+            28,
+            type="integer",
+            minimum=5,
+            maximum=365,
+            title="Training window (days)",
+            description="How many sample days to learn from, hold-out included, ending at the label cut-off.",
+        ),
+        "holdout_days": Param(
+            7,
+            type="integer",
+            minimum=1,
+            maximum=90,
+            title="Hold-out (days)",
+            description="The newest labelled days of the window, kept out of fitting and tuning; the "
+            "candidates are compared on them.",
+        ),
+        "label_cutoff_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            maximum=60,
+            title="Label-delay cut-off (days)",
+            description="Leave out the newest N sample days, whose lab results may still be arriving. "
+            "Empty: the label delay setting (SLUICE_LABEL_DELAY_DAYS, default 3).",
+        ),
+        "families": Param(
+            list(MODEL_FAMILIES),
+            type="array",
+            items={"type": "string", "enum": list(MODEL_FAMILIES)},
+            minItems=1,
+            uniqueItems=True,
+            examples=list(MODEL_FAMILIES),
+            values_display=MODEL_FAMILIES,
+            title="Model families",
+            description="One candidate per family, each trained in its own mapped task.",
+        ),
+        "budget": Param(
+            6,
+            type="integer",
+            minimum=1,
+            maximum=200,
+            title="Search budget per family",
+            description="Hyper-parameter settings tried per family (randomised search), each "
+            "cross-validated on time-ordered folds.",
+        ),
+        "cv_folds": Param(
+            3,
+            type="integer",
+            minimum=2,
+            maximum=10,
+            title="Time-ordered CV folds",
+            description="Expanding-window folds over whole days: each validation block follows its "
+            "training days.",
+        ),
+        "seed": Param(
+            42,
+            type="integer",
+            minimum=0,
+            title="Random seed",
+            description="Same seed, day and data give the same models and hold-out metrics.",
+        ),
+        "selection_metric": Param(
+            "roc_auc",
+            type="string",
+            enum=list(METRICS),
+            title="Selection metric",
+            description="Hold-out metric that picks the family to register (log loss and Brier: lower "
+            "is better). Also the search's scoring.",
+        ),
+    },
+)
+def sluice_train():
+    # Modularize code by importing functions from the include folder: each task is one call.
+
+    @task
+    def prepare(**context) -> dict:
+        from sluice import tracking
+
+        as_of = as_of_day(context).isoformat()
+        with bad_input_fails_fast(*_errors()):
+            spec = training_spec(context["params"], as_of)
+            prepared = tracking.prepare(warehouse(), mlflow_experiment(), spec, run_key=run_key(context))
+        return prepared | {"as_of": as_of}
+
+    @task
+    def families(**context) -> list[str]:
+        return list(context["params"]["families"])
+
+    @task(map_index_template="{{ family_name }}")
+    def train(family_name: str, prepared: dict, **context) -> dict:
+        from sluice import tracking
+
+        context["family_name"] = family_name  # names the mapped task instance in the UI
+        with bad_input_fails_fast(*_errors()):
+            candidate = tracking.train(
+                warehouse(),
+                mlflow_experiment(),
+                training_spec(context["params"], prepared["as_of"]),
+                family_name,
+                parent_run_id=prepared["parent_run_id"],
+                run_key=run_key(context),
+            )
+        return candidate.to_dict()
+
+    @task(outlets=[CHALLENGER])
+    def register(candidates: list[dict], prepared: dict, **context) -> dict:
+        from sluice import tracking
+
+        mlflow_experiment()
+        with bad_input_fails_fast(*_errors()):
+            registered = tracking.register_challenger(
+                settings().model_name,
+                [tracking.candidate_from_dict(c) for c in candidates],
+                training_spec(context["params"], prepared["as_of"]),
+                parent_run_id=prepared["parent_run_id"],
+            )
+        context["outlet_events"][CHALLENGER].extra = registered
+        return registered
+
+    prepared = prepare()
+    candidates = train.partial(prepared=prepared).expand(family_name=families())
+    register(candidates, prepared)
+
+
+sluice_train()

@@ -1,0 +1,430 @@
+"""MLflow for training: the experiment, one parent run per training, a nested run per model family,
+and the registration of the best family as the ``challenger`` of the registered model.
+
+Every step can be retried: a training is identified by a ``run_key`` (the DAG layer passes its
+run's id), a retried step finds what an earlier attempt finished and reuses it instead of logging
+a second parent run, a second candidate or a second model version.
+
+Models are saved with skops, naming exactly the types each family's fitted pipeline needs
+(:attr:`sluice.training.Family.trusted_types`); an unexpected type fails the save instead of
+falling back to pickle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.tracking import MlflowClient
+from sqlalchemy import select
+
+from sluice.training import (
+    METRICS,
+    Split,
+    TrainingSpec,
+    dataset_digest,
+    family,
+    holdout_metrics,
+    load_labelled,
+    search,
+    time_split,
+)
+from sluice.warehouse import Warehouse, feature_batches, ingest_batches
+
+CHALLENGER = "challenger"
+TAG = "sluice"
+
+
+class TrackingError(RuntimeError):
+    """MLflow holds something training cannot continue from; the message says what."""
+
+
+def configure(tracking_uri: str, experiment: str, artifacts_dir: Path) -> str:
+    """Point MLflow at ``tracking_uri`` and return the id of ``experiment`` (created if needed).
+
+    Without a tracking server (a ``sqlite:``/file store) artifacts go to ``artifacts_dir``; a
+    server decides its own artifact store.
+    """
+    mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    local = not tracking_uri.startswith(("http://", "https://", "databricks"))
+    location = Path(artifacts_dir).resolve().as_uri() if local else None
+    try:
+        return client.create_experiment(experiment, artifact_location=location)
+    except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel task
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+class WarehouseDatasetSource(DatasetSource):
+    """Where a training frame came from: a query of the Sluice warehouse over a window of days."""
+
+    def __init__(self, table: str, first_day: str, last_day: str, labels_as_of: str, feature_version: str):
+        self.table = table
+        self.first_day = first_day
+        self.last_day = last_day
+        self.labels_as_of = labels_as_of
+        self.feature_version = feature_version
+
+    @staticmethod
+    def _get_source_type() -> str:
+        return "sluice_warehouse"
+
+    def load(self) -> Any:
+        raise NotImplementedError(
+            "re-read the frame with sluice.training.load_labelled and a TrainingSpec of this window"
+        )
+
+    @staticmethod
+    def _can_resolve(raw_source: Any) -> bool:
+        return False
+
+    @classmethod
+    def _resolve(cls, raw_source: Any) -> WarehouseDatasetSource:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "first_day": self.first_day,
+            "last_day": self.last_day,
+            "labels_as_of": self.labels_as_of,
+            "feature_version": self.feature_version,
+        }
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[Any, Any]) -> WarehouseDatasetSource:
+        return cls(**source_dict)
+
+
+def _dataset(frame: pd.DataFrame, spec: TrainingSpec, name: str) -> Any:
+    days = sorted(set(frame["sample_date"]))
+    source = WarehouseDatasetSource(
+        "features JOIN labels",
+        days[0].isoformat(),
+        days[-1].isoformat(),
+        spec.as_of.isoformat(),
+        spec.feature_version,
+    )
+    return mlflow.data.from_pandas(
+        frame[["sample_date", "sample_id", *spec.features, "label"]],
+        source=source,
+        targets="label",
+        name=name,
+        digest=dataset_digest(frame),
+    )
+
+
+def _find_runs(client: MlflowClient, experiment_id: str, **tags: str) -> list[Any]:
+    query = " and ".join(f"tags.`{TAG}.{k}` = '{v}'" for k, v in tags.items())
+    return client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time DESC"])
+
+
+def start_training(
+    experiment_id: str,
+    spec: TrainingSpec,
+    split: Split,
+    *,
+    run_key: str,
+    validations: Mapping[str, Mapping[str, str]],
+) -> str:
+    """The parent run of one training (reused when a retry finds it): spec, data, GX links.
+
+    ``validations`` maps each table validated (``observations``, ``features``) to ``{day: Data
+    Docs URL}`` for the days used; each becomes a tag ``sluice.gx.<table>.<day>``.
+    """
+    client = MlflowClient()
+    for run in _find_runs(client, experiment_id, run_key=run_key, kind="training"):
+        if run.info.status == "FINISHED":
+            return run.info.run_id
+        client.set_terminated(run.info.run_id, "FAILED")  # a killed attempt: start over
+    first, last = spec.window
+    tags = {
+        f"{TAG}.run_key": run_key,
+        f"{TAG}.kind": "training",
+        f"{TAG}.as_of": spec.as_of.isoformat(),
+        f"{TAG}.train_days": f"{split.train_days[0]}..{split.train_days[-1]}",
+        f"{TAG}.holdout_days": f"{split.holdout_days[0]}..{split.holdout_days[-1]}",
+    }
+    for table, links in validations.items():
+        tags |= {f"{TAG}.gx.{table}.{day}": url for day, url in sorted(links.items()) if url}
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"training as of {spec.as_of}", tags=tags
+    ) as run:
+        mlflow.log_params(spec.params())
+        mlflow.log_params(
+            {
+                "train_rows": len(split.train),
+                "holdout_rows": len(split.holdout),
+                "train_first_day": split.train_days[0].isoformat(),
+                "train_last_day": split.train_days[-1].isoformat(),
+                "holdout_first_day": split.holdout_days[0].isoformat(),
+                "holdout_last_day": split.holdout_days[-1].isoformat(),
+                "train_digest": dataset_digest(split.train),
+                "holdout_digest": dataset_digest(split.holdout),
+            }
+        )
+        mlflow.log_metrics(
+            {
+                "train_positive_share": float(split.train["label"].mean()),
+                "holdout_positive_share": float(split.holdout["label"].mean()),
+            }
+        )
+        mlflow.log_input(_dataset(split.train, spec, f"train {first}..{last}"), context="training")
+        mlflow.log_input(_dataset(split.holdout, spec, f"holdout {first}..{last}"), context="holdout")
+        mlflow.log_dict(
+            {t: dict(sorted(links.items())) for t, links in validations.items()}, "gx_validations.json"
+        )
+        return run.info.run_id
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One family's result, as the mapped task returns it (JSON-ready)."""
+
+    family: str
+    run_id: str
+    model_uri: str
+    metrics: dict[str, float]
+    train_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+            "metrics": self.metrics,
+            "train_seconds": self.train_seconds,
+        }
+
+
+def train_candidate(
+    experiment_id: str,
+    spec: TrainingSpec,
+    split: Split,
+    family_name: str,
+    *,
+    parent_run_id: str,
+    run_key: str,
+) -> Candidate:
+    """Search, fit and evaluate one family in a nested run; log everything a reviewer needs."""
+    client = MlflowClient()
+    for run in _find_runs(client, experiment_id, run_key=run_key, kind="candidate", family=family_name):
+        if run.info.status == "FINISHED":
+            return Candidate(
+                family_name,
+                run.info.run_id,
+                run.data.tags[f"{TAG}.model_uri"],
+                {k: run.data.metrics[f"holdout_{k}"] for k in METRICS},
+                run.data.metrics["train_seconds"],
+            )
+        client.set_terminated(run.info.run_id, "FAILED")
+    fam = family(family_name)
+    tags = {f"{TAG}.run_key": run_key, f"{TAG}.kind": "candidate", f"{TAG}.family": family_name}
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=family_name, parent_run_id=parent_run_id, tags=tags
+    ) as run:
+        started = time.perf_counter()
+        result = search(spec, family_name, split.train)
+        seconds = time.perf_counter() - started
+        X = split.holdout[list(spec.features)]
+        y = split.holdout["label"].to_numpy()
+        score = result.model.predict_proba(X)[:, 1]
+        metrics = holdout_metrics(y, score)
+        mlflow.log_params({"family": family_name, "candidates": result.candidates, "budget": spec.budget})
+        mlflow.log_params({f"best_{k}": v for k, v in result.best_params.items()})
+        mlflow.log_metrics(result.cv_scores | {f"holdout_{k}": v for k, v in metrics.items()})
+        mlflow.log_metric("train_seconds", seconds)
+        mlflow.log_table(_cv_table(result.cv_results), "cv_results.json")
+        _log_figures(y, score, fam.title)
+        _log_importance(result.model, X, y, spec)
+        info = mlflow.sklearn.log_model(
+            result.model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=list(fam.trusted_types),
+            signature=mlflow.models.infer_signature(X, result.model.predict_proba(X)),
+            input_example=X.head(5),
+            pyfunc_predict_fn="predict_proba",
+        )
+        mlflow.set_tag(f"{TAG}.model_uri", info.model_uri)
+        return Candidate(family_name, run.info.run_id, info.model_uri, metrics, seconds)
+
+
+def _cv_table(results: pd.DataFrame) -> pd.DataFrame:
+    keep = [c for c in results.columns if c.startswith(("param_", "mean_", "std_", "rank_"))]
+    table = results[keep].copy()
+    for column in table.columns:
+        if table[column].dtype == object:
+            table[column] = table[column].astype(str)
+    return table
+
+
+def _log_figures(y: np.ndarray, score: np.ndarray, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on workers
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
+
+    from sluice.training import THRESHOLD
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ConfusionMatrixDisplay.from_predictions(
+        y, (score >= THRESHOLD).astype(int), display_labels=["not potable", "potable"], ax=ax, colorbar=False
+    )
+    ax.set_title(f"{title}: hold-out confusion matrix")
+    fig.tight_layout()
+    mlflow.log_figure(fig, "confusion_matrix.png")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    RocCurveDisplay.from_predictions(y, score, ax=ax, name=title, plot_chance_level=True)
+    ax.set_title(f"{title}: hold-out ROC curve")
+    fig.tight_layout()
+    mlflow.log_figure(fig, "roc_curve.png")
+    plt.close(fig)
+
+
+def _log_importance(model: Any, X: pd.DataFrame, y: np.ndarray, spec: TrainingSpec) -> None:
+    from sklearn.inspection import permutation_importance
+
+    from sluice.training import SCORERS
+
+    result = permutation_importance(
+        model, X, y, scoring=SCORERS[spec.selection_metric], n_repeats=5, random_state=spec.seed, n_jobs=1
+    )
+    table = pd.DataFrame(
+        {
+            "feature": list(X.columns),
+            "importance_mean": result.importances_mean,
+            "importance_std": result.importances_std,
+        }
+    ).sort_values("importance_mean", ascending=False)
+    mlflow.log_table(table, "feature_importance.json")
+
+
+def register_challenger(
+    model_name: str, candidates: list[Candidate], spec: TrainingSpec, *, parent_run_id: str
+) -> dict[str, Any]:
+    """Register the best candidate as a new version of ``model_name`` with the alias ``challenger``.
+
+    A retry that finds the version already registered from the same run reuses it.
+    """
+    from sluice.training import select_best
+
+    client = MlflowClient()
+    by_family = {c.family: c for c in candidates}
+    best = by_family[select_best({c.family: c.metrics for c in candidates}, spec.selection_metric)]
+    existing = client.search_model_versions(f"name = '{model_name}' and run_id = '{best.run_id}'")
+    if existing:
+        version = existing[0]
+    else:
+        try:
+            client.get_registered_model(model_name)
+        except mlflow.exceptions.MlflowException:
+            client.create_registered_model(
+                model_name, description="Drinking-water potability (Sluice): P(potable) per sample"
+            )
+        version = client.create_model_version(
+            model_name, best.model_uri, run_id=best.run_id, description=f"{best.family}, as of {spec.as_of}"
+        )
+    first, last = spec.window
+    tags = {
+        f"{TAG}.family": best.family,
+        f"{TAG}.training_run": parent_run_id,
+        f"{TAG}.as_of": spec.as_of.isoformat(),
+        f"{TAG}.window": f"{first}..{last}",
+        f"{TAG}.selection_metric": spec.selection_metric,
+        f"{TAG}.feature_version": spec.feature_version,
+    } | {f"{TAG}.holdout_{k}": f"{v:.6f}" for k, v in best.metrics.items()}
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version.version, key, value)
+    client.set_registered_model_alias(model_name, CHALLENGER, version.version)
+    client.set_tag(parent_run_id, f"{TAG}.best_family", best.family)
+    client.set_tag(parent_run_id, f"{TAG}.registered_version", str(version.version))
+    for key, value in best.metrics.items():
+        client.log_metric(parent_run_id, f"best_holdout_{key}", value)
+    return {
+        "model_name": model_name,
+        "version": int(version.version),
+        "family": best.family,
+        "run_id": best.run_id,
+        "metrics": best.metrics,
+        "selection_metric": spec.selection_metric,
+        "candidates": {c.family: c.metrics[spec.selection_metric] for c in candidates},
+        "as_of": spec.as_of.isoformat(),
+    }
+
+
+def candidate_from_dict(data: Mapping[str, Any]) -> Candidate:
+    return Candidate(
+        data["family"], data["run_id"], data["model_uri"], dict(data["metrics"]), float(data["train_seconds"])
+    )
+
+
+def validation_links(warehouse: Warehouse, first: dt.date, last: dt.date) -> dict[str, dict[str, str]]:
+    """The GX Data Docs pages of the days ``first``..``last``: ``{table: {day: URL(s)}}``."""
+    links: dict[str, dict[str, str]] = {}
+    for name, table in (("observations", ingest_batches), ("features", feature_batches)):
+        rows = warehouse.fetch(
+            select(table.c.sample_date, table.c.validation_url).where(
+                table.c.sample_date >= first, table.c.sample_date <= last
+            )
+        )
+        links[name] = {str(r["sample_date"]): r["validation_url"] for r in rows if r["validation_url"]}
+    return links
+
+
+def prepare(warehouse: Warehouse, experiment_id: str, spec: TrainingSpec, *, run_key: str) -> dict[str, Any]:
+    """Load and split the training data and open the training's parent run (what the first task does)."""
+    split = time_split(load_labelled(warehouse, spec), spec.holdout_days, min_train_days=spec.cv_folds + 1)
+    first, last = spec.window
+    parent = start_training(
+        experiment_id, spec, split, run_key=run_key, validations=validation_links(warehouse, first, last)
+    )
+    return {
+        "parent_run_id": parent,
+        "train_rows": len(split.train),
+        "holdout_rows": len(split.holdout),
+        "train_days": [split.train_days[0].isoformat(), split.train_days[-1].isoformat()],
+        "holdout_days": [split.holdout_days[0].isoformat(), split.holdout_days[-1].isoformat()],
+        "train_digest": dataset_digest(split.train),
+        "holdout_digest": dataset_digest(split.holdout),
+    }
+
+
+def train(
+    warehouse: Warehouse,
+    experiment_id: str,
+    spec: TrainingSpec,
+    family_name: str,
+    *,
+    parent_run_id: str,
+    run_key: str,
+) -> Candidate:
+    """Train one family on exactly the data the parent run recorded (what each mapped task does)."""
+    split = time_split(load_labelled(warehouse, spec), spec.holdout_days, min_train_days=spec.cv_folds + 1)
+    recorded = MlflowClient().get_run(parent_run_id).data.params
+    for part, frame in (("train", split.train), ("holdout", split.holdout)):
+        if recorded.get(f"{part}_digest") != dataset_digest(frame):
+            raise TrackingError(
+                f"the {part} data changed since training run {parent_run_id} started "
+                f"(digest {recorded.get(f'{part}_digest')} then, {dataset_digest(frame)} now): "
+                "labels or features of the window were rewritten meanwhile; start a new training run"
+            )
+    return train_candidate(
+        experiment_id, spec, split, family_name, parent_run_id=parent_run_id, run_key=run_key
+    )

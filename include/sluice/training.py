@@ -1,0 +1,430 @@
+"""Training candidate models: data, time split, per-family search, hold-out metrics, selection.
+
+Everything here takes its inputs as arguments (the day the training is "as of", the window, the
+seed, the budget) and never reads the clock, so the same day, seed and data give the same models
+and the same hold-out metrics. MLflow logging is in :mod:`sluice.tracking`.
+
+* **Data**: features of the sample days in the window joined with the labels that had *arrived*
+  by ``as_of`` (``labels.label_date <= as_of``). The newest ``label_cutoff_days`` sample days are
+  left out: their lab results may not all be in, and a window of half-labelled days would teach
+  the model the label delay's bias.
+* **Split by time**: the newest ``holdout_days`` labelled days are the hold-out; nothing of them
+  is used to fit, tune or impute. Cross-validation inside the training days is an expanding
+  window over whole days (:func:`day_folds`): every validation day comes after its training days.
+* **Families**: each a full scikit-learn Pipeline (imputation and scaling where the estimator
+  needs them, fitted inside each fold) tuned by a randomised search of ``budget`` candidates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, select
+
+from sluice.features import FEATURE_VERSION
+from sluice.schema import FEATURES, METRICS, MODEL_FAMILIES
+from sluice.warehouse import Warehouse, features, labels
+
+LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
+SCORERS = {
+    "roc_auc": "roc_auc",
+    "f1": "f1",
+    "accuracy": "accuracy",
+    "log_loss": "neg_log_loss",
+    "brier": "neg_brier_score",
+}
+THRESHOLD = 0.5
+"""Score at or above which a sample is predicted potable (for F1 and accuracy)."""
+
+
+class TrainingError(ValueError):
+    """Training cannot run with these inputs; the message says which and why."""
+
+
+# --- families --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: how to build its pipeline, what to search, and what skops must trust."""
+
+    name: str
+    title: str
+    build: Callable[[int], Any]
+    space: Callable[[], dict[str, Any]]
+    trusted_types: tuple[str, ...]
+    """Types outside skops' default trust list that the fitted pipeline holds (loading needs them)."""
+
+
+def _logistic_regression(seed: int) -> Any:
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("scale", StandardScaler()),
+            ("model", LogisticRegression(max_iter=2000, random_state=seed)),
+        ]
+    )
+
+
+def _logistic_regression_space() -> dict[str, Any]:
+    from scipy.stats import loguniform
+
+    return {"model__C": loguniform(1e-3, 1e2), "impute__strategy": ["median", "mean"]}
+
+
+def _random_forest(seed: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("model", RandomForestClassifier(n_estimators=150, n_jobs=1, random_state=seed)),
+        ]
+    )
+
+
+def _random_forest_space() -> dict[str, Any]:
+    from scipy.stats import randint
+
+    return {
+        "model__n_estimators": [100, 150, 250],
+        "model__max_depth": [8, 12, 16, None],
+        "model__min_samples_leaf": randint(2, 40),
+        "model__max_features": ["sqrt", 0.5],
+        "model__max_samples": [0.5, 0.8, None],
+    }
+
+
+def _hist_gradient_boosting(seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
+    # Missing values are handled natively (learned split directions): no imputer. No early
+    # stopping either: its validation split would be a random sample across days.
+    return Pipeline(
+        [("model", HistGradientBoostingClassifier(early_stopping=False, max_iter=200, random_state=seed))]
+    )
+
+
+def _hist_gradient_boosting_space() -> dict[str, Any]:
+    from scipy.stats import loguniform, randint
+
+    return {
+        "model__learning_rate": loguniform(0.02, 0.3),
+        "model__max_iter": [100, 200, 300],
+        "model__max_leaf_nodes": randint(8, 64),
+        "model__min_samples_leaf": randint(10, 120),
+        "model__l2_regularization": loguniform(1e-3, 10.0),
+    }
+
+
+FAMILIES: Mapping[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "logistic_regression",
+            MODEL_FAMILIES["logistic_regression"],
+            _logistic_regression,
+            _logistic_regression_space,
+            trusted_types=("numpy.dtype",),
+        ),
+        Family(
+            "random_forest",
+            MODEL_FAMILIES["random_forest"],
+            _random_forest,
+            _random_forest_space,
+            trusted_types=("numpy.dtype", "sklearn.tree._tree.Tree"),
+        ),
+        Family(
+            "hist_gradient_boosting",
+            MODEL_FAMILIES["hist_gradient_boosting"],
+            _hist_gradient_boosting,
+            _hist_gradient_boosting_space,
+            trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+        ),
+    )
+}
+
+
+def family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise TrainingError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}") from None
+
+
+# --- the spec --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """What one training run uses. ``as_of`` is the newest day whose lab results may be used."""
+
+    as_of: dt.date
+    window_days: int = 28
+    holdout_days: int = 7
+    label_cutoff_days: int = 3
+    families: tuple[str, ...] = tuple(FAMILIES)
+    budget: int = 6
+    cv_folds: int = 3
+    seed: int = 42
+    selection_metric: str = "roc_auc"
+    feature_version: str = FEATURE_VERSION
+    n_jobs: int = 1
+    features: tuple[str, ...] = field(default=FEATURES)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.families:
+            problems.append("families: choose at least one model family")
+        problems += [f"families: unknown {f!r}" for f in self.families if f not in FAMILIES]
+        if self.selection_metric not in METRICS:
+            problems.append(f"selection_metric {self.selection_metric!r} is not one of {', '.join(METRICS)}")
+        if self.budget < 1:
+            problems.append(f"budget={self.budget}: at least one candidate per family")
+        if self.cv_folds < 2:
+            problems.append(f"cv_folds={self.cv_folds}: at least 2")
+        if self.holdout_days < 1:
+            problems.append(f"holdout_days={self.holdout_days}: at least 1")
+        if self.label_cutoff_days < 0:
+            problems.append(f"label_cutoff_days={self.label_cutoff_days}: not negative")
+        if self.window_days < self.holdout_days + self.cv_folds + 1:
+            problems.append(
+                f"window_days={self.window_days} leaves too few training days for {self.cv_folds} "
+                f"time-ordered folds after a {self.holdout_days}-day hold-out "
+                f"(at least {self.holdout_days + self.cv_folds + 1})"
+            )
+        if problems:
+            raise TrainingError("invalid training spec: " + "; ".join(problems))
+
+    @property
+    def window(self) -> tuple[dt.date, dt.date]:
+        """First and last sample day used (the newest ``label_cutoff_days`` days are left out)."""
+        last = self.as_of - dt.timedelta(days=self.label_cutoff_days)
+        return last - dt.timedelta(days=self.window_days - 1), last
+
+    def params(self) -> dict[str, Any]:
+        """The spec as MLflow params (flat, strings where needed)."""
+        first, last = self.window
+        out = {k: v for k, v in asdict(self).items() if k not in ("families", "features")}
+        out |= {
+            "as_of": self.as_of.isoformat(),
+            "families": ",".join(self.families),
+            "window_first_day": first.isoformat(),
+            "window_last_day": last.isoformat(),
+            "n_features": len(self.features),
+        }
+        return out
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def load_labelled(warehouse: Warehouse, spec: TrainingSpec) -> pd.DataFrame:
+    """Features of the window's sample days with the labels that had arrived by ``spec.as_of``.
+
+    One row per labelled sample, ordered by time; a sample labelled twice keeps its newest label.
+    """
+    first, last = spec.window
+    f, lab = features.c, labels.c
+    query = (
+        select(
+            f.sample_date,
+            f.sample_id,
+            f.station_id,
+            f.sampled_at,
+            *(f[c] for c in spec.features),
+            lab.label,
+            lab.label_date,
+        )
+        .join(labels, lab.sample_id == f.sample_id)
+        .where(
+            and_(
+                f.sample_date >= first,
+                f.sample_date <= last,
+                f.feature_version == spec.feature_version,
+                lab.label_date <= spec.as_of,
+            )
+        )
+    )
+    rows = warehouse.fetch(query)
+    columns = ["sample_date", "sample_id", "station_id", "sampled_at", *spec.features, "label", "label_date"]
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        raise TrainingError(
+            f"no labelled samples with feature version {spec.feature_version} between {first} and {last} "
+            f"(labels up to {spec.as_of}): ingest and build features for those days first"
+        )
+    frame["sample_date"] = pd.to_datetime(frame["sample_date"]).dt.date
+    frame["sampled_at"] = pd.to_datetime(frame["sampled_at"], utc=True)
+    frame[list(spec.features)] = frame[list(spec.features)].astype("float64")
+    frame["label"] = frame["label"].astype("int64")
+    frame = frame.sort_values(["sample_id", "label_date"]).drop_duplicates("sample_id", keep="last")
+    return frame.drop(columns="label_date").sort_values(["sampled_at", "sample_id"]).reset_index(drop=True)
+
+
+def dataset_digest(frame: pd.DataFrame) -> str:
+    """A checksum of a training frame's content, independent of row order."""
+    rows = pd.util.hash_pandas_object(frame.sort_values("sample_id").astype(str), index=False)
+    return hashlib.sha256(rows.to_numpy().tobytes()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+
+    @property
+    def train_days(self) -> list[dt.date]:
+        return sorted(set(self.train["sample_date"]))
+
+    @property
+    def holdout_days(self) -> list[dt.date]:
+        return sorted(set(self.holdout["sample_date"]))
+
+
+def time_split(frame: pd.DataFrame, holdout_days: int, min_train_days: int = 1) -> Split:
+    """The newest ``holdout_days`` labelled days are the hold-out; the days before them train."""
+    days = sorted(set(frame["sample_date"]))
+    if len(days) < holdout_days + min_train_days:
+        raise TrainingError(
+            f"only {len(days)} labelled day(s) ({days[0]} … {days[-1]}): need {holdout_days} for the "
+            f"hold-out and at least {min_train_days} to train on"
+        )
+    cut = days[-holdout_days]
+    in_holdout = frame["sample_date"] >= cut
+    split = Split(frame[~in_holdout].reset_index(drop=True), frame[in_holdout].reset_index(drop=True))
+    for part, name in ((split.train, "training"), (split.holdout, "hold-out")):
+        if part["label"].nunique() < 2:
+            raise TrainingError(f"the {name} days hold only one class: cannot train or score a classifier")
+    return split
+
+
+def day_folds(days: Sequence[dt.date] | pd.Series, n_splits: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Expanding-window folds over whole days: each validation block of days follows its training days.
+
+    Returns (train row indices, validation row indices) per fold, for ``cv=`` of a search.
+    """
+    from sklearn.model_selection import TimeSeriesSplit
+
+    values = np.asarray(pd.Series(days).to_numpy())
+    unique = np.array(sorted(set(values)))
+    if len(unique) < n_splits + 1:
+        raise TrainingError(
+            f"{len(unique)} training day(s) cannot make {n_splits} time-ordered folds (need {n_splits + 1})"
+        )
+    folds = []
+    for train_days, valid_days in TimeSeriesSplit(n_splits=n_splits).split(unique):
+        folds.append(
+            (
+                np.flatnonzero(np.isin(values, unique[train_days])),
+                np.flatnonzero(np.isin(values, unique[valid_days])),
+            )
+        )
+    return folds
+
+
+# --- search and metrics ----------------------------------------------------------------------
+
+
+@dataclass
+class SearchResult:
+    family: str
+    model: Any
+    best_params: dict[str, Any]
+    cv_scores: dict[str, float]
+    candidates: int
+    cv_results: pd.DataFrame
+
+
+def search(spec: TrainingSpec, family_name: str, train: pd.DataFrame) -> SearchResult:
+    """Randomised search of ``spec.budget`` candidates over time-ordered folds; the best is refit
+    on all training days."""
+    import warnings
+
+    from sklearn.model_selection import RandomizedSearchCV
+
+    fam = family(family_name)
+    X, y = train[list(spec.features)], train["label"].to_numpy()
+    searcher = RandomizedSearchCV(
+        fam.build(spec.seed),
+        fam.space(),
+        n_iter=spec.budget,
+        scoring=SCORERS[spec.selection_metric],
+        cv=day_folds(train["sample_date"], spec.cv_folds),
+        refit=True,
+        random_state=spec.seed,
+        n_jobs=spec.n_jobs,
+        error_score="raise",
+    )
+    with warnings.catch_warnings():
+        # a column missing in every row of a fold (a dead sensor) is dropped by the imputer: fine
+        warnings.filterwarnings("ignore", message="Skipping features without any observed values")
+        searcher.fit(X, y)
+    results = pd.DataFrame(searcher.cv_results_)
+    best = results.loc[searcher.best_index_]
+    sign = -1.0 if spec.selection_metric in LOWER_IS_BETTER else 1.0
+    return SearchResult(
+        family=family_name,
+        model=searcher.best_estimator_,
+        best_params={k.removeprefix("model__"): _plain(v) for k, v in searcher.best_params_.items()},
+        cv_scores={
+            f"cv_{spec.selection_metric}_mean": sign * float(best["mean_test_score"]),
+            f"cv_{spec.selection_metric}_std": float(best["std_test_score"]),
+        },
+        candidates=len(results),
+        cv_results=results,
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def holdout_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = THRESHOLD) -> dict[str, float]:
+    """ROC AUC, F1, accuracy, log loss and Brier score of potability scores against labels."""
+    from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
+
+    predicted = (score >= threshold).astype(int)
+    return {
+        "roc_auc": float(roc_auc_score(y_true, score)),
+        "f1": float(f1_score(y_true, predicted, zero_division=0)),
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "log_loss": float(log_loss(y_true, np.clip(score, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "brier": float(brier_score_loss(y_true, score)),
+    }
+
+
+def better(metric: str, a: float, b: float) -> bool:
+    """Whether ``a`` is a better value of ``metric`` than ``b``."""
+    return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+def select_best(results: Mapping[str, Mapping[str, float]], metric: str) -> str:
+    """The family with the best hold-out ``metric``; ties go to the family listed first."""
+    if metric not in METRICS:
+        raise TrainingError(f"selection metric {metric!r} is not one of {', '.join(METRICS)}")
+    if not results:
+        raise TrainingError("no family finished training: nothing to select")
+    missing = [name for name, m in results.items() if metric not in m or m[metric] is None]
+    if missing:
+        raise TrainingError(f"families without a hold-out {metric}: {', '.join(missing)}")
+    best = None
+    for name, scores in results.items():
+        if best is None or better(metric, scores[metric], results[best][metric]):
+            best = name
+    assert best is not None
+    return best
