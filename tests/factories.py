@@ -1,0 +1,55 @@
+"""Small frames and tables shaped like the warehouse's, for tests that need model inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from sluice.features import FEATURE_VERSION
+from sluice.schema import FEATURES
+
+START = dt.date(2026, 1, 1)
+
+
+def day(offset: int) -> dt.date:
+    return START + dt.timedelta(days=offset)
+
+
+def synthetic(days: int, rows_per_day: int = 60, seed: int = 0) -> pd.DataFrame:
+    """A learnable frame shaped like load_labelled's result (label from two features plus noise)."""
+    rng = np.random.default_rng(seed)
+    n = days * rows_per_day
+    frame = pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=list(FEATURES))
+    frame.loc[rng.random(n) < 0.1, "ph"] = np.nan
+    logit = 1.5 * frame["chloramines"] - frame["turbidity"] + rng.normal(scale=0.8, size=n)
+    frame["label"] = (logit > 0).astype("int64")
+    frame["sample_date"] = [day(i // rows_per_day) for i in range(n)]
+    frame["sample_id"] = [f"S{i:06d}" for i in range(n)]
+    return frame
+
+
+def write_day(warehouse, d: dt.date, n: int = 4) -> None:
+    frame = synthetic(1, rows_per_day=n, seed=d.toordinal()).drop(columns="label")
+    frame["sample_date"] = d
+    frame["sample_id"] = [f"S{d:%Y%m%d}-{i}" for i in range(n)]
+    frame["station_id"] = "ST01"
+    frame["sampled_at"] = pd.Timestamp(d, tz="UTC")
+    frame["feature_version"] = FEATURE_VERSION
+    frame["built_at"] = pd.Timestamp(d, tz="UTC")
+    with warehouse.transaction() as tx:
+        tx.replace_partition("features", d, frame)
+
+
+def write_labels(warehouse, label_day: dt.date, sample_ids: list[str], label: int = 1) -> None:
+    rows = pd.DataFrame(
+        {
+            "label_date": label_day,
+            "sample_id": sample_ids,
+            "label": label,
+            "labelled_at": pd.Timestamp(label_day, tz="UTC"),
+        }
+    )
+    with warehouse.transaction() as tx:
+        tx.replace_partition("labels", label_day, rows)

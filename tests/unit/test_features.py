@@ -1,0 +1,194 @@
+"""Feature functions (pure) and building a day's features on a real warehouse (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sluice import features, ingest
+from sluice.features import FEATURE_VERSION, FeatureError, build_features, history_window, row_features
+from sluice.schema import FEATURES, MEASUREMENTS, STATION_MEANS
+from sluice.settings import DEFAULT_STATIONS
+from sluice.simulator import Scenario, SimulatorConfig
+from sluice.sources.simulated import SimulatedSource
+
+AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+START = dt.date(2026, 1, 1)
+SOURCE = SimulatedSource(
+    SimulatorConfig(seed=5, rows_per_day=200, label_delay_days=2, scenario=Scenario("stable", START))
+)
+
+
+def day(offset: int) -> dt.date:
+    return START + dt.timedelta(days=offset)
+
+
+def observation_rows(d: dt.date, stations: list[str], ph: list[float | None]) -> pd.DataFrame:
+    n = len(stations)
+    frame = pd.DataFrame(
+        {
+            "sample_date": [d] * n,
+            "batch_id": "b",
+            "sample_id": [f"S{d:%Y%m%d}-{i}" for i in range(n)],
+            "station_id": stations,
+            "sampled_at": pd.Timestamp(d, tz="UTC") + pd.to_timedelta(np.arange(n), unit="h"),
+        }
+    )
+    for m in MEASUREMENTS:
+        frame[m] = 10.0
+    frame["ph"] = pd.array(ph, dtype="float64")
+    frame["published_at"] = AS_OF
+    return frame
+
+
+# --- pure functions --------------------------------------------------------------------------
+
+
+def test_row_features_are_computed_per_row_and_keep_missing_values_missing():
+    rows = observation_rows(day(3), ["ST01", "ST02", "ST03"], [7.0, 9.5, None])
+    rows.loc[2, "sulfate"] = np.nan
+    out = row_features(rows)
+    assert out["ph_from_neutral"].tolist()[:2] == [0.0, 2.5]
+    assert np.isnan(out.loc[2, "ph_from_neutral"])
+    assert np.isnan(out.loc[2, "ph"]), "imputation belongs in the model pipeline, not in the table"
+    assert out["missing_measurements"].tolist() == [0.0, 0.0, 2.0]
+    assert rows.loc[2, "sulfate"] != rows.loc[2, "sulfate"], "the input frame is not modified"
+
+
+def test_build_features_joins_each_sample_with_its_own_stations_history():
+    rows = observation_rows(day(3), ["ST01", "ST02", "ST07"], [7.0, 8.0, 6.0])
+    history = pd.DataFrame(
+        {"station_id": ["ST01", "ST02"], "station_history_samples": [10.0, 4.0]}
+        | {mean: [1.0, 2.0] for mean in STATION_MEANS}
+    )
+    out = build_features(rows, history, day(3))
+    assert list(out.columns) == [
+        "sample_date",
+        "sample_id",
+        "station_id",
+        "sampled_at",
+        "feature_version",
+        *FEATURES,
+    ]
+    assert (out["feature_version"] == FEATURE_VERSION).all()
+    assert out["ph_station_mean"].tolist()[:2] == [1.0, 2.0]
+    assert out.loc[2, "station_history_samples"] == 0.0, "a station without history has 0 past samples"
+    assert np.isnan(out.loc[2, "ph_station_mean"])
+
+
+def test_build_features_works_without_any_history():
+    out = build_features(observation_rows(day(0), ["ST01"], [7.0]), pd.DataFrame(), day(0))
+    assert out.loc[0, "station_history_samples"] == 0.0
+    assert out[list(STATION_MEANS)].isna().all(axis=None)
+
+
+def test_build_features_refuses_rows_of_another_day():
+    rows = pd.concat([observation_rows(day(3), ["ST01"], [7.0]), observation_rows(day(4), ["ST01"], [7.0])])
+    with pytest.raises(
+        FeatureError, match=r"features for 2026-01-04: got observations of \['2026-01-04', '2026-01-05'\]"
+    ):
+        build_features(rows, pd.DataFrame(), day(3))
+
+
+def test_the_history_window_ends_the_day_before():
+    assert history_window(day(10), 7) == (day(3), day(9))
+    with pytest.raises(ValueError, match="history_days=0 must be at least 1"):
+        history_window(day(10), 0)
+
+
+# --- on the warehouse ------------------------------------------------------------------------
+
+
+def publish(warehouse, d: dt.date, frame: pd.DataFrame) -> None:
+    with warehouse.transaction() as tx:
+        tx.replace_partition("observations", d, frame)
+
+
+def test_station_history_reads_only_the_days_before_and_averages_what_was_measured(warehouse):
+    publish(warehouse, day(1), observation_rows(day(1), ["ST01", "ST01", "ST02"], [6.0, None, 8.0]))
+    publish(warehouse, day(2), observation_rows(day(2), ["ST01"], [9.0]))
+    publish(warehouse, day(0), observation_rows(day(0), ["ST01"], [100.0]))  # before the window
+    publish(warehouse, day(3), observation_rows(day(3), ["ST01"], [100.0]))  # the day itself
+    publish(warehouse, day(4), observation_rows(day(4), ["ST01"], [100.0]))  # the future
+    stats = features.station_history(warehouse, day(3), history_days=2).set_index("station_id")
+    assert stats.loc["ST01", "station_history_samples"] == 3
+    assert stats.loc["ST01", "ph_station_mean"] == pytest.approx(7.5)  # (6 + 9) / 2, the missing one skipped
+    assert stats.loc["ST02", "ph_station_mean"] == pytest.approx(8.0)
+
+
+def ingest_days(warehouse, gx_root, days):
+    for d in days:
+        ingest.land(warehouse, SOURCE, d, AS_OF)
+        ingest.validate(warehouse, d, gx_root=gx_root, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=AS_OF)
+        ingest.publish(warehouse, d, as_of=AS_OF)
+
+
+def test_a_days_features_never_depend_on_later_days(warehouse, tmp_path):
+    ingest_days(warehouse, tmp_path, [day(i) for i in range(4)])
+    result = features.build_day(warehouse, day(3), history_days=3, gx_root=tmp_path, as_of=AS_OF)
+    assert result.verdict.decision == "publish"
+    before = warehouse.digest("features", day(3))
+
+    later = observation_rows(day(4), DEFAULT_STATIONS[:4], [13.0] * 4)  # wild values, a day later
+    publish(warehouse, day(4), later)
+    features.build_day(warehouse, day(3), history_days=3, gx_root=tmp_path, as_of=AS_OF)
+    assert warehouse.digest("features", day(3)) == before
+
+
+def test_build_day_writes_the_day_once_and_records_the_batch(warehouse, tmp_path):
+    ingest_days(warehouse, tmp_path, [day(0), day(1)])
+    first = features.build_day(warehouse, day(1), history_days=7, gx_root=tmp_path, as_of=AS_OF)
+    assert first.summary() == {
+        "day": "2026-01-02",
+        "feature_version": FEATURE_VERSION,
+        "rows": warehouse.count("observations", day(1)),
+        "decision": "publish",
+    }
+    stored = warehouse.read_partition("features", day(1))
+    assert len(stored) == first.rows
+    assert (stored["station_history_samples"] > 0).all(), "day 0 is every station's history"
+    [batch] = warehouse.read_partition("feature_batches", day(1)).to_dict("records")
+    assert (batch["status"], batch["row_count"], batch["history_days"]) == ("published", first.rows, 7)
+    assert batch["validation_url"].startswith("file://")
+
+    digest = warehouse.digest("features")
+    features.build_day(warehouse, day(1), history_days=7, gx_root=tmp_path, as_of=AS_OF)
+    assert warehouse.digest("features") == digest, "a re-run replaces the day with the same rows"
+
+
+def test_features_that_fail_validation_are_quarantined_and_nothing_stale_stays(
+    warehouse, tmp_path, monkeypatch
+):
+    ingest_days(warehouse, tmp_path, [day(0)])
+    features.build_day(warehouse, day(0), history_days=7, gx_root=tmp_path, as_of=AS_OF)
+    assert warehouse.count("features", day(0)) > 0
+
+    def broken(rows):  # a feature-code bug: a negative count
+        out = row_features(rows)
+        out["missing_measurements"] = -1.0
+        return out
+
+    monkeypatch.setattr(features, "row_features", broken)
+    result = features.build_day(warehouse, day(0), history_days=7, gx_root=tmp_path, as_of=AS_OF)
+    assert result.verdict.decision == "quarantine"
+    assert "expect_column_values_to_be_between(missing_measurements)" in result.verdict.message(
+        result.batch_id, day(0), table="features"
+    )
+    assert warehouse.count("features", day(0)) == 0
+    [held] = warehouse.read_partition("quarantine", day(0)).to_dict("records")
+    assert (held["table_name"], held["scope"], held["quarantined_rows"]) == ("features", "batch", result.rows)
+    assert warehouse.count("quarantine_rows", day(0)) == result.rows
+    payload = json.loads(warehouse.read_partition("quarantine_rows", day(0))["payload"].iloc[0])
+    assert payload["missing_measurements"] == -1.0, "the rows are kept as built, for the post-mortem"
+    assert warehouse.read_partition("feature_batches", day(0))["status"].tolist() == ["quarantined"]
+
+
+def test_build_day_without_published_observations_says_so(warehouse, tmp_path):
+    with pytest.raises(
+        FeatureError, match=r"no published observations for 2026-01-06 \(ingest status: not ingested\)"
+    ):
+        features.build_day(warehouse, day(5), history_days=7, gx_root=tmp_path, as_of=AS_OF)
