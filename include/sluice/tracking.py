@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,13 +120,15 @@ def _dataset(frame: pd.DataFrame, spec: TrainingSpec, name: str) -> Any:
         spec.as_of.isoformat(),
         spec.feature_version,
     )
-    return mlflow.data.from_pandas(
-        frame[["sample_date", "sample_id", *spec.features, "label"]],
-        source=source,
-        targets="label",
-        name=name,
-        digest=dataset_digest(frame),
-    )
+    with warnings.catch_warnings():  # the label is an integer column on purpose: it is never missing
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        return mlflow.data.from_pandas(
+            frame[["sample_date", "sample_id", *spec.features, "label"]],
+            source=source,
+            targets="label",
+            name=name,
+            digest=dataset_digest(frame),
+        )
 
 
 def _find_runs(client: MlflowClient, experiment_id: str, **tags: str) -> list[Any]:

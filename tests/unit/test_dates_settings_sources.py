@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from sluice.dates import DayError, day_bounds, resolve_day
+from sluice.dates import DayError, day_bounds, resolve_day, resolve_days
 from sluice.settings import ConfigError, Settings
 from sluice.simulator import DeliveryNotReady
 from sluice.sources import make_source
@@ -30,6 +30,23 @@ def test_resolve_day(param, extras, logical, day):
     assert resolve_day(param, extras, logical) == day
 
 
+@pytest.mark.parametrize(
+    ("param", "extras", "days"),
+    [
+        ("2026-03-05", [{"day": "2026-03-04"}], ["2026-03-05"]),  # the Param wins
+        (None, [{"day": "2026-03-04"}, {"day": "2026-03-02"}], ["2026-03-02", "2026-03-04"]),  # folded events
+        (
+            None,
+            [{"days": ["2026-03-03", "2026-03-01"], "day": "2026-03-03"}, {"day": "2026-03-03"}],
+            ["2026-03-01", "2026-03-03"],
+        ),
+        (None, [{"rows": 3}], ["2026-03-02"]),  # else the logical date
+    ],
+)
+def test_resolve_days_covers_every_triggering_event(param, extras, days):
+    assert resolve_days(param, extras, LOGICAL) == [dt.date.fromisoformat(d) for d in days]
+
+
 def test_resolve_day_returns_a_plain_date_for_date_subclasses():
     import pendulum
 
@@ -50,6 +67,25 @@ def test_day_bounds_cover_the_whole_day():
     assert (start.isoformat(), end.isoformat()) == (
         "2026-03-02T00:00:00+00:00",
         "2026-03-02T23:59:59.999999+00:00",
+    )
+
+
+def test_mlflow_settings(tmp_path):
+    default = Settings.from_env({"SLUICE_HOME": str(tmp_path)})
+    assert default.tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    assert default.artifacts_dir == tmp_path / "mlflow" / "artifacts"
+    assert (default.experiment, default.model_name) == ("sluice", "water_potability")
+    custom = Settings.from_env(
+        {
+            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+            "SLUICE_MODEL_NAME": "potability_v2",
+            "SLUICE_MLFLOW_EXPERIMENT": "lab",
+        }
+    )
+    assert (custom.tracking_uri, custom.model_name, custom.experiment) == (
+        "http://mlflow:5000",
+        "potability_v2",
+        "lab",
     )
 
 

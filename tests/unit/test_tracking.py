@@ -1,0 +1,174 @@
+"""MLflow tracking of a training on a local store: what is logged, and that retries reuse it."""
+
+from __future__ import annotations
+
+import pytest
+
+from sluice import tracking
+from sluice.training import TrainingSpec
+from sluice.warehouse import Warehouse
+from tests.factories import day, synthetic, write_day, write_labels
+
+MODEL = "water_potability_test"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A warehouse with 10 labelled days of synthetic features and an MLflow store, once per module."""
+    root = tmp_path_factory.mktemp("tracking")
+    warehouse = Warehouse(f"sqlite:///{root / 'warehouse.db'}")
+    warehouse.create_tables()
+    for i in range(10):
+        write_day(warehouse, day(i), n=60)
+        labels = synthetic(1, rows_per_day=60, seed=day(i).toordinal())["label"]
+        ids = [f"S{day(i):%Y%m%d}-{j}" for j in range(60)]
+        write_labels(warehouse, day(i + 1), ids, label=labels.to_numpy())
+    experiment = tracking.configure(f"sqlite:///{root / 'mlflow.db'}", "sluice-test", root / "artifacts")
+    return warehouse, experiment
+
+
+SPEC = TrainingSpec(
+    as_of=day(11),
+    window_days=10,
+    holdout_days=3,
+    label_cutoff_days=1,
+    budget=2,
+    cv_folds=2,
+    families=("logistic_regression", "hist_gradient_boosting"),
+)
+
+
+@pytest.fixture(scope="module")
+def trained(store):
+    warehouse, experiment = store
+    prepared = tracking.prepare(warehouse, experiment, SPEC, run_key="test/run-1")
+    candidates = [
+        tracking.train(
+            warehouse, experiment, SPEC, f, parent_run_id=prepared["parent_run_id"], run_key="test/run-1"
+        )
+        for f in SPEC.families
+    ]
+    registered = tracking.register_challenger(
+        MODEL, candidates, SPEC, parent_run_id=prepared["parent_run_id"]
+    )
+    return prepared, candidates, registered
+
+
+def test_the_parent_run_records_the_spec_the_data_and_the_split(trained):
+    from mlflow.tracking import MlflowClient
+
+    prepared, _, _ = trained
+    run = MlflowClient().get_run(prepared["parent_run_id"])
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert (params["as_of"], params["window_first_day"], params["window_last_day"]) == (
+        "2026-01-12",
+        "2026-01-02",
+        "2026-01-11",
+    )
+    assert (params["holdout_first_day"], params["holdout_last_day"]) == ("2026-01-08", "2026-01-10")
+    assert params["train_last_day"] == "2026-01-07"
+    assert params["train_digest"] == prepared["train_digest"]
+    contexts = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert set(contexts) == {"training", "holdout"}
+    assert contexts["training"].digest == prepared["train_digest"]
+    assert '"first_day": "2026-01-02"' in contexts["training"].source
+
+
+def test_each_family_has_a_nested_run_with_metrics_figures_importance_and_a_skops_model(trained):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    prepared, candidates, _ = trained
+    client = MlflowClient()
+    for candidate in candidates:
+        run = client.get_run(candidate.run_id)
+        assert run.data.tags["mlflow.parentRunId"] == prepared["parent_run_id"]
+        assert {f"holdout_{m}" for m in ("roc_auc", "f1", "accuracy", "log_loss", "brier")} <= set(
+            run.data.metrics
+        )
+        assert "cv_roc_auc_mean" in run.data.metrics
+        assert run.data.params["candidates"] == "2"
+        artifacts = {a.path for a in client.list_artifacts(candidate.run_id)}
+        assert {
+            "confusion_matrix.png",
+            "roc_curve.png",
+            "feature_importance.json",
+            "cv_results.json",
+        } <= artifacts
+        info = mlflow.models.get_model_info(candidate.model_uri)
+        assert info.flavors["sklearn"]["serialization_format"] == "skops"
+        assert info.signature.inputs.input_names()[:2] == ["ph", "hardness"]
+        assert info.saved_input_example_info is not None
+
+
+def test_the_best_family_is_registered_with_the_challenger_alias(trained):
+    from mlflow.tracking import MlflowClient
+
+    _, candidates, registered = trained
+    best = max(candidates, key=lambda c: c.metrics["roc_auc"])
+    assert registered["family"] == best.family
+    version = MlflowClient().get_model_version_by_alias(MODEL, "challenger")
+    assert int(version.version) == registered["version"]
+    assert version.run_id == best.run_id
+    assert version.tags["sluice.family"] == best.family
+    assert float(version.tags["sluice.holdout_roc_auc"]) == pytest.approx(best.metrics["roc_auc"])
+
+
+def test_retries_reuse_what_an_earlier_attempt_finished(store, trained):
+    warehouse, experiment = store
+    prepared, candidates, registered = trained
+    again = tracking.prepare(warehouse, experiment, SPEC, run_key="test/run-1")
+    assert again["parent_run_id"] == prepared["parent_run_id"]
+    retried = tracking.train(
+        warehouse,
+        experiment,
+        SPEC,
+        candidates[0].family,
+        parent_run_id=prepared["parent_run_id"],
+        run_key="test/run-1",
+    )
+    assert retried == candidates[0]
+    assert (
+        tracking.register_challenger(MODEL, candidates, SPEC, parent_run_id=prepared["parent_run_id"])
+        == registered
+    )
+
+
+def test_a_new_run_with_the_same_seed_and_data_gets_the_same_holdout_metrics(store, trained):
+    warehouse, experiment = store
+    _, candidates, _ = trained
+    prepared = tracking.prepare(warehouse, experiment, SPEC, run_key="test/run-2")
+    again = tracking.train(
+        warehouse,
+        experiment,
+        SPEC,
+        candidates[0].family,
+        parent_run_id=prepared["parent_run_id"],
+        run_key="test/run-2",
+    )
+    assert again.run_id != candidates[0].run_id
+    assert again.metrics == candidates[0].metrics
+
+
+def test_training_refuses_data_that_changed_since_the_parent_run(store, trained):
+    warehouse, experiment = store
+    prepared, _, _ = trained
+    later = TrainingSpec(**{**SPEC.__dict__, "as_of": day(12)})  # a different window: other rows
+    with pytest.raises(tracking.TrackingError, match="the train data changed since training run"):
+        tracking.train(
+            warehouse,
+            experiment,
+            later,
+            "logistic_regression",
+            parent_run_id=prepared["parent_run_id"],
+            run_key="x",
+        )
+
+
+def test_the_experiment_keeps_its_artifacts_under_the_given_folder(store):
+    from mlflow.tracking import MlflowClient
+
+    _, experiment = store
+    location = MlflowClient().get_experiment(experiment).artifact_location
+    assert location.startswith("file://") and location.endswith("/artifacts")
