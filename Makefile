@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down test test-fast lint format lock bench-validation clean
+.PHONY: help install up down test test-fast lint format lock bench-validation bench-training clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ lock:  ## regenerate constraints.txt from a fresh install of requirements-dev.tx
 
 bench-validation: install  ## validation at 1M rows: GX on the DataFrame vs GX in PostgreSQL
 	$(VENV)/bin/python bench/validation.py $(BENCH_ARGS)
+
+bench-training: install  ## a training with the defaults on the default scenario: hold-out metrics, time per family
+	$(VENV)/bin/python bench/training.py $(BENCH_ARGS)
 
 clean: down  ## stop and delete all local state (.sluice/)
 	rm -rf .sluice

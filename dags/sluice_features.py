@@ -8,7 +8,9 @@ suite in `expectations/features.py`, and replaces the day's rows in one transact
 fails validation is quarantined with its GX result and this task fails with the reason.
 
 When several ingest runs finish before this DAG starts, the scheduler folds their events into
-one run: every day they name is built, oldest first. The `sluice.features` event lists the days.
+one run: every day they name is built, oldest first. Days of the last *catch up* days that were
+published but never got features (a failed or lost run) are built too. The `sluice.features`
+event lists the days.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ log = logging.getLogger(__name__)
     schedule=[OBSERVATIONS],
     start_date=START_DATE,
     catchup=False,
-    max_active_runs=1,
+    # No cap of 1: with max_active_runs=1, Airflow 3.3 can drop asset events that arrive while a
+    # run is queued (apache/airflow#56050). Days are independent partitions, so runs may overlap.
+    max_active_runs=4,
     default_args=DEFAULT_ARGS,
     tags=["sluice", "features"],
     doc_md=__doc__,
@@ -53,6 +57,16 @@ log = logging.getLogger(__name__)
             description="How many days before the sample's day the per-station means cover. "
             "Training and scoring must use features built with the same value.",
         ),
+        "catch_up_days": Param(
+            30,
+            type="integer",
+            minimum=0,
+            maximum=365,
+            title="Catch up (days)",
+            description="Also build any day of the last N (before the newest day asked for) that was "
+            "published but has no features yet, e.g. after a failed run. 0: only the days asked for. "
+            "Not used when a day is given.",
+        ),
     },
 )
 def sluice_features():
@@ -60,11 +74,18 @@ def sluice_features():
 
     @task(outlets=[FEATURES])
     def build(**context) -> dict:
-        from sluice.features import FeatureError, build_day
+        from sluice.features import FeatureError, build_day, unbuilt_days
 
         conf, store = settings(), warehouse()
+        params = context["params"]
+        days = run_days(context)
+        if not params["day"] and params["catch_up_days"]:
+            missed = unbuilt_days(store, max(days), params["catch_up_days"])
+            if set(missed) - set(days):
+                log.warning("also building days published without features: %s", [str(d) for d in missed])
+            days = sorted(set(days) | set(missed))
         built, failed = [], []
-        for day in run_days(context):
+        for day in days:
             with bad_input_fails_fast(FeatureError):
                 result = build_day(
                     store,

@@ -10,9 +10,14 @@ export AIRFLOW__CORE__PLUGINS_FOLDER="${AIRFLOW__CORE__PLUGINS_FOLDER:-$repo/plu
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# Task processes report to the API server's execution API; its URL follows the port.
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://localhost:$AIRFLOW__API__PORT/execution/}"
 export AIRFLOW_CONN_SLUICE_WAREHOUSE="${AIRFLOW_CONN_SLUICE_WAREHOUSE:-sqlite:///$SLUICE_HOME/warehouse.db}"
-export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$SLUICE_HOME/mlflow/mlflow.db}"
-export SLUICE_MLFLOW_ARTIFACTS="${SLUICE_MLFLOW_ARTIFACTS:-$SLUICE_HOME/mlflow/artifacts}"
 export MLFLOW_PORT="${MLFLOW_PORT:-5000}"
+# The MLflow server (make up) keeps runs in SQLite and artifacts in a folder; Airflow's tasks and
+# the CLIs talk to the server, so it is the only process writing that SQLite file.
+export SLUICE_MLFLOW_BACKEND="${SLUICE_MLFLOW_BACKEND:-sqlite:///$SLUICE_HOME/mlflow/mlflow.db}"
+export SLUICE_MLFLOW_ARTIFACTS="${SLUICE_MLFLOW_ARTIFACTS:-$SLUICE_HOME/mlflow/artifacts}"
+export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-http://127.0.0.1:$MLFLOW_PORT}"
 export GX_ANALYTICS_ENABLED=False
 export PATH="$repo/.venv/bin:$PATH"

@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 run="$SLUICE_HOME/run"
-mkdir -p "$run" "$SLUICE_HOME/logs" "$(dirname "${MLFLOW_TRACKING_URI#sqlite:///}")" "$SLUICE_MLFLOW_ARTIFACTS"
+mkdir -p "$run" "$SLUICE_HOME/logs" "$(dirname "${SLUICE_MLFLOW_BACKEND#sqlite:///}")" "$SLUICE_MLFLOW_ARTIFACTS"
 { echo "# written by make up: source this file to use the airflow and sluice CLIs on this deployment"; \
   sed -n 's/^export \([A-Z_]*\)=.*/\1/p' "$(dirname "$0")/env.sh" | while read -r v; do printf 'export %s=%q\n' "$v" "${!v}"; done; } > "$SLUICE_HOME/env"
 
@@ -20,9 +20,17 @@ start() {  # name, command...: start in its own session (so the whole group can 
   echo $! >"$run/$name.pid"
   echo "started $name (pid $!, log $SLUICE_HOME/logs/$name.log)"
 }
-start airflow airflow standalone
-start mlflow mlflow server --backend-store-uri "$MLFLOW_TRACKING_URI" --artifacts-destination "$SLUICE_MLFLOW_ARTIFACTS" \
+start mlflow mlflow server --backend-store-uri "$SLUICE_MLFLOW_BACKEND" --artifacts-destination "$SLUICE_MLFLOW_ARTIFACTS" \
   --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1
+printf 'waiting for the MLflow server'
+for _ in $(seq 1 60); do
+  if curl -fs "http://127.0.0.1:$MLFLOW_PORT/health" >/dev/null 2>&1; then break; fi
+  printf '.'; sleep 2
+done
+echo
+curl -fs "http://127.0.0.1:$MLFLOW_PORT/health" >/dev/null || {
+  echo "MLflow did not come up in 2 minutes; see $SLUICE_HOME/logs/mlflow.log"; exit 1; }
+start airflow airflow standalone
 
 printf 'waiting for the Airflow API server'
 for _ in $(seq 1 120); do
@@ -40,5 +48,5 @@ Sluice is running.
   MLflow UI    http://localhost:$MLFLOW_PORT
   Data Docs    file://$SLUICE_HOME/gx/gx/uncommitted/data_docs/local_site/index.html
   Warehouse    $AIRFLOW_CONN_SLUICE_WAREHOUSE
-To use the CLIs:  source .sluice/env     Stop everything:  make down
+To use the CLIs:  source $SLUICE_HOME/env     Stop everything:  make down
 TXT

@@ -25,7 +25,16 @@ os.environ.update(
         "GX_ANALYTICS_ENABLED": "False",
     }
 )
-for leaked in ("AIRFLOW_CONN_SLUICE_WAREHOUSE", "SLUICE_SCENARIO", "SLUICE_SOURCE", "SLUICE_LANDING_DIR"):
+for leaked in (
+    "AIRFLOW_CONN_SLUICE_WAREHOUSE",
+    "SLUICE_SCENARIO",
+    "SLUICE_SOURCE",
+    "SLUICE_LANDING_DIR",
+    "MLFLOW_TRACKING_URI",
+    "SLUICE_MLFLOW_ARTIFACTS",
+    "SLUICE_MLFLOW_EXPERIMENT",
+    "SLUICE_MODEL_NAME",
+):
     os.environ.pop(leaked, None)
 
 PG_ADMIN_URL = os.environ.get(

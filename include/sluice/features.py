@@ -109,6 +109,27 @@ def build_features(
     return pd.concat([out, derived[list(FEATURES)]], axis=1)
 
 
+def unbuilt_days(warehouse: Warehouse, up_to: dt.date, lookback_days: int) -> list[dt.date]:
+    """Days in ``[up_to - lookback_days, up_to]`` with published observations but no features built.
+
+    A run triggered by new observations also builds these, so a day whose trigger was lost (or
+    whose features run failed) is caught up by the next run instead of staying without features.
+    """
+    first = up_to - dt.timedelta(days=lookback_days)
+    b = ingest_batches.c
+    query = (
+        select(b.sample_date)
+        .where(b.sample_date >= first, b.sample_date <= up_to, b.status == "published")
+        .where(
+            ~select(feature_batches.c.sample_date)
+            .where(feature_batches.c.sample_date == b.sample_date)
+            .exists()
+        )
+        .order_by(b.sample_date)
+    )
+    return [row["sample_date"] for row in warehouse.fetch(query)]
+
+
 @dataclass(frozen=True)
 class FeatureDay:
     """What building one day's features did."""

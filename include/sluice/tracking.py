@@ -42,6 +42,8 @@ from sluice.warehouse import Warehouse, feature_batches, ingest_batches
 
 CHALLENGER = "challenger"
 TAG = "sluice"
+IMPORTANCE_ROWS = 5_000
+"""Permutation importance is computed on a seeded sample of at most this many hold-out rows."""
 
 
 class TrackingError(RuntimeError):
@@ -307,7 +309,14 @@ def _log_importance(model: Any, X: pd.DataFrame, y: np.ndarray, spec: TrainingSp
     from sluice.training import SCORERS
 
     result = permutation_importance(
-        model, X, y, scoring=SCORERS[spec.selection_metric], n_repeats=5, random_state=spec.seed, n_jobs=1
+        model,
+        X,
+        y,
+        scoring=SCORERS[spec.selection_metric],
+        n_repeats=5,
+        max_samples=min(len(X), IMPORTANCE_ROWS),
+        random_state=spec.seed,
+        n_jobs=1,
     )
     table = pd.DataFrame(
         {

@@ -192,3 +192,13 @@ def test_build_day_without_published_observations_says_so(warehouse, tmp_path):
         FeatureError, match=r"no published observations for 2026-01-06 \(ingest status: not ingested\)"
     ):
         features.build_day(warehouse, day(5), history_days=7, gx_root=tmp_path, as_of=AS_OF)
+
+
+def test_unbuilt_days_are_published_days_without_features(warehouse, tmp_path):
+    ingest_days(warehouse, tmp_path, [day(0), day(1), day(2), day(3)])
+    features.build_day(warehouse, day(1), history_days=7, gx_root=tmp_path, as_of=AS_OF)
+    with warehouse.transaction() as tx:  # day 2 was quarantined: nothing to build
+        tx.update_partition("ingest_batches", day(2), status="quarantined")
+    assert features.unbuilt_days(warehouse, day(3), lookback_days=7) == [day(0), day(3)]
+    assert features.unbuilt_days(warehouse, day(3), lookback_days=2) == [day(3)]
+    assert features.unbuilt_days(warehouse, day(2), lookback_days=7) == [day(0)], "never after up_to"
