@@ -113,7 +113,7 @@ class WarehouseDatasetSource(DatasetSource):
         return cls(**source_dict)
 
 
-def _dataset(frame: pd.DataFrame, spec: TrainingSpec, name: str) -> Any:
+def _log_dataset(frame: pd.DataFrame, spec: TrainingSpec, name: str, context: str) -> None:
     days = sorted(set(frame["sample_date"]))
     source = WarehouseDatasetSource(
         "features JOIN labels",
@@ -124,13 +124,14 @@ def _dataset(frame: pd.DataFrame, spec: TrainingSpec, name: str) -> Any:
     )
     with warnings.catch_warnings():  # the label is an integer column on purpose: it is never missing
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-        return mlflow.data.from_pandas(
+        dataset = mlflow.data.from_pandas(
             frame[["sample_date", "sample_id", *spec.features, "label"]],
             source=source,
             targets="label",
             name=name,
             digest=dataset_digest(frame),
         )
+        mlflow.log_input(dataset, context=context)
 
 
 def _find_runs(client: MlflowClient, experiment_id: str, **tags: str) -> list[Any]:
@@ -188,8 +189,8 @@ def start_training(
                 "holdout_positive_share": float(split.holdout["label"].mean()),
             }
         )
-        mlflow.log_input(_dataset(split.train, spec, f"train {first}..{last}"), context="training")
-        mlflow.log_input(_dataset(split.holdout, spec, f"holdout {first}..{last}"), context="holdout")
+        _log_dataset(split.train, spec, f"train {first}..{last}", "training")
+        _log_dataset(split.holdout, spec, f"holdout {first}..{last}", "holdout")
         mlflow.log_dict(
             {t: dict(sorted(links.items())) for t, links in validations.items()}, "gx_validations.json"
         )
@@ -202,6 +203,7 @@ class Candidate:
 
     family: str
     run_id: str
+    model_id: str
     model_uri: str
     metrics: dict[str, float]
     train_seconds: float
@@ -210,6 +212,7 @@ class Candidate:
         return {
             "family": self.family,
             "run_id": self.run_id,
+            "model_id": self.model_id,
             "model_uri": self.model_uri,
             "metrics": self.metrics,
             "train_seconds": self.train_seconds,
@@ -232,6 +235,7 @@ def train_candidate(
             return Candidate(
                 family_name,
                 run.info.run_id,
+                run.data.tags[f"{TAG}.model_id"],
                 run.data.tags[f"{TAG}.model_uri"],
                 {k: run.data.metrics[f"holdout_{k}"] for k in METRICS},
                 run.data.metrics["train_seconds"],
@@ -265,8 +269,8 @@ def train_candidate(
             input_example=X.head(5),
             pyfunc_predict_fn="predict_proba",
         )
-        mlflow.set_tag(f"{TAG}.model_uri", info.model_uri)
-        return Candidate(family_name, run.info.run_id, info.model_uri, metrics, seconds)
+        mlflow.set_tags({f"{TAG}.model_id": info.model_id, f"{TAG}.model_uri": info.model_uri})
+        return Candidate(family_name, run.info.run_id, info.model_id, info.model_uri, metrics, seconds)
 
 
 def _cv_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -351,7 +355,11 @@ def register_challenger(
                 model_name, description="Drinking-water potability (Sluice): P(potable) per sample"
             )
         version = client.create_model_version(
-            model_name, best.model_uri, run_id=best.run_id, description=f"{best.family}, as of {spec.as_of}"
+            model_name,
+            best.model_uri,
+            run_id=best.run_id,
+            model_id=best.model_id,
+            description=f"{best.family}, as of {spec.as_of}",
         )
     first, last = spec.window
     tags = {
@@ -383,7 +391,12 @@ def register_challenger(
 
 def candidate_from_dict(data: Mapping[str, Any]) -> Candidate:
     return Candidate(
-        data["family"], data["run_id"], data["model_uri"], dict(data["metrics"]), float(data["train_seconds"])
+        data["family"],
+        data["run_id"],
+        data["model_id"],
+        data["model_uri"],
+        dict(data["metrics"]),
+        float(data["train_seconds"]),
     )
 
 

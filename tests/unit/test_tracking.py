@@ -13,8 +13,63 @@ MODEL = "water_potability_test"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A warehouse with 10 labelled days of synthetic features and an MLflow store, once per module."""
+def mlflow_server(tmp_path_factory):
+    """A real ``mlflow server`` (SQLite store, served artifacts), as ``make up`` and compose run it:
+    the REST API is stricter than a local store in places (registering a logged model, for one)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    root = tmp_path_factory.mktemp("mlflow-server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(root / "server.log", "w") as log:  # the child keeps its own copy of the handle
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, (root / "server.log").read_text()[-2000:]
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, mlflow_server):
+    """A warehouse with 10 labelled days of synthetic features, and the MLflow server."""
     root = tmp_path_factory.mktemp("tracking")
     warehouse = Warehouse(f"sqlite:///{root / 'warehouse.db'}")
     warehouse.create_tables()
@@ -23,7 +78,7 @@ def store(tmp_path_factory):
         labels = synthetic(1, rows_per_day=60, seed=day(i).toordinal())["label"]
         ids = [f"S{day(i):%Y%m%d}-{j}" for j in range(60)]
         write_labels(warehouse, day(i + 1), ids, label=labels.to_numpy())
-    experiment = tracking.configure(f"sqlite:///{root / 'mlflow.db'}", "sluice-test", root / "artifacts")
+    experiment = tracking.configure(mlflow_server, "sluice-test", root / "unused")
     return warehouse, experiment
 
 
@@ -166,9 +221,23 @@ def test_training_refuses_data_that_changed_since_the_parent_run(store, trained)
         )
 
 
-def test_the_experiment_keeps_its_artifacts_under_the_given_folder(store):
+def test_the_server_decides_where_artifacts_go(store):
     from mlflow.tracking import MlflowClient
 
     _, experiment = store
-    location = MlflowClient().get_experiment(experiment).artifact_location
-    assert location.startswith("file://") and location.endswith("/artifacts")
+    assert MlflowClient().get_experiment(experiment).artifact_location.startswith("mlflow-artifacts:")
+
+
+def test_without_a_server_artifacts_go_to_the_given_folder(tmp_path):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    previous = mlflow.get_tracking_uri()
+    try:
+        experiment = tracking.configure(
+            f"sqlite:///{tmp_path / 'mlflow.db'}", "local", tmp_path / "artifacts"
+        )
+        location = MlflowClient().get_experiment(experiment).artifact_location
+        assert location == (tmp_path / "artifacts").as_uri()
+    finally:
+        mlflow.set_tracking_uri(previous)
