@@ -195,7 +195,7 @@ def sluice_train():
     def register(candidates: list[dict], prepared: dict, **context) -> dict:
         from sluice import tracking
 
-        mlflow_experiment()
+        mlflow_experiment()  # points this process at the tracking server
         with bad_input_fails_fast(*_errors()):
             registered = tracking.register_challenger(
                 settings().model_name,

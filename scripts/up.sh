@@ -22,24 +22,18 @@ start() {  # name, command...: start in its own session (so the whole group can 
 }
 start mlflow mlflow server --backend-store-uri "$SLUICE_MLFLOW_BACKEND" --artifacts-destination "$SLUICE_MLFLOW_ARTIFACTS" \
   --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1
-printf 'waiting for the MLflow server'
-for _ in $(seq 1 60); do
-  if curl -fs "http://127.0.0.1:$MLFLOW_PORT/health" >/dev/null 2>&1; then break; fi
-  printf '.'; sleep 2
-done
-echo
-curl -fs "http://127.0.0.1:$MLFLOW_PORT/health" >/dev/null || {
-  echo "MLflow did not come up in 2 minutes; see $SLUICE_HOME/logs/mlflow.log"; exit 1; }
+wait_for() {  # name, URL, seconds: poll the URL until it answers, or give up pointing at the log
+  local name=$1 url=$2 seconds=$3
+  printf 'waiting for %s' "$name"
+  for _ in $(seq 1 $((seconds / 2))); do
+    if curl -fs "$url" >/dev/null 2>&1; then echo; return; fi
+    printf '.'; sleep 2
+  done
+  echo; echo "$name did not answer at $url within $seconds s; see $SLUICE_HOME/logs/"; exit 1
+}
+wait_for "the MLflow server" "http://127.0.0.1:$MLFLOW_PORT/health" 120  # tasks log to it
 start airflow airflow standalone
-
-printf 'waiting for the Airflow API server'
-for _ in $(seq 1 120); do
-  if curl -fs "http://localhost:$AIRFLOW__API__PORT/api/v2/monitor/health" >/dev/null 2>&1; then break; fi
-  printf '.'; sleep 2
-done
-echo
-curl -fs "http://localhost:$AIRFLOW__API__PORT/api/v2/monitor/health" >/dev/null || {
-  echo "Airflow did not come up in 4 minutes; see $SLUICE_HOME/logs/airflow.log"; exit 1; }
+wait_for "the Airflow API server" "http://localhost:$AIRFLOW__API__PORT/api/v2/monitor/health" 240
 password_file="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 cat <<TXT
 

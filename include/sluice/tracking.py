@@ -36,6 +36,7 @@ from sluice.training import (
     holdout_metrics,
     load_labelled,
     search,
+    select_best,
     time_split,
 )
 from sluice.warehouse import Warehouse, feature_batches, ingest_batches
@@ -73,10 +74,13 @@ def configure(tracking_uri: str, experiment: str, artifacts_dir: Path) -> str:
 
 
 class WarehouseDatasetSource(DatasetSource):
-    """Where a training frame came from: a query of the Sluice warehouse over a window of days."""
+    """Where a training frame came from: features of a range of sample days in a Sluice warehouse,
+    joined with the lab results that had arrived by a day. ``load()`` reads the same rows again."""
 
-    def __init__(self, table: str, first_day: str, last_day: str, labels_as_of: str, feature_version: str):
-        self.table = table
+    def __init__(
+        self, warehouse: str, first_day: str, last_day: str, labels_as_of: str, feature_version: str
+    ) -> None:
+        self.warehouse = warehouse
         self.first_day = first_day
         self.last_day = last_day
         self.labels_as_of = labels_as_of
@@ -86,22 +90,29 @@ class WarehouseDatasetSource(DatasetSource):
     def _get_source_type() -> str:
         return "sluice_warehouse"
 
-    def load(self) -> Any:
-        raise NotImplementedError(
-            "re-read the frame with sluice.training.load_labelled and a TrainingSpec of this window"
+    def load(self, warehouse_url: str | None = None) -> pd.DataFrame:
+        """The rows again (pass ``warehouse_url`` when the recorded URL hides a password)."""
+        from sluice.training import labelled_between
+
+        return labelled_between(
+            Warehouse(warehouse_url or self.warehouse),
+            dt.date.fromisoformat(self.first_day),
+            dt.date.fromisoformat(self.last_day),
+            dt.date.fromisoformat(self.labels_as_of),
+            self.feature_version,
         )
 
     @staticmethod
     def _can_resolve(raw_source: Any) -> bool:
-        return False
+        return False  # built explicitly, never guessed from a string
 
     @classmethod
     def _resolve(cls, raw_source: Any) -> WarehouseDatasetSource:
-        raise NotImplementedError
+        raise NotImplementedError("construct WarehouseDatasetSource directly")
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "table": self.table,
+            "warehouse": self.warehouse,
             "first_day": self.first_day,
             "last_day": self.last_day,
             "labels_as_of": self.labels_as_of,
@@ -113,10 +124,12 @@ class WarehouseDatasetSource(DatasetSource):
         return cls(**source_dict)
 
 
-def _log_dataset(frame: pd.DataFrame, spec: TrainingSpec, name: str, context: str) -> None:
+def _log_dataset(
+    warehouse: Warehouse, frame: pd.DataFrame, spec: TrainingSpec, name: str, context: str
+) -> None:
     days = sorted(set(frame["sample_date"]))
     source = WarehouseDatasetSource(
-        "features JOIN labels",
+        warehouse.url.render_as_string(hide_password=True),
         days[0].isoformat(),
         days[-1].isoformat(),
         spec.as_of.isoformat(),
@@ -140,6 +153,7 @@ def _find_runs(client: MlflowClient, experiment_id: str, **tags: str) -> list[An
 
 
 def start_training(
+    warehouse: Warehouse,
     experiment_id: str,
     spec: TrainingSpec,
     split: Split,
@@ -189,8 +203,8 @@ def start_training(
                 "holdout_positive_share": float(split.holdout["label"].mean()),
             }
         )
-        _log_dataset(split.train, spec, f"train {first}..{last}", "training")
-        _log_dataset(split.holdout, spec, f"holdout {first}..{last}", "holdout")
+        _log_dataset(warehouse, split.train, spec, f"train {first}..{last}", "training")
+        _log_dataset(warehouse, split.holdout, spec, f"holdout {first}..{last}", "holdout")
         mlflow.log_dict(
             {t: dict(sorted(links.items())) for t, links in validations.items()}, "gx_validations.json"
         )
@@ -339,8 +353,6 @@ def register_challenger(
 
     A retry that finds the version already registered from the same run reuses it.
     """
-    from sluice.training import select_best
-
     client = MlflowClient()
     by_family = {c.family: c for c in candidates}
     best = by_family[select_best({c.family: c.metrics for c in candidates}, spec.selection_metric)]
@@ -418,7 +430,12 @@ def prepare(warehouse: Warehouse, experiment_id: str, spec: TrainingSpec, *, run
     split = time_split(load_labelled(warehouse, spec), spec.holdout_days, min_train_days=spec.cv_folds + 1)
     first, last = spec.window
     parent = start_training(
-        experiment_id, spec, split, run_key=run_key, validations=validation_links(warehouse, first, last)
+        warehouse,
+        experiment_id,
+        spec,
+        split,
+        run_key=run_key,
+        validations=validation_links(warehouse, first, last),
     )
     return {
         "parent_run_id": parent,

@@ -236,11 +236,23 @@ class TrainingSpec:
 
 
 def load_labelled(warehouse: Warehouse, spec: TrainingSpec) -> pd.DataFrame:
-    """Features of the window's sample days with the labels that had arrived by ``spec.as_of``.
+    """Features of the window's sample days with the labels that had arrived by ``spec.as_of``."""
+    first, last = spec.window
+    return labelled_between(warehouse, first, last, spec.as_of, spec.feature_version, spec.features)
+
+
+def labelled_between(
+    warehouse: Warehouse,
+    first: dt.date,
+    last: dt.date,
+    labels_as_of: dt.date,
+    feature_version: str,
+    columns: Sequence[str] = FEATURES,
+) -> pd.DataFrame:
+    """Features of sample days ``first``..``last`` joined with the labels that arrived by ``labels_as_of``.
 
     One row per labelled sample, ordered by time; a sample labelled twice keeps its newest label.
     """
-    first, last = spec.window
     f, lab = features.c, labels.c
     query = (
         select(
@@ -248,7 +260,7 @@ def load_labelled(warehouse: Warehouse, spec: TrainingSpec) -> pd.DataFrame:
             f.sample_id,
             f.station_id,
             f.sampled_at,
-            *(f[c] for c in spec.features),
+            *(f[c] for c in columns),
             lab.label,
             lab.label_date,
         )
@@ -257,22 +269,22 @@ def load_labelled(warehouse: Warehouse, spec: TrainingSpec) -> pd.DataFrame:
             and_(
                 f.sample_date >= first,
                 f.sample_date <= last,
-                f.feature_version == spec.feature_version,
-                lab.label_date <= spec.as_of,
+                f.feature_version == feature_version,
+                lab.label_date <= labels_as_of,
             )
         )
     )
     rows = warehouse.fetch(query)
-    columns = ["sample_date", "sample_id", "station_id", "sampled_at", *spec.features, "label", "label_date"]
-    frame = pd.DataFrame(rows, columns=columns)
+    names = ["sample_date", "sample_id", "station_id", "sampled_at", *columns, "label", "label_date"]
+    frame = pd.DataFrame(rows, columns=names)
     if frame.empty:
         raise TrainingError(
-            f"no labelled samples with feature version {spec.feature_version} between {first} and {last} "
-            f"(labels up to {spec.as_of}): ingest and build features for those days first"
+            f"no labelled samples with feature version {feature_version} between {first} and {last} "
+            f"(labels up to {labels_as_of}): ingest and build features for those days first"
         )
     frame["sample_date"] = pd.to_datetime(frame["sample_date"]).dt.date
     frame["sampled_at"] = pd.to_datetime(frame["sampled_at"], utc=True)
-    frame[list(spec.features)] = frame[list(spec.features)].astype("float64")
+    frame[list(columns)] = frame[list(columns)].astype("float64")
     frame["label"] = frame["label"].astype("int64")
     frame = frame.sort_values(["sample_id", "label_date"]).drop_duplicates("sample_id", keep="last")
     return frame.drop(columns="label_date").sort_values(["sampled_at", "sample_id"]).reset_index(drop=True)

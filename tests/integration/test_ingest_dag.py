@@ -33,9 +33,14 @@ def ingest_dag(dagbag, warehouse, warehouse_url, tmp_path, monkeypatch):
 
 def run(dag, logical_day: dt.date, conf: dict | None = None) -> dict[str, str]:
     logical = dt.datetime.combine(logical_day, dt.time.min, tzinfo=dt.UTC)
+    # Every Param is passed: in-process runs update the shared task objects' params with a run's
+    # conf, so a Param left out would keep the value an earlier test gave it.
+    defaults = {name: dag.params.get_param(name).value for name in dag.params}
     # run_after is fixed per day, as for a scheduled run: a re-run writes the same timestamps
     dr = dag.test(
-        logical_date=logical, run_after=logical + dt.timedelta(days=1, hours=1), run_conf=conf or None
+        logical_date=logical,
+        run_after=logical + dt.timedelta(days=1, hours=1),
+        run_conf=defaults | (conf or {}),
     )
     return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sluice import tracking
-from sluice.training import TrainingSpec
+from sluice.training import TrainingSpec, dataset_digest
 from sluice.warehouse import Warehouse
 from tests.factories import day, synthetic, write_day, write_labels
 
@@ -127,7 +127,13 @@ def test_the_parent_run_records_the_spec_the_data_and_the_split(trained):
     contexts = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
     assert set(contexts) == {"training", "holdout"}
     assert contexts["training"].digest == prepared["train_digest"]
-    assert '"first_day": "2026-01-02"' in contexts["training"].source
+    source = tracking.WarehouseDatasetSource.from_json(contexts["training"].source)
+    assert (source.first_day, source.last_day, source.labels_as_of) == (
+        "2026-01-02",
+        "2026-01-07",
+        "2026-01-12",
+    )
+    assert dataset_digest(source.load()) == prepared["train_digest"], "the source reads the same rows again"
 
 
 def test_each_family_has_a_nested_run_with_metrics_figures_importance_and_a_skops_model(trained):
