@@ -25,6 +25,7 @@ OBSERVATIONS = Asset(name="sluice.observations", uri="sluice://warehouse/observa
 LABELS = Asset(name="sluice.labels", uri="sluice://warehouse/labels", group="sluice")
 FEATURES = Asset(name="sluice.features", uri="sluice://warehouse/features", group="sluice")
 CHALLENGER = Asset(name="sluice.challenger", uri="sluice://models/challenger", group="sluice")
+CHAMPION = Asset(name="sluice.champion", uri="sluice://models/champion", group="sluice")
 RETRAIN_REQUESTED = Asset(
     name="sluice.retrain_requested", uri="sluice://models/retrain_requested", group="sluice"
 )
@@ -114,6 +115,11 @@ def as_of_day(context: Any, param: str = "as_of") -> dt.date:
 
     reference = context.get("logical_date") or context["dag_run"].run_after
     return resolve_day(context["params"].get(param), _event_extras(context), reference - dt.timedelta(days=1))
+
+
+def event_extras(context: Any) -> list[dict]:
+    """The ``extra`` of every asset event that triggered this run (none for other runs)."""
+    return _event_extras(context)
 
 
 def run_key(context: Any) -> str:

@@ -374,8 +374,13 @@ def register_challenger(
             description=f"{best.family}, as of {spec.as_of}",
         )
     first, last = spec.window
+    recorded = client.get_run(parent_run_id).data.params
     tags = {
         f"{TAG}.family": best.family,
+        f"{TAG}.train_first_day": recorded["train_first_day"],
+        f"{TAG}.train_last_day": recorded["train_last_day"],
+        f"{TAG}.holdout_first_day": recorded["holdout_first_day"],
+        f"{TAG}.holdout_last_day": recorded["holdout_last_day"],
         f"{TAG}.training_run": parent_run_id,
         f"{TAG}.as_of": spec.as_of.isoformat(),
         f"{TAG}.window": f"{first}..{last}",
@@ -398,6 +403,7 @@ def register_challenger(
         "selection_metric": spec.selection_metric,
         "candidates": {c.family: c.metrics[spec.selection_metric] for c in candidates},
         "as_of": spec.as_of.isoformat(),
+        "day": spec.as_of.isoformat(),  # how a downstream run finds its as-of day (sluice.dates)
     }
 
 

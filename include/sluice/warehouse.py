@@ -178,6 +178,37 @@ feature_batches = Table(
     info={"partition": "sample_date"},
 )
 
+model_decisions = Table(
+    "model_decisions",
+    metadata,
+    Column("decision_date", Date, nullable=False, comment="the as-of day of the evaluation"),
+    Column("decision_id", Text, nullable=False, comment="the deciding run (dag_id/run_id): one row each"),
+    Column("model_name", Text, nullable=False),
+    Column("decision", Text, nullable=False, comment="promote | reject | forced | rollback"),
+    Column("status", Text, nullable=False, comment="pending (decided) | applied (aliases moved) | aborted"),
+    Column("champion_before", Integer),
+    Column("challenger_version", Integer, comment="the version judged (the target, for a rollback)"),
+    Column("champion_after", Integer),
+    Column("primary_metric", Text),
+    Column("margin", Float),
+    Column("gain", Float),
+    Column("ci_low", Float),
+    Column("ci_high", Float),
+    Column("champion_metrics", Text, comment="JSON: metrics of the champion on the hold-out"),
+    Column("challenger_metrics", Text, comment="JSON: metrics of the challenger on the same rows"),
+    Column("slices", Text, comment="JSON: per-station primary metric of both"),
+    Column("holdout_first_day", Date),
+    Column("holdout_last_day", Date),
+    Column("holdout_rows", Integer),
+    Column("reason", Text, nullable=False),
+    Column("triggered_by", Text, nullable=False),
+    _timestamp("decided_at"),
+    UniqueConstraint("decision_id", name="uq_model_decisions_id"),
+    Index("ix_model_decisions_day", "decision_date"),
+    comment="Every champion/challenger decision, with the evidence (MLflow keeps no alias history)",
+    info={"partition": "decision_date"},
+)
+
 _PG_COPY_TYPES = {
     Date: "date",
     DateTime: "timestamptz",

@@ -173,6 +173,8 @@ def test_the_best_family_is_registered_with_the_challenger_alias(trained):
     assert int(version.version) == registered["version"]
     assert version.run_id == best.run_id
     assert version.tags["sluice.family"] == best.family
+    assert version.tags["sluice.train_last_day"] == "2026-01-07", "evaluation needs what it trained on"
+    assert registered["day"] == registered["as_of"] == "2026-01-12"
     assert float(version.tags["sluice.holdout_roc_auc"]) == pytest.approx(best.metrics["roc_auc"])
 
 

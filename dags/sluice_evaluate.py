@@ -1,0 +1,263 @@
+"""
+### Champion vs challenger: compare on the same hold-out, promote by alias, audit — or roll back
+
+Runs when `sluice_train` registers a challenger (the `sluice.challenger` asset), and from the UI.
+
+* **resolve** reads the `champion` and `challenger` versions once (the challenger: the form's
+  version, else the triggering event's, else the alias).
+* **decide** scores both on the same labelled hold-out (the newest *hold-out* days that neither
+  model trained on), computes ROC AUC, F1, accuracy, log loss and Brier overall and per station,
+  a paired bootstrap interval of the primary metric's gain, and decides: promote when there is no
+  champion, or when the gain is over the margin, the interval's lower end is above zero, and no
+  guardrail metric or station gets worse beyond its tolerance. Else reject, with the reason. The
+  decision is written to `model_decisions` (pending).
+* **apply** moves the `champion` alias (and tags the versions), removes the judged version's
+  `challenger` alias, then marks the row applied. If the champion moved meanwhile, nothing moves
+  and the row is marked aborted.
+* **announce** emits `sluice.champion` with the new version, only when the champion changed.
+
+From the form: **Force promote** promotes the challenger without the comparison; **Roll back to
+version** makes an earlier version champion again. Both need a **reason** and are audited like any
+decision. One evaluation runs at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from sluice.schema import METRICS
+from sluice_common import (
+    CHALLENGER,
+    CHAMPION,
+    DEFAULT_ARGS,
+    START_DATE,
+    as_of_day,
+    bad_input_fails_fast,
+    event_extras,
+    mlflow_experiment,
+    run_key,
+    run_time,
+    settings,
+    warehouse,
+)
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from sluice.evaluation import EvaluationError
+    from sluice.registry import RegistryError
+    from sluice.training import TrainingError
+
+    return EvaluationError, RegistryError, TrainingError
+
+
+def _triggered_by(context: Any, what: str) -> str:
+    dag_run = context["dag_run"]
+    user = getattr(dag_run, "triggering_user_name", None)
+    by = f" by {user}" if user else ""
+    return f"{what} ({dag_run.run_type} run {dag_run.run_id}{by})"
+
+
+@dag(
+    schedule=[CHALLENGER],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,  # evaluations are serialised; apply also checks the champion did not move
+    default_args=DEFAULT_ARGS,
+    tags=["sluice", "models"],
+    doc_md=__doc__,
+    params={
+        "challenger_version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Challenger version",
+            description="The version to judge. Empty: the version in the triggering event, else the "
+            "version with the 'challenger' alias.",
+        ),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Labels as of",
+            description="The newest day whose lab results may be used (YYYY-MM-DD). Empty: the "
+            "challenger's training day, else the day before the run.",
+        ),
+        "holdout_days": Param(
+            7,
+            type="integer",
+            minimum=1,
+            maximum=60,
+            title="Hold-out (days)",
+            description="How many of the newest labelled days, after both models' training days, "
+            "the two are compared on.",
+        ),
+        "label_cutoff_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            maximum=60,
+            title="Label-delay cut-off (days)",
+            description="Leave out the newest N sample days, whose lab results may still be "
+            "arriving. Empty: the label delay setting (SLUICE_LABEL_DELAY_DAYS, default 3).",
+        ),
+        "primary_metric": Param(
+            "roc_auc",
+            type="string",
+            enum=list(METRICS),
+            title="Primary metric",
+            description="The metric the challenger must beat the champion on.",
+        ),
+        "margin": Param(
+            0.005,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Promotion margin",
+            description="Smallest gain on the primary metric worth a promotion.",
+        ),
+        "confidence": Param(
+            0.95,
+            type="number",
+            minimum=0.5,
+            maximum=0.999,
+            title="Confidence",
+            description="Level of the paired bootstrap interval of the gain; its lower end must be "
+            "above zero.",
+        ),
+        "slice_tolerance": Param(
+            0.05,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Station tolerance",
+            description="How much worse than the champion the primary metric may get on any "
+            "station (with at least 100 hold-out rows).",
+        ),
+        "force_promote": Param(
+            False,
+            type="boolean",
+            title="Force promote",
+            description="Promote the challenger without the comparison. Needs a reason.",
+        ),
+        "rollback_to_version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Roll back to version",
+            description="Make this earlier version the champion again. Needs a reason.",
+        ),
+        "reason": Param(
+            "",
+            type="string",
+            maxLength=2000,
+            title="Reason",
+            description="Why the evaluation is overridden (force promote, roll back); kept in "
+            "model_decisions.",
+        ),
+    },
+)
+def sluice_evaluate():
+    # Modularize code by importing functions from the include folder: each task is one call.
+
+    @task
+    def resolve(**context) -> dict:
+        from sluice.registry import resolve as resolve_versions
+
+        params = context["params"]
+        forced, rollback = params["force_promote"], params["rollback_to_version"]
+        if forced and rollback:
+            raise AirflowFailException("choose force_promote or rollback_to_version, not both")
+        if (forced or rollback) and not params["reason"].strip():
+            what = "force_promote" if forced else "rollback_to_version"
+            raise AirflowFailException(
+                f"{what} needs a reason: fill in 'reason' with why the evaluation is overridden "
+                "(it is kept in model_decisions)"
+            )
+        events = [e for e in event_extras(context) if e.get("version")]
+        asked = rollback or params["challenger_version"] or (events[-1]["version"] if events else None)
+        mlflow_experiment()
+        with bad_input_fails_fast(*_errors()):
+            versions = resolve_versions(settings().model_name, asked)
+        mode = "rollback" if rollback else "forced" if forced else "evaluate"
+        what = {
+            "rollback": f"rollback to version {rollback}",
+            "forced": f"force_promote of version {versions['challenger']}",
+            "evaluate": f"sluice.challenger event for version {asked}" if events else "evaluation",
+        }[mode]
+        return versions | {
+            "mode": mode,
+            "as_of": as_of_day(context).isoformat(),
+            "triggered_by": _triggered_by(context, what),
+        }
+
+    @task
+    def decide(resolved: dict, **context) -> dict:
+        from sluice import registry
+        from sluice.dates import parse_day
+        from sluice.evaluation import Policy
+
+        params, conf = context["params"], settings()
+        mlflow_experiment()
+        common = {
+            "decision_id": run_key(context),
+            "as_of": parse_day(resolved["as_of"], where="as_of"),
+            "triggered_by": resolved["triggered_by"],
+            "decided_at": run_time(context),
+        }
+        with bad_input_fails_fast(*_errors()):
+            if resolved["mode"] == "evaluate":
+                cutoff = params["label_cutoff_days"]
+                row = registry.decide_evaluation(
+                    warehouse(),
+                    conf.model_name,
+                    resolved,
+                    label_cutoff_days=conf.label_delay_days if cutoff is None else cutoff,
+                    holdout_days=params["holdout_days"],
+                    policy=Policy(
+                        primary=params["primary_metric"],
+                        margin=params["margin"],
+                        confidence=params["confidence"],
+                        slice_tolerance=params["slice_tolerance"],
+                    ),
+                    **common,
+                )
+            else:
+                row = registry.decide_forced(
+                    warehouse(),
+                    conf.model_name,
+                    resolved,
+                    reason=params["reason"],
+                    kind=resolved["mode"] if resolved["mode"] == "rollback" else "forced",
+                    **common,
+                )
+        return {k: row[k] for k in ("decision_id", "decision", "reason", "champion_before", "champion_after")}
+
+    @task
+    def apply(decision: dict, **context) -> dict:
+        from sluice import registry
+
+        mlflow_experiment()
+        with bad_input_fails_fast(*_errors()):
+            row = registry.apply(warehouse(), settings().model_name, decision["decision_id"])
+        return {k: row[k] for k in ("decision", "status", "reason", "champion_before", "champion_after")}
+
+    @task(outlets=[CHAMPION])
+    def announce(applied: dict, **context) -> dict:
+        if applied["champion_after"] == applied["champion_before"]:
+            raise AirflowSkipException(f"the champion did not change: {applied['reason']}")
+        extra = {
+            "model_name": settings().model_name,
+            "version": applied["champion_after"],
+            "previous": applied["champion_before"],
+            "decision": applied["decision"],
+        }
+        context["outlet_events"][CHAMPION].extra = extra
+        return extra
+
+    announce(apply(decide(resolve())))
+
+
+sluice_evaluate()
