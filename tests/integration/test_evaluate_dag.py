@@ -1,0 +1,297 @@
+"""sluice_evaluate run for real with dag.test(), a real MLflow store (SQLite) and a real warehouse.
+
+Sixteen simulated days (400 samples a day, labels a day later) are ingested and featurised once
+for the module. Models are fitted on the first days and registered like sluice_train does; the
+"bad" one is fitted on shuffled labels. Every case checks the aliases, the audit rows and the
+champion asset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+from sqlalchemy import delete, select
+
+from sluice import features, ingest, registry, tracking
+from sluice.schema import FEATURES
+from sluice.settings import DEFAULT_STATIONS, Settings
+from sluice.sources import make_source
+from sluice.training import FAMILIES, TrainingSpec, load_labelled
+from sluice.warehouse import Warehouse, model_decisions
+from tests.integration.test_ingest_dag import asset_events, run
+
+pytestmark = pytest.mark.integration
+
+START = dt.date(2026, 1, 1)
+DAYS = 16
+AS_OF = START + dt.timedelta(days=DAYS - 1)
+MODEL = "water_potability"
+TRAIN_SPEC = TrainingSpec(
+    as_of=START + dt.timedelta(days=8), window_days=8, holdout_days=2, label_cutoff_days=1
+)
+CONF = {"as_of": AS_OF.isoformat(), "label_cutoff_days": 1, "holdout_days": 6}
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """A SQLite warehouse holding DAYS ingested and featurised days, and its state folder."""
+    home = tmp_path_factory.mktemp("evaluate")
+    url = f"sqlite:///{home / 'warehouse.db'}"
+    warehouse = Warehouse(url)
+    warehouse.create_tables()
+    conf = Settings.from_env(
+        {"SLUICE_HOME": str(home), "SLUICE_ROWS_PER_DAY": "400", "SLUICE_LABEL_DELAY_DAYS": "1"}
+    )
+    source = make_source(conf, None)
+    as_of = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    for i in range(DAYS):
+        day = START + dt.timedelta(days=i)
+        ingest.land(warehouse, source, day, as_of)
+        ingest.validate(
+            warehouse, day, gx_root=conf.gx_dir, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=as_of
+        )
+        ingest.publish(warehouse, day, as_of=as_of)
+        ingest.ingest_labels(warehouse, source, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
+        features.build_day(warehouse, day, history_days=7, gx_root=conf.gx_dir, as_of=as_of)
+    return url, home
+
+
+@pytest.fixture
+def evaluate_dag(dagbag, seeded, tmp_path, monkeypatch):
+    url, home = seeded
+    monkeypatch.setenv("AIRFLOW_CONN_SLUICE_WAREHOUSE", url)
+    monkeypatch.setenv("SLUICE_HOME", str(home))
+    monkeypatch.setenv("SLUICE_LABEL_DELAY_DAYS", "1")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("SLUICE_MLFLOW_ARTIFACTS", str(tmp_path / "artifacts"))
+    conf = Settings.from_env()
+    tracking.configure(conf.tracking_uri, conf.experiment, conf.artifacts_dir)
+    warehouse = Warehouse(url)
+    with warehouse.transaction() as tx:  # each case starts without decisions
+        tx.conn.execute(delete(model_decisions))
+    dag = dagbag.dags["sluice_evaluate"]
+    for task in dag.tasks:
+        task.retries = 0
+    return dag
+
+
+def register(warehouse_url: str, *, shuffled: bool = False, seed: int = 0) -> int:
+    """Fit logistic regression on the training days (labels shuffled if asked) and register it the
+    way sluice_train does (skops, trusted types, training-window tags); returns the version."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from sluice.training import time_split
+
+    split = time_split(load_labelled(Warehouse(warehouse_url), TRAIN_SPEC), TRAIN_SPEC.holdout_days)
+    y = split.train["label"].to_numpy()
+    if shuffled:
+        y = np.random.default_rng(seed).permutation(y)
+    family = FAMILIES["logistic_regression"]
+    model = family.build(seed).fit(split.train[list(FEATURES)], y)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            model, name="model", serialization_format="skops", skops_trusted_types=list(family.trusted_types)
+        )
+    client = MlflowClient()
+    with contextlib.suppress(mlflow.exceptions.MlflowException):
+        client.create_registered_model(MODEL)
+    version = client.create_model_version(
+        MODEL, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+    )
+    client.set_model_version_tag(MODEL, version.version, "sluice.train_last_day", str(split.train_days[-1]))
+    client.set_model_version_tag(MODEL, version.version, "sluice.feature_version", "v1")
+    return int(version.version)
+
+
+def set_alias(alias: str, version: int) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().set_registered_model_alias(MODEL, alias, str(version))
+
+
+def decisions(warehouse_url: str) -> list[dict]:
+    return Warehouse(warehouse_url).fetch(select(model_decisions))
+
+
+def champion_events() -> list[dict]:
+    return list(asset_events("sluice.champion"))
+
+
+def test_the_first_challenger_becomes_champion_and_loads_by_alias(evaluate_dag, seeded):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    url, _ = seeded
+    warehouse = Warehouse(url)
+    spec = TrainingSpec(
+        **{**TRAIN_SPEC.__dict__, "families": ("logistic_regression",), "budget": 1, "cv_folds": 2}
+    )
+    experiment = MlflowClient().get_experiment_by_name("sluice").experiment_id
+    prepared = tracking.prepare(warehouse, experiment, spec, run_key="t/1")
+    candidate = tracking.train(
+        warehouse,
+        experiment,
+        spec,
+        "logistic_regression",
+        parent_run_id=prepared["parent_run_id"],
+        run_key="t/1",
+    )
+    version = tracking.register_challenger(MODEL, [candidate], spec, parent_run_id=prepared["parent_run_id"])[
+        "version"
+    ]
+    before = len(champion_events())
+
+    states = run(evaluate_dag, AS_OF, CONF)
+    assert states == dict.fromkeys(("resolve", "decide", "apply", "announce"), "success")
+    assert registry.alias_version(MODEL, "champion") == version
+    assert registry.alias_version(MODEL, "challenger") is None, "a judged challenger loses the alias"
+    [row] = decisions(url)
+    assert (row["decision"], row["status"], row["champion_before"], row["champion_after"]) == (
+        "promote",
+        "applied",
+        None,
+        version,
+    )
+    assert "no champion yet" in row["reason"]
+    assert json.loads(row["challenger_metrics"])["roc_auc"] > 0.75
+    assert row["holdout_first_day"] > dt.date.fromisoformat(prepared["train_days"][1])
+    events = champion_events()
+    assert len(events) == before + 1 and events[-1]["version"] == version
+
+    loaded = registry.load(MODEL, version)
+    with registry._trusted_loading():
+        by_alias = mlflow.sklearn.load_model(f"models:/{MODEL}@champion")
+    X = load_labelled(warehouse, spec)[list(FEATURES)].head(50)
+    assert np.array_equal(by_alias.predict_proba(X), loaded.predict_proba(X))
+    assert int(MlflowClient().get_model_version_by_alias(MODEL, "champion").version) == version
+
+
+def test_a_better_challenger_is_promoted(evaluate_dag, seeded):
+    from mlflow.tracking import MlflowClient
+
+    url, _ = seeded
+    weak = register(url, shuffled=True)
+    set_alias("champion", weak)
+    better = register(url)
+    set_alias("challenger", better)
+    before = len(champion_events())
+
+    assert run(evaluate_dag, AS_OF, CONF)["announce"] == "success"
+    assert registry.alias_version(MODEL, "champion") == better
+    [row] = decisions(url)
+    assert (row["decision"], row["champion_before"], row["challenger_version"], row["champion_after"]) == (
+        "promote",
+        weak,
+        better,
+        better,
+    )
+    assert row["ci_low"] > 0 and row["gain"] >= row["margin"]
+    assert json.loads(row["champion_metrics"])["roc_auc"] < 0.65, "shuffled labels learn next to nothing"
+    assert {s["station"] for s in json.loads(row["slices"])} == set(DEFAULT_STATIONS)
+    assert champion_events()[before:] == [
+        {"model_name": MODEL, "version": better, "previous": weak, "decision": "promote"}
+    ]
+    tags = MlflowClient().get_model_version(MODEL, str(weak)).tags
+    assert tags["sluice.replaced_by"] == str(better) and tags["sluice.replaced_at"]
+
+
+def test_a_worse_challenger_is_rejected_and_the_champion_untouched(evaluate_dag, seeded):
+    url, _ = seeded
+    good = register(url)
+    set_alias("champion", good)
+    worse = register(url, shuffled=True, seed=3)
+    set_alias("challenger", worse)
+    before = len(champion_events())
+
+    states = run(evaluate_dag, AS_OF, CONF)
+    assert states["apply"] == "success" and states["announce"] == "skipped"
+    assert registry.alias_version(MODEL, "champion") == good
+    [row] = decisions(url)
+    assert (row["decision"], row["status"], row["champion_after"]) == ("reject", "applied", good)
+    assert "below the margin" in row["reason"] and "does not exclude zero" in row["reason"]
+    assert len(champion_events()) == before, "no champion event when the champion did not change"
+
+
+def test_force_promote_needs_a_reason(evaluate_dag, seeded):
+    url, _ = seeded
+    good, other = register(url), register(url, shuffled=True)
+    set_alias("champion", good)
+    set_alias("challenger", other)
+    assert run(evaluate_dag, AS_OF, CONF | {"force_promote": True, "reason": "  "})["resolve"] == "failed"
+    assert registry.alias_version(MODEL, "champion") == good
+    assert decisions(url) == [], "a refused request is not a decision: nothing is recorded"
+
+    states = run(
+        evaluate_dag,
+        AS_OF + dt.timedelta(days=1),
+        CONF | {"force_promote": True, "reason": "lab recalibration"},
+    )
+    assert states["announce"] == "success"
+    assert registry.alias_version(MODEL, "champion") == other
+    [row] = decisions(url)
+    assert (row["decision"], row["reason"], row["champion_before"]) == ("forced", "lab recalibration", good)
+    assert "force_promote of version" in row["triggered_by"]
+
+
+def test_rollback_restores_the_earlier_version(evaluate_dag, seeded):
+    url, _ = seeded
+    first, second = register(url), register(url, seed=1)
+    set_alias("champion", second)
+    before = len(champion_events())
+    conf = CONF | {"rollback_to_version": first, "reason": "v2 misbehaves on ST03"}
+
+    assert run(evaluate_dag, AS_OF, conf)["announce"] == "success"
+    assert registry.alias_version(MODEL, "champion") == first
+    [row] = decisions(url)
+    assert (row["decision"], row["champion_before"], row["champion_after"], row["status"]) == (
+        "rollback",
+        second,
+        first,
+        "applied",
+    )
+    assert champion_events()[before:][0]["version"] == first
+    assert run(evaluate_dag, AS_OF + dt.timedelta(days=1), conf | {"reason": ""})["resolve"] == "failed"
+
+
+def test_apply_repairs_a_half_done_promotion_and_refuses_a_moved_champion(evaluate_dag, seeded):
+    url, _ = seeded
+    warehouse = Warehouse(url)
+    old, new, third = register(url), register(url, seed=1), register(url, seed=2)
+    set_alias("champion", old)
+    when = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)
+    row = registry.decide_forced(
+        warehouse,
+        MODEL,
+        {"champion": old, "challenger": new},
+        decision_id="d/1",
+        as_of=AS_OF,
+        reason="test",
+        triggered_by="test",
+        decided_at=when,
+    )
+    assert row["status"] == "pending"
+    set_alias("champion", new)  # the alias moved, then the task died before marking the row
+    assert registry.apply(warehouse, MODEL, "d/1")["status"] == "applied"
+    assert registry.apply(warehouse, MODEL, "d/1")["status"] == "applied", "idempotent"
+    assert [r["status"] for r in decisions(url)] == ["applied"]
+
+    registry.decide_forced(
+        warehouse,
+        MODEL,
+        {"champion": new, "challenger": third},
+        decision_id="d/2",
+        as_of=AS_OF,
+        reason="test",
+        triggered_by="test",
+        decided_at=when,
+    )
+    set_alias("champion", old)  # another evaluation won the race
+    with pytest.raises(registry.RegistryError, match="the champion moved from version"):
+        registry.apply(warehouse, MODEL, "d/2")
+    assert registry.alias_version(MODEL, "champion") == old
+    assert {r["decision_id"]: r["status"] for r in decisions(url)} == {"d/1": "applied", "d/2": "aborted"}
