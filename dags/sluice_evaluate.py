@@ -57,7 +57,8 @@ def _triggered_by(context: Any, what: str) -> str:
     dag_run = context["dag_run"]
     user = getattr(dag_run, "triggering_user_name", None)
     by = f" by {user}" if user else ""
-    return f"{what} ({dag_run.run_type} run {dag_run.run_id}{by})"
+    run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
+    return f"{what} ({run_type} run {dag_run.run_id}{by})"
 
 
 @dag(

@@ -235,7 +235,7 @@ def test_force_promote_needs_a_reason(evaluate_dag, seeded):
     assert registry.alias_version(MODEL, "champion") == other
     [row] = decisions(url)
     assert (row["decision"], row["reason"], row["champion_before"]) == ("forced", "lab recalibration", good)
-    assert "force_promote of version" in row["triggered_by"]
+    assert row["triggered_by"].startswith(f"force_promote of version {other} (manual run ")
 
 
 def test_rollback_restores_the_earlier_version(evaluate_dag, seeded):
