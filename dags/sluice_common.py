@@ -51,6 +51,36 @@ def day_param() -> Param:
     )
 
 
+def as_of_param(default_source: str) -> Param:
+    """The newest day whose lab results a model run may use; ``default_source`` says what else."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        title="Labels as of",
+        description=f"The newest day whose lab results may be used (YYYY-MM-DD). Empty: {default_source}, "
+        "else the day before the run.",
+    )
+
+
+def label_cutoff_param() -> Param:
+    return Param(
+        None,
+        type=["null", "integer"],
+        minimum=0,
+        maximum=60,
+        title="Label-delay cut-off (days)",
+        description="Leave out the newest N sample days, whose lab results may still be arriving. "
+        "Empty: the label delay setting (SLUICE_LABEL_DELAY_DAYS, default 3).",
+    )
+
+
+def label_cutoff(params: dict) -> int:
+    """The run's label cut-off: the Param, else the label delay setting."""
+    cutoff = params["label_cutoff_days"]
+    return settings().label_delay_days if cutoff is None else cutoff
+
+
 def settings() -> Settings:
     from sluice.settings import Settings
 

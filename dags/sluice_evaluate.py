@@ -35,8 +35,11 @@ from sluice_common import (
     DEFAULT_ARGS,
     START_DATE,
     as_of_day,
+    as_of_param,
     bad_input_fails_fast,
     event_extras,
+    label_cutoff,
+    label_cutoff_param,
     mlflow_experiment,
     run_key,
     run_time,
@@ -78,14 +81,7 @@ def _triggered_by(context: Any, what: str) -> str:
             description="The version to judge. Empty: the version in the triggering event, else the "
             "version with the 'challenger' alias.",
         ),
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Labels as of",
-            description="The newest day whose lab results may be used (YYYY-MM-DD). Empty: the "
-            "challenger's training day, else the day before the run.",
-        ),
+        "as_of": as_of_param("the challenger's training day"),
         "holdout_days": Param(
             7,
             type="integer",
@@ -95,15 +91,7 @@ def _triggered_by(context: Any, what: str) -> str:
             description="How many of the newest labelled days, after both models' training days, "
             "the two are compared on.",
         ),
-        "label_cutoff_days": Param(
-            None,
-            type=["null", "integer"],
-            minimum=0,
-            maximum=60,
-            title="Label-delay cut-off (days)",
-            description="Leave out the newest N sample days, whose lab results may still be "
-            "arriving. Empty: the label delay setting (SLUICE_LABEL_DELAY_DAYS, default 3).",
-        ),
+        "label_cutoff_days": label_cutoff_param(),
         "primary_metric": Param(
             "roc_auc",
             type="string",
@@ -210,12 +198,11 @@ def sluice_evaluate():
         }
         with bad_input_fails_fast(*_errors()):
             if resolved["mode"] == "evaluate":
-                cutoff = params["label_cutoff_days"]
                 row = registry.decide_evaluation(
                     warehouse(),
                     conf.model_name,
                     resolved,
-                    label_cutoff_days=conf.label_delay_days if cutoff is None else cutoff,
+                    label_cutoff_days=label_cutoff(params),
                     holdout_days=params["holdout_days"],
                     policy=Policy(
                         primary=params["primary_metric"],

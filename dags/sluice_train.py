@@ -33,7 +33,10 @@ from sluice_common import (
     RETRAIN_REQUESTED,
     START_DATE,
     as_of_day,
+    as_of_param,
     bad_input_fails_fast,
+    label_cutoff,
+    label_cutoff_param,
     mlflow_experiment,
     run_key,
     settings,
@@ -46,12 +49,11 @@ def training_spec(params: dict[str, Any], as_of: str) -> Any:
     from sluice.dates import parse_day
     from sluice.training import TrainingSpec
 
-    cutoff = params["label_cutoff_days"]
     return TrainingSpec(
         as_of=parse_day(as_of, where="as_of"),
         window_days=params["window_days"],
         holdout_days=params["holdout_days"],
-        label_cutoff_days=settings().label_delay_days if cutoff is None else cutoff,
+        label_cutoff_days=label_cutoff(params),
         families=tuple(params["families"]),
         budget=params["budget"],
         cv_folds=params["cv_folds"],
@@ -78,14 +80,7 @@ def _errors() -> tuple[type[Exception], ...]:
     tags=["sluice", "training"],
     doc_md=__doc__,
     params={
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Labels as of",
-            description="The newest day whose lab results may be used (YYYY-MM-DD). Empty: the day in "
-            "the retraining request, else the day before the run.",
-        ),
+        "as_of": as_of_param("the day in the retraining request"),
         "window_days": Param(
             28,
             type="integer",
@@ -103,15 +98,7 @@ def _errors() -> tuple[type[Exception], ...]:
             description="The newest labelled days of the window, kept out of fitting and tuning; the "
             "candidates are compared on them.",
         ),
-        "label_cutoff_days": Param(
-            None,
-            type=["null", "integer"],
-            minimum=0,
-            maximum=60,
-            title="Label-delay cut-off (days)",
-            description="Leave out the newest N sample days, whose lab results may still be arriving. "
-            "Empty: the label delay setting (SLUICE_LABEL_DELAY_DAYS, default 3).",
-        ),
+        "label_cutoff_days": label_cutoff_param(),
         "families": Param(
             list(MODEL_FAMILIES),
             type="array",

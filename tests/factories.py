@@ -53,3 +53,23 @@ def write_labels(warehouse, label_day: dt.date, sample_ids: list[str], label: in
     )
     with warehouse.transaction() as tx:
         tx.replace_partition("labels", label_day, rows)
+
+
+def seed_days(
+    warehouse, conf, days, *, without_features=(), as_of=dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+) -> None:
+    """Ingest, label and featurise ``days`` from ``conf``'s source with the library (the calls the
+    DAG tasks make), without Airflow: the fast way to give a DAG test some history."""
+    from sluice import features, ingest
+    from sluice.sources import make_source
+
+    source = make_source(conf, None)
+    for day in days:
+        ingest.land(warehouse, source, day, as_of)
+        ingest.validate(
+            warehouse, day, gx_root=conf.gx_dir, stations=conf.stations, tolerance=0.05, as_of=as_of
+        )
+        ingest.publish(warehouse, day, as_of=as_of)
+        ingest.ingest_labels(warehouse, source, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
+        if day not in without_features:
+            features.build_day(warehouse, day, history_days=7, gx_root=conf.gx_dir, as_of=as_of)

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from sqlalchemy import delete, select
 
-from sluice import features, ingest, registry, tracking
+from sluice import registry, tracking
 from sluice.schema import FEATURES
 from sluice.settings import DEFAULT_STATIONS, Settings
-from sluice.sources import make_source
 from sluice.training import FAMILIES, TrainingSpec, load_labelled
 from sluice.warehouse import Warehouse, model_decisions
+from tests.factories import seed_days
 from tests.integration.test_ingest_dag import asset_events, run
 
 pytestmark = pytest.mark.integration
@@ -46,17 +46,7 @@ def seeded(tmp_path_factory):
     conf = Settings.from_env(
         {"SLUICE_HOME": str(home), "SLUICE_ROWS_PER_DAY": "400", "SLUICE_LABEL_DELAY_DAYS": "1"}
     )
-    source = make_source(conf, None)
-    as_of = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
-    for i in range(DAYS):
-        day = START + dt.timedelta(days=i)
-        ingest.land(warehouse, source, day, as_of)
-        ingest.validate(
-            warehouse, day, gx_root=conf.gx_dir, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=as_of
-        )
-        ingest.publish(warehouse, day, as_of=as_of)
-        ingest.ingest_labels(warehouse, source, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
-        features.build_day(warehouse, day, history_days=7, gx_root=conf.gx_dir, as_of=as_of)
+    seed_days(warehouse, conf, [START + dt.timedelta(days=i) for i in range(DAYS)])
     return url, home
 
 

@@ -12,9 +12,8 @@ import datetime as dt
 
 import pytest
 
-from sluice import features, ingest
-from sluice.settings import DEFAULT_STATIONS, Settings
-from sluice.sources import make_source
+from sluice.settings import Settings
+from tests.factories import seed_days
 from tests.integration.test_ingest_dag import asset_events, run
 
 pytestmark = pytest.mark.integration
@@ -52,18 +51,7 @@ def stack(dagbag, train_dag, warehouse, warehouse_url, tmp_path, monkeypatch):
         for task in dag.tasks:
             task.retries = 0
     conf = Settings.from_env()
-    source = make_source(conf, None)
-    as_of = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
-    for i in range(11):
-        day = START + dt.timedelta(days=i)
-        ingest.land(warehouse, source, day, as_of)
-        ingest.validate(
-            warehouse, day, gx_root=conf.gx_dir, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=as_of
-        )
-        ingest.publish(warehouse, day, as_of=as_of)
-        ingest.ingest_labels(warehouse, source, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
-        if day != MISSED:
-            features.build_day(warehouse, day, history_days=7, gx_root=conf.gx_dir, as_of=as_of)
+    seed_days(warehouse, conf, [START + dt.timedelta(days=i) for i in range(11)], without_features={MISSED})
     return dags
 
 
