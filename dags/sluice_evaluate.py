@@ -234,7 +234,7 @@ def sluice_evaluate():
 
     @task(outlets=[CHAMPION])
     def announce(applied: dict, **context) -> dict:
-        if applied["champion_after"] == applied["champion_before"]:
+        if applied["status"] != "applied" or applied["champion_after"] == applied["champion_before"]:
             raise AirflowSkipException(f"the champion did not change: {applied['reason']}")
         extra = {
             "model_name": settings().model_name,

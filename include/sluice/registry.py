@@ -307,6 +307,8 @@ def apply(warehouse: Warehouse, name: str, decision_id: str) -> dict[str, Any]:
     row = existing(warehouse, decision_id)
     if row is None:
         raise RegistryError(f"no decision {decision_id!r} recorded: run the evaluation step first")
+    if row["status"] == "aborted":  # a retry must not turn a lost race into a success
+        raise RegistryError(f"decision {decision_id} was aborted: {row['reason']}")
     if row["status"] != "pending":
         return row
     client = MlflowClient()

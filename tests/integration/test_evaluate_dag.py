@@ -283,5 +283,7 @@ def test_apply_repairs_a_half_done_promotion_and_refuses_a_moved_champion(evalua
     set_alias("champion", old)  # another evaluation won the race
     with pytest.raises(registry.RegistryError, match="the champion moved from version"):
         registry.apply(warehouse, MODEL, "d/2")
+    with pytest.raises(registry.RegistryError, match="decision d/2 was aborted"):
+        registry.apply(warehouse, MODEL, "d/2")  # a retry fails too: a lost race never becomes a success
     assert registry.alias_version(MODEL, "champion") == old
     assert {r["decision_id"]: r["status"] for r in decisions(url)} == {"d/1": "applied", "d/2": "aborted"}
