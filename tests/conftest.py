@@ -82,6 +82,16 @@ def warehouse(warehouse_url) -> Iterator:
     wh.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _the_repository_stays_clean():
+    """MLflow's default experiment keeps artifacts in ./mlruns: a test that logs outside the
+    experiment it configured would write into the repository."""
+    stray = REPO / "mlruns"
+    existed = stray.exists()
+    yield
+    assert existed or not stray.exists(), f"a test wrote MLflow artifacts into {stray}"
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Remove the session's state folder unless asked to keep it for a post-mortem."""
     import shutil

@@ -83,7 +83,9 @@ def register(warehouse_url: str, *, shuffled: bool = False, seed: int = 0) -> in
         y = np.random.default_rng(seed).permutation(y)
     family = FAMILIES["logistic_regression"]
     model = family.build(seed).fit(split.train[list(FEATURES)], y)
-    with mlflow.start_run() as run:
+    # in the configured experiment: the default one would put artifacts under ./mlruns (the repo)
+    experiment = MlflowClient().get_experiment_by_name(Settings.from_env().experiment).experiment_id
+    with mlflow.start_run(experiment_id=experiment) as run:
         info = mlflow.sklearn.log_model(
             model, name="model", serialization_format="skops", skops_trusted_types=list(family.trusted_types)
         )
