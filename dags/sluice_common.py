@@ -121,10 +121,11 @@ def run_day(context: Any) -> dt.date:
     from sluice.dates import resolve_day
 
     logical = context.get("logical_date") or context.get("data_interval_start")
-    return resolve_day(context["params"].get("day"), _event_extras(context), logical)
+    return resolve_day(context["params"].get("day"), event_extras(context), logical)
 
 
-def _event_extras(context: Any) -> list[dict]:
+def event_extras(context: Any) -> list[dict]:
+    """The ``extra`` of every asset event that triggered this run (none for other runs)."""
     events = context.get("triggering_asset_events") or {}
     return [event.extra or {} for asset_events in events.values() for event in asset_events]
 
@@ -135,7 +136,7 @@ def run_days(context: Any) -> list[dt.date]:
     from sluice.dates import resolve_days
 
     logical = context.get("logical_date") or context.get("data_interval_start")
-    return resolve_days(context["params"].get("day"), _event_extras(context), logical)
+    return resolve_days(context["params"].get("day"), event_extras(context), logical)
 
 
 def as_of_day(context: Any, param: str = "as_of") -> dt.date:
@@ -144,12 +145,7 @@ def as_of_day(context: Any, param: str = "as_of") -> dt.date:
     from sluice.dates import resolve_day
 
     reference = context.get("logical_date") or context["dag_run"].run_after
-    return resolve_day(context["params"].get(param), _event_extras(context), reference - dt.timedelta(days=1))
-
-
-def event_extras(context: Any) -> list[dict]:
-    """The ``extra`` of every asset event that triggered this run (none for other runs)."""
-    return _event_extras(context)
+    return resolve_day(context["params"].get(param), event_extras(context), reference - dt.timedelta(days=1))
 
 
 def run_key(context: Any) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from sluice.schema import METRICS
 from sluice_common import (
@@ -153,26 +153,22 @@ def sluice_evaluate():
 
     @task
     def resolve(**context) -> dict:
+        from sluice.registry import request
         from sluice.registry import resolve as resolve_versions
 
         params = context["params"]
-        forced, rollback = params["force_promote"], params["rollback_to_version"]
-        if forced and rollback:
-            raise AirflowFailException("choose force_promote or rollback_to_version, not both")
-        if (forced or rollback) and not params["reason"].strip():
-            what = "force_promote" if forced else "rollback_to_version"
-            raise AirflowFailException(
-                f"{what} needs a reason: fill in 'reason' with why the evaluation is overridden "
-                "(it is kept in model_decisions)"
-            )
         events = [e for e in event_extras(context) if e.get("version")]
-        asked = rollback or params["challenger_version"] or (events[-1]["version"] if events else None)
         mlflow_experiment()
         with bad_input_fails_fast(*_errors()):
+            mode, asked = request(
+                force_promote=params["force_promote"],
+                rollback_to_version=params["rollback_to_version"],
+                reason=params["reason"],
+                challenger=params["challenger_version"] or (events[-1]["version"] if events else None),
+            )
             versions = resolve_versions(settings().model_name, asked)
-        mode = "rollback" if rollback else "forced" if forced else "evaluate"
         what = {
-            "rollback": f"rollback to version {rollback}",
+            "rollback": f"rollback to version {asked}",
             "forced": f"force_promote of version {versions['challenger']}",
             "evaluate": f"sluice.challenger event for version {asked}" if events else "evaluation",
         }[mode]
@@ -218,7 +214,7 @@ def sluice_evaluate():
                     conf.model_name,
                     resolved,
                     reason=params["reason"],
-                    kind=resolved["mode"] if resolved["mode"] == "rollback" else "forced",
+                    kind=resolved["mode"],
                     **common,
                 )
         return {k: row[k] for k in ("decision_id", "decision", "reason", "champion_before", "champion_after")}

@@ -74,23 +74,22 @@ def sluice_features():
 
     @task(outlets=[FEATURES])
     def build(**context) -> dict:
-        from sluice.features import FeatureError, build_day, unbuilt_days
+        from sluice.features import FeatureError, build_day, summary, with_unbuilt
 
-        conf, store = settings(), warehouse()
-        params = context["params"]
-        days = run_days(context)
-        if not params["day"] and params["catch_up_days"]:
-            missed = unbuilt_days(store, max(days), params["catch_up_days"])
-            if set(missed) - set(days):
-                log.warning("also building days published without features: %s", [str(d) for d in missed])
-            days = sorted(set(days) | set(missed))
-        built, failed = [], []
+        conf, store, params = settings(), warehouse(), context["params"]
+        asked = run_days(context)
+        days = asked if params["day"] else with_unbuilt(store, asked, params["catch_up_days"])
+        if set(days) - set(asked):
+            log.warning(
+                "also building days published without features: %s", [str(d) for d in days if d not in asked]
+            )
+        results, failed = [], []
         for day in days:
             with bad_input_fails_fast(FeatureError):
                 result = build_day(
                     store,
                     day,
-                    history_days=context["params"]["history_days"],
+                    history_days=params["history_days"],
                     gx_root=conf.gx_dir,
                     as_of=run_time(context),
                 )
@@ -100,17 +99,12 @@ def sluice_features():
                 failed.append(message)
             else:
                 log.info(message)
-                built.append(result.summary())
+                results.append(result)
         if failed:
             raise AirflowFailException("\n\n".join(failed))
-        summary = {
-            "day": built[-1]["day"],
-            "days": [b["day"] for b in built],
-            "rows": sum(b["rows"] for b in built),
-            "feature_version": built[-1]["feature_version"],
-        }
-        context["outlet_events"][FEATURES].extra = summary
-        return summary
+        extra = summary(results)
+        context["outlet_events"][FEATURES].extra = extra
+        return extra
 
     build()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from sluice.schema import METRICS
-from sluice.training import LOWER_IS_BETTER, holdout_metrics, labelled_between
+from sluice.training import LOWER_IS_BETTER, holdout_metrics, labelled_between, metric_value
+from sluice.warehouse import Warehouse
 
 PROMOTE, REJECT, FORCED, ROLLBACK = "promote", "reject", "forced", "rollback"
 
@@ -154,17 +155,6 @@ def decide(
 # --- metrics on the hold-out -----------------------------------------------------------------
 
 
-def _metric_fn(metric: str) -> Callable[[np.ndarray, np.ndarray], float]:
-    def fn(y: np.ndarray, score: np.ndarray) -> float:
-        return holdout_metrics(y, score)[metric]
-
-    if metric == "roc_auc":
-        from sklearn.metrics import roc_auc_score
-
-        return lambda y, s: float(roc_auc_score(y, s))
-    return fn
-
-
 def paired_bootstrap(
     y: np.ndarray,
     champion: np.ndarray,
@@ -176,7 +166,10 @@ def paired_bootstrap(
     seed: int,
 ) -> Interval:
     """Percentile interval of the challenger's gain, resampling the same rows for both models."""
-    metric_of = _metric_fn(metric)
+
+    def metric_of(labels: np.ndarray, score: np.ndarray) -> float:
+        return metric_value(metric, labels, score)
+
     estimate = gain(metric, metric_of(y, challenger), metric_of(y, champion))
     rng = np.random.default_rng(seed)
     gains = []
@@ -196,7 +189,6 @@ def slice_results(
     frame: pd.DataFrame, champion: np.ndarray, challenger: np.ndarray, metric: str
 ) -> list[SliceResult]:
     """The primary metric per station for both models (None where a station has one class only)."""
-    metric_of = _metric_fn(metric)
     out = []
     y = frame["label"].to_numpy()
     for station, idx in frame.groupby("station_id").indices.items():
@@ -205,8 +197,8 @@ def slice_results(
             SliceResult(
                 str(station),
                 len(idx),
-                metric_of(y[idx], champion[idx]) if both else None,
-                metric_of(y[idx], challenger[idx]) if both else None,
+                metric_value(metric, y[idx], champion[idx]) if both else None,
+                metric_value(metric, y[idx], challenger[idx]) if both else None,
             )
         )
     return sorted(out, key=lambda s: s.station)
@@ -280,7 +272,7 @@ def compare(
 
 
 def load_holdout(
-    warehouse: Any,
+    warehouse: Warehouse,
     as_of: dt.date,
     label_cutoff_days: int,
     holdout_days: int,

@@ -202,3 +202,22 @@ def build_day(
         quarantine.write(tx, day, TABLE, verdict, q_batch, q_rows)
         tx.replace_partition(feature_batches, day, record)
     return FeatureDay(day, version, len(frame), verdict, batch_id)
+
+
+def with_unbuilt(warehouse: Warehouse, days: list[dt.date], catch_up_days: int) -> list[dt.date]:
+    """``days`` plus the days of the ``catch_up_days`` before the newest of them that were published
+    without features (see :func:`unbuilt_days`), oldest first."""
+    if not catch_up_days:
+        return sorted(days)
+    return sorted(set(days) | set(unbuilt_days(warehouse, max(days), catch_up_days)))
+
+
+def summary(results: list[FeatureDay]) -> dict[str, Any]:
+    """What the ``features`` asset event says about a run's days (all of them built)."""
+    built = [r.summary() for r in results]
+    return {
+        "day": built[-1]["day"],
+        "days": [b["day"] for b in built],
+        "rows": sum(b["rows"] for b in built),
+        "feature_version": built[-1]["feature_version"],
+    }

@@ -61,6 +61,31 @@ def alias_version(name: str, alias: str) -> int | None:
         return None
 
 
+def request(
+    *, force_promote: bool, rollback_to_version: int | None, reason: str, challenger: int | None
+) -> tuple[str, int | None]:
+    """What a run is asked to do, from its form: ``(mode, version)`` with mode ``evaluate``,
+    ``forced`` or ``rollback``; an override without a reason is refused before anything happens."""
+    if force_promote and rollback_to_version:
+        raise RegistryError("choose force_promote or rollback_to_version, not both")
+    if rollback_to_version:
+        _require_reason(ROLLBACK, reason)
+        return ROLLBACK, rollback_to_version
+    if force_promote:
+        _require_reason(FORCED, reason)
+        return FORCED, challenger
+    return "evaluate", challenger
+
+
+def _require_reason(kind: str, reason: str | None) -> None:
+    if not (reason or "").strip():
+        what = "force_promote" if kind == FORCED else "rollback_to_version"
+        raise RegistryError(
+            f"{what} needs a reason: fill in 'reason' with why the evaluation is overridden "
+            "(it is kept in model_decisions)"
+        )
+
+
 def resolve(name: str, challenger: int | None = None) -> dict[str, int | None]:
     """The champion and challenger versions, read once at the start of an evaluation.
 
@@ -118,10 +143,10 @@ def existing(warehouse: Warehouse, decision_id: str) -> dict[str, Any] | None:
 
 
 def _write(warehouse: Warehouse, row: Mapping[str, Any]) -> dict[str, Any]:
-    frame = pd.DataFrame([row])
     with warehouse.transaction() as tx:
-        tx.delete_partition(model_decisions, row["decision_date"], decision_id=row["decision_id"])
-        tx.insert(model_decisions, frame)
+        tx.replace_partition(
+            model_decisions, row["decision_date"], pd.DataFrame([row]), decision_id=row["decision_id"]
+        )
     return dict(row)
 
 
@@ -273,9 +298,7 @@ def decide_forced(
     done = existing(warehouse, decision_id)
     if done and done["status"] != "pending":
         return done
-    if not (reason or "").strip():
-        what = "force_promote" if kind == FORCED else "rollback_to_version"
-        raise RegistryError(f"{what} needs a reason: say in 'reason' why the evaluation is overridden")
+    _require_reason(kind, reason)
     champion, target = versions["champion"], versions["challenger"]
     if target is None:
         raise RegistryError(f"model {name!r} has no challenger to promote: run sluice_train first")

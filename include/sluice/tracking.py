@@ -29,6 +29,8 @@ from sqlalchemy import select
 
 from sluice.training import (
     METRICS,
+    SCORERS,
+    THRESHOLD,
     Split,
     TrainingSpec,
     dataset_digest,
@@ -303,8 +305,6 @@ def _log_figures(y: np.ndarray, score: np.ndarray, title: str) -> None:
     import matplotlib.pyplot as plt
     from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
-    from sluice.training import THRESHOLD
-
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ConfusionMatrixDisplay.from_predictions(
         y, (score >= THRESHOLD).astype(int), display_labels=["not potable", "potable"], ax=ax, colorbar=False
@@ -323,8 +323,6 @@ def _log_figures(y: np.ndarray, score: np.ndarray, title: str) -> None:
 
 def _log_importance(model: Any, X: pd.DataFrame, y: np.ndarray, spec: TrainingSpec) -> None:
     from sklearn.inspection import permutation_importance
-
-    from sluice.training import SCORERS
 
     result = permutation_importance(
         model,
@@ -431,9 +429,14 @@ def validation_links(warehouse: Warehouse, first: dt.date, last: dt.date) -> dic
     return links
 
 
+def _split(warehouse: Warehouse, spec: TrainingSpec) -> Split:
+    """The spec's data, split by time (enough training days for the folds)."""
+    return time_split(load_labelled(warehouse, spec), spec.holdout_days, min_train_days=spec.cv_folds + 1)
+
+
 def prepare(warehouse: Warehouse, experiment_id: str, spec: TrainingSpec, *, run_key: str) -> dict[str, Any]:
     """Load and split the training data and open the training's parent run (what the first task does)."""
-    split = time_split(load_labelled(warehouse, spec), spec.holdout_days, min_train_days=spec.cv_folds + 1)
+    split = _split(warehouse, spec)
     first, last = spec.window
     parent = start_training(
         warehouse,
@@ -464,7 +467,7 @@ def train(
     run_key: str,
 ) -> Candidate:
     """Train one family on exactly the data the parent run recorded (what each mapped task does)."""
-    split = time_split(load_labelled(warehouse, spec), spec.holdout_days, min_train_days=spec.cv_folds + 1)
+    split = _split(warehouse, spec)
     recorded = MlflowClient().get_run(parent_run_id).data.params
     for part, frame in (("train", split.train), ("holdout", split.holdout)):
         if recorded.get(f"{part}_digest") != dataset_digest(frame):

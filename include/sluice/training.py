@@ -408,18 +408,27 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def metric_value(metric: str, y_true: np.ndarray, score: np.ndarray, threshold: float = THRESHOLD) -> float:
+    """One metric of potability scores against labels (F1 and accuracy at ``threshold``)."""
+    from sklearn import metrics as m
+
+    if metric == "roc_auc":
+        return float(m.roc_auc_score(y_true, score))
+    if metric == "log_loss":
+        return float(m.log_loss(y_true, np.clip(score, 1e-15, 1 - 1e-15), labels=[0, 1]))
+    if metric == "brier":
+        return float(m.brier_score_loss(y_true, score))
+    predicted = (score >= threshold).astype(int)
+    if metric == "f1":
+        return float(m.f1_score(y_true, predicted, zero_division=0))
+    if metric == "accuracy":
+        return float(m.accuracy_score(y_true, predicted))
+    raise TrainingError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+
+
 def holdout_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = THRESHOLD) -> dict[str, float]:
     """ROC AUC, F1, accuracy, log loss and Brier score of potability scores against labels."""
-    from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
-
-    predicted = (score >= threshold).astype(int)
-    return {
-        "roc_auc": float(roc_auc_score(y_true, score)),
-        "f1": float(f1_score(y_true, predicted, zero_division=0)),
-        "accuracy": float(accuracy_score(y_true, predicted)),
-        "log_loss": float(log_loss(y_true, np.clip(score, 1e-15, 1 - 1e-15), labels=[0, 1])),
-        "brier": float(brier_score_loss(y_true, score)),
-    }
+    return {metric: metric_value(metric, y_true, score, threshold) for metric in METRICS}
 
 
 def better(metric: str, a: float, b: float) -> bool:
