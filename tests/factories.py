@@ -73,3 +73,69 @@ def seed_days(
         ingest.ingest_labels(warehouse, source, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
         if day not in without_features:
             features.build_day(warehouse, day, history_days=7, gx_root=conf.gx_dir, as_of=as_of)
+
+
+def publish_features(
+    warehouse, d: dt.date, n: int, *, seed: int | None = None, feature_version: str = FEATURE_VERSION
+) -> list[str]:
+    """``n`` synthetic feature rows for ``d`` and their ``feature_batches`` row (published), as
+    sluice_features leaves a day; the sample ids."""
+    frame = synthetic(1, rows_per_day=n, seed=d.toordinal() if seed is None else seed).drop(columns="label")
+    frame["sample_date"] = d
+    frame["sample_id"] = [f"S{d:%Y%m%d}-{i:07d}" for i in range(n)]
+    frame["station_id"] = [f"ST{1 + i % 12:02d}" for i in range(n)]
+    frame["sampled_at"] = pd.Timestamp(d, tz="UTC")
+    frame["feature_version"] = feature_version
+    frame["built_at"] = pd.Timestamp(d, tz="UTC")
+    batch = pd.DataFrame(
+        [
+            {
+                "sample_date": d,
+                "feature_version": feature_version,
+                "history_days": 7,
+                "row_count": n,
+                "status": "published",
+                "built_at": pd.Timestamp(d, tz="UTC"),
+            }
+        ]
+    )
+    with warehouse.transaction() as tx:
+        tx.replace_partition("features", d, frame)
+        tx.replace_partition("feature_batches", d, batch)
+    return frame["sample_id"].tolist()
+
+
+def register_model(
+    name: str, model, X: pd.DataFrame, *, family: str = "logistic_regression", tags: dict | None = None
+) -> int:
+    """Log ``model`` (fitted on ``X``) the way sluice_train does — skops with the family's trusted
+    types, a signature, ``predict_proba`` — into the configured experiment, and register it as a new
+    version of ``name`` (with its ``tags``); the version."""
+    import contextlib
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from sluice.settings import Settings
+    from sluice.training import FAMILIES
+
+    client = MlflowClient()
+    # in the configured experiment: the default one would put artifacts under ./mlruns (the repo)
+    experiment = client.get_experiment_by_name(Settings.from_env().experiment).experiment_id
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=list(FAMILIES[family].trusted_types),
+            signature=mlflow.models.infer_signature(X, model.predict_proba(X)),
+            pyfunc_predict_fn="predict_proba",
+        )
+    with contextlib.suppress(mlflow.exceptions.MlflowException):
+        client.create_registered_model(name)
+    version = client.create_model_version(
+        name, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+    )
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(name, version.version, key, value)
+    return int(version.version)

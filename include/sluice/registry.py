@@ -97,7 +97,8 @@ def resolve(name: str, challenger: int | None = None) -> dict[str, int | None]:
     }
 
 
-def _version(name: str, version: int) -> Any:
+def model_version(name: str, version: int) -> Any:
+    """The registered version (tags and all); a clear error when it does not exist."""
     try:
         return MlflowClient().get_model_version(name, str(version))
     except MlflowException:
@@ -106,7 +107,7 @@ def _version(name: str, version: int) -> Any:
 
 def trained_until(name: str, version: int) -> dt.date | None:
     """The last sample day a version trained on (from its ``sluice.train_last_day`` tag)."""
-    tag = _version(name, version).tags.get(f"{TAG}.train_last_day")
+    tag = model_version(name, version).tags.get(f"{TAG}.train_last_day")
     return dt.date.fromisoformat(tag) if tag else None
 
 
@@ -129,7 +130,7 @@ def load(name: str, version: int) -> Any:
     """The fitted scikit-learn pipeline of ``name`` version ``version``."""
     import mlflow.sklearn
 
-    _version(name, version)
+    model_version(name, version)
     with _trusted_loading():
         return mlflow.sklearn.load_model(f"models:/{name}/{version}")
 
@@ -206,7 +207,7 @@ def _compare(
     for version in (champion, challenger):
         if version is None:
             continue
-        feature_version = _version(name, version).tags.get(f"{TAG}.feature_version", FEATURE_VERSION)
+        feature_version = model_version(name, version).tags.get(f"{TAG}.feature_version", FEATURE_VERSION)
         if feature_version != FEATURE_VERSION:
             raise EvaluationError(
                 f"version {version} was trained on feature set {feature_version}, the warehouse builds "
@@ -302,7 +303,7 @@ def decide_forced(
     champion, target = versions["champion"], versions["challenger"]
     if target is None:
         raise RegistryError(f"model {name!r} has no challenger to promote: run sluice_train first")
-    _version(name, target)
+    model_version(name, target)
     if target == champion:
         raise RegistryError(f"version {target} of {name!r} is already the champion: nothing to do")
     if kind == ROLLBACK and champion is not None and target > champion:

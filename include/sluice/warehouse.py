@@ -178,6 +178,39 @@ feature_batches = Table(
     info={"partition": "sample_date"},
 )
 
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("sample_date", Date, nullable=False),
+    Column("sample_id", Text, nullable=False),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("score", Float, nullable=False, comment="P(potable) from the model"),
+    Column("predicted", SmallInteger, nullable=False, comment="1 = potable (score >= the threshold)"),
+    _timestamp("scored_at"),
+    # The biggest table, written in bulk: on PostgreSQL a BRIN index (rows arrive day by day) finds
+    # a day's blocks at a fraction of a B-tree's cost per inserted row; per-day counts are in
+    # prediction_batches. Other databases get a B-tree.
+    Index("ix_predictions_day", "sample_date", postgresql_using="brin"),
+    comment="Batch predictions: one row per sample and model version that scored it",
+    info={"partition": "sample_date"},
+)
+
+prediction_batches = Table(
+    "prediction_batches",
+    metadata,
+    Column("sample_date", Date, primary_key=True),
+    Column("model_name", Text, primary_key=True),
+    Column("model_version", Integer, primary_key=True),
+    Column("feature_version", Text, nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("scored_by", Text, nullable=False, comment="the scoring run (dag_id/run_id)"),
+    _timestamp("scored_at"),
+    comment="One row per day and model version scored: which version served the day, and how many rows",
+    info={"partition": "sample_date"},
+)
+
 model_decisions = Table(
     "model_decisions",
     metadata,
@@ -276,7 +309,9 @@ class Warehouse:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.url = parsed
-        self.engine: Engine = create_engine(parsed, echo=echo, future=True)
+        # The pool hands a connection to one thread at a time; scoring reads in a worker thread.
+        connect_args = {"check_same_thread": False} if parsed.get_backend_name() == "sqlite" else {}
+        self.engine: Engine = create_engine(parsed, echo=echo, future=True, connect_args=connect_args)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
@@ -334,9 +369,11 @@ class Warehouse:
             query = query.order_by(*(table.c[c] for c in order_by))
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=chunksize).execute(query)
-            keys = list(result.keys())
+            keys = [str(k) for k in result.keys()]  # noqa: SIM118 (plain str: sklearn ignores subclasses)
             for rows in result.partitions(chunksize):
-                yield _typed_frame(pd.DataFrame.from_records(rows, columns=keys), table)
+                frame = _typed_frame(pd.DataFrame.from_records(rows, columns=keys), table)
+                del rows  # the rows as Python objects are several times the frame: not kept while
+                yield frame  # the consumer works and the next chunk is fetched
 
     def scalar(self, query: Any, **params: Any) -> Any:
         with self.engine.connect() as conn:

@@ -8,7 +8,6 @@ champion asset.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 
@@ -21,7 +20,7 @@ from sluice.schema import FEATURES
 from sluice.settings import DEFAULT_STATIONS, Settings
 from sluice.training import FAMILIES, TrainingSpec, load_labelled
 from sluice.warehouse import Warehouse, model_decisions
-from tests.factories import seed_days
+from tests.factories import register_model, seed_days
 from tests.integration.test_ingest_dag import asset_events, run
 
 pytestmark = pytest.mark.integration
@@ -72,32 +71,16 @@ def evaluate_dag(dagbag, seeded, tmp_path, monkeypatch):
 def register(warehouse_url: str, *, shuffled: bool = False, seed: int = 0) -> int:
     """Fit logistic regression on the training days (labels shuffled if asked) and register it the
     way sluice_train does (skops, trusted types, training-window tags); returns the version."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
     from sluice.training import time_split
 
     split = time_split(load_labelled(Warehouse(warehouse_url), TRAIN_SPEC), TRAIN_SPEC.holdout_days)
     y = split.train["label"].to_numpy()
     if shuffled:
         y = np.random.default_rng(seed).permutation(y)
-    family = FAMILIES["logistic_regression"]
-    model = family.build(seed).fit(split.train[list(FEATURES)], y)
-    # in the configured experiment: the default one would put artifacts under ./mlruns (the repo)
-    experiment = MlflowClient().get_experiment_by_name(Settings.from_env().experiment).experiment_id
-    with mlflow.start_run(experiment_id=experiment) as run:
-        info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="skops", skops_trusted_types=list(family.trusted_types)
-        )
-    client = MlflowClient()
-    with contextlib.suppress(mlflow.exceptions.MlflowException):
-        client.create_registered_model(MODEL)
-    version = client.create_model_version(
-        MODEL, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
-    )
-    client.set_model_version_tag(MODEL, version.version, "sluice.train_last_day", str(split.train_days[-1]))
-    client.set_model_version_tag(MODEL, version.version, "sluice.feature_version", "v1")
-    return int(version.version)
+    X = split.train[list(FEATURES)]
+    model = FAMILIES["logistic_regression"].build(seed).fit(X, y)
+    tags = {"sluice.train_last_day": str(split.train_days[-1]), "sluice.feature_version": "v1"}
+    return register_model(MODEL, model, X, tags=tags)
 
 
 def set_alias(alias: str, version: int) -> None:
