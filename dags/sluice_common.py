@@ -24,6 +24,7 @@ WAREHOUSE_CONN_ID = "sluice_warehouse"
 OBSERVATIONS = Asset(name="sluice.observations", uri="sluice://warehouse/observations", group="sluice")
 LABELS = Asset(name="sluice.labels", uri="sluice://warehouse/labels", group="sluice")
 FEATURES = Asset(name="sluice.features", uri="sluice://warehouse/features", group="sluice")
+PREDICTIONS = Asset(name="sluice.predictions", uri="sluice://warehouse/predictions", group="sluice")
 CHALLENGER = Asset(name="sluice.challenger", uri="sluice://models/challenger", group="sluice")
 CHAMPION = Asset(name="sluice.champion", uri="sluice://models/champion", group="sluice")
 RETRAIN_REQUESTED = Asset(
@@ -124,10 +125,16 @@ def run_day(context: Any) -> dt.date:
     return resolve_day(context["params"].get("day"), event_extras(context), logical)
 
 
-def event_extras(context: Any) -> list[dict]:
-    """The ``extra`` of every asset event that triggered this run (none for other runs)."""
+def event_extras(context: Any, asset: Asset | None = None) -> list[dict]:
+    """The ``extra`` of every asset event that triggered this run (none for other runs); only
+    ``asset``'s events when one is given (a DAG scheduled on several assets)."""
     events = context.get("triggering_asset_events") or {}
-    return [event.extra or {} for asset_events in events.values() for event in asset_events]
+    return [
+        event.extra or {}
+        for key, asset_events in events.items()
+        if asset is None or getattr(key, "name", key) == asset.name
+        for event in asset_events
+    ]
 
 
 def run_days(context: Any) -> list[dt.date]:

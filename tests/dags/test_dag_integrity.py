@@ -96,6 +96,15 @@ def test_schedules_and_assets(dagbag):
     assert outlets["labels"] == ["sluice.labels"]
 
 
+def test_scoring_runs_on_new_features_or_a_new_champion(dagbag):
+    score = dagbag.dags["sluice_score"]
+    condition = score.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAny"  # either one, not both (a list would mean both)
+    assert {a.name for a in condition.objects} == {"sluice.features", "sluice.champion"}
+    outlets = {t.task_id: [a.name for a in t.outlets] for t in score.tasks}
+    assert outlets == {"pin": [], "score": ["sluice.predictions"]}
+
+
 def test_params_render_as_a_form(dagbag):
     params = dagbag.dags["sluice_ingest"].params
     assert json.loads(json.dumps(params.dump()))["tolerance"] == 0.05

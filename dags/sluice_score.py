@@ -1,0 +1,166 @@
+"""
+### Score each day's samples with the champion: one pinned version, streamed, one write per day
+
+Runs when `sluice_features` builds a day (the `sluice.features` asset), when the champion changes
+(`sluice.champion`), and from the UI.
+
+* **pin** resolves `models:/<model>@champion` to a concrete version once, at the start of the run,
+  and checks its MLflow signature against the `features` table (a column the model needs that the
+  table lacks, or holds as another type, fails the run with its name). With no champion yet the
+  run ends *skipped*.
+* **score** loads that version once and scores each day: features are read in chunks (binary COPY
+  on PostgreSQL), predicted and written while the next chunk is read, and the day's
+  `predictions` for that version are replaced in one transaction — `model_name` and
+  `model_version` are on every row. A re-run replaces; nothing is appended twice.
+
+Which days: the form's *day* (through *last day*); else every day the `sluice.features` events
+name, and after a new champion the newest day with features — older days keep the predictions
+that were served, with their version; else the run's logical date. Emits `sluice.predictions`
+with the version, the days and the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from sluice_common import (
+    CHAMPION,
+    DEFAULT_ARGS,
+    FEATURES,
+    PREDICTIONS,
+    START_DATE,
+    bad_input_fails_fast,
+    day_param,
+    event_extras,
+    mlflow_experiment,
+    run_days,
+    run_key,
+    run_time,
+    settings,
+    warehouse,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from sluice.registry import RegistryError
+    from sluice.scoring import ScoringError
+
+    return RegistryError, ScoringError
+
+
+@dag(
+    schedule=(FEATURES | CHAMPION),
+    start_date=START_DATE,
+    catchup=False,
+    # Days are independent partitions and two runs writing the same day and version take turns,
+    # so runs may overlap; a cap of 1 can drop asset events (apache/airflow#56050).
+    max_active_runs=4,
+    default_args=DEFAULT_ARGS,
+    tags=["sluice", "models"],
+    doc_md=__doc__,
+    params={
+        "day": day_param(),
+        "last_day": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Through day",
+            description="With Day: score every day from Day through this one that has features "
+            "(YYYY-MM-DD). Empty: Day only.",
+        ),
+        "model_version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Model version",
+            description="Score with this registered version instead of the champion (e.g. to fill "
+            "in a candidate's predictions). Empty: the champion, resolved once when the run starts.",
+        ),
+        "chunk_size": Param(
+            100_000,
+            type="integer",
+            minimum=1_000,
+            maximum=2_000_000,
+            title="Chunk size (rows)",
+            description="Rows read, predicted and written at a time. Memory grows with it, not "
+            "with the size of the day.",
+        ),
+    },
+)
+def sluice_score():
+    # Modularize code by importing functions from the include folder: each task is one call.
+
+    @task
+    def pin(**context) -> dict:
+        from sluice import scoring
+
+        mlflow_experiment()
+        name, asked = settings().model_name, context["params"]["model_version"]
+        with bad_input_fails_fast(*_errors()):
+            pinned = scoring.pin(name, asked)
+            if pinned is None:
+                raise AirflowSkipException(
+                    f"{name} has no champion yet: nothing to score with. Train one (sluice_train) and "
+                    "promote it (sluice_evaluate), or give a model version on the form."
+                )
+            scoring.check_inputs(pinned)
+        log.info("scoring with %s (%s)", pinned, "asked for" if asked else "the champion now")
+        return pinned.to_dict()
+
+    @task(outlets=[PREDICTIONS])
+    def score(pinned: dict, **context) -> dict:
+        from sluice import scoring
+        from sluice.dates import parse_day
+
+        params, store = context["params"], warehouse()
+        model = scoring.Pinned.from_dict(pinned)
+        features_events, champion_events = event_extras(context, FEATURES), event_extras(context, CHAMPION)
+        with bad_input_fails_fast(*_errors()):
+            days = scoring.plan_days(
+                store,
+                first=parse_day(params["day"], where="day") if params["day"] else None,
+                last=parse_day(params["last_day"], where="last_day") if params["last_day"] else None,
+                feature_days=run_days(context) if features_events else [],
+                champion_changed=bool(champion_events),
+                # a run with neither a day nor events (manual, or `airflow dags test`): its own day
+                fallback=run_days(context)[-1] if not (features_events or champion_events) else None,
+            )
+        if not days:
+            raise AirflowSkipException("no day has features yet: nothing to re-score for the new champion")
+        mlflow_experiment()
+        fitted = scoring.load(model)
+        results = []
+        for day in days:
+            with bad_input_fails_fast(*_errors()):
+                result = scoring.score_day(
+                    store,
+                    day,
+                    model,
+                    fitted,
+                    scored_at=run_time(context),
+                    scored_by=run_key(context),
+                    chunk_size=params["chunk_size"],
+                )
+            log.info(
+                "%s: %d rows scored with %s in %.1f s (%d chunks, %.0f rows/s)",
+                day,
+                result.rows,
+                model,
+                result.seconds,
+                result.chunks,
+                result.rows / result.seconds if result.seconds else 0,
+            )
+            results.append(result)
+        extra = scoring.summary(results)
+        context["outlet_events"][PREDICTIONS].extra = extra
+        return extra
+
+    score(pin())
+
+
+sluice_score()
