@@ -23,26 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-
-def prepare_data(
-    warehouse, source, first: dt.date, last: dt.date, gx_root: Path, as_of: dt.datetime
-) -> float:
-    from sluice import features, ingest
-    from sluice.settings import DEFAULT_STATIONS
-
-    started = time.perf_counter()
-    day = first
-    while day <= last:
-        ingest.land(warehouse, source, day, as_of)
-        _, verdict = ingest.validate(
-            warehouse, day, gx_root=gx_root, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=as_of
-        )
-        if verdict.decision != "quarantine":
-            ingest.publish(warehouse, day, as_of=as_of)
-            features.build_day(warehouse, day, history_days=7, gx_root=gx_root, as_of=as_of)
-        ingest.ingest_labels(warehouse, source, day, gx_root=gx_root, tolerance=0.05, as_of=as_of)
-        day += dt.timedelta(days=1)
-    return time.perf_counter() - started
+from benchlib import prepare_data
 
 
 def oracle(config, days: list[dt.date], sample_ids) -> dict[str, float]:

@@ -19,7 +19,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+from benchlib import peak_rss_mb
 
 DAY = dt.date(2026, 1, 4)  # the faults scenario's hostile day: 1% of rows fail
 AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
@@ -128,14 +129,6 @@ def run_sql(url: str, gx_root: Path) -> dict:
         "bad_rows": len(verdict.bad_rows),
         "decision": verdict.decision,
     }
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS. Not ru_maxrss: Linux carries that over fork+exec from the parent."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(path: str, url: str) -> None:

@@ -1,0 +1,71 @@
+"""What the benchmarks share: preparing simulated days with the library, and measuring a process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import resource
+import time
+from pathlib import Path
+
+
+def prepare_data(
+    warehouse, source, first: dt.date, last: dt.date, gx_root: Path, as_of: dt.datetime
+) -> float:
+    """Ingest, validate, publish and featurise ``first``..``last`` (the calls the DAG tasks make);
+    the seconds it took."""
+    from sluice import features, ingest
+    from sluice.settings import DEFAULT_STATIONS
+
+    started = time.perf_counter()
+    day = first
+    while day <= last:
+        ingest.land(warehouse, source, day, as_of)
+        _, verdict = ingest.validate(
+            warehouse, day, gx_root=gx_root, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=as_of
+        )
+        if verdict.decision != "quarantine":
+            ingest.publish(warehouse, day, as_of=as_of)
+            features.build_day(warehouse, day, history_days=7, gx_root=gx_root, as_of=as_of)
+        ingest.ingest_labels(warehouse, source, day, gx_root=gx_root, tolerance=0.05, as_of=as_of)
+        day += dt.timedelta(days=1)
+    return time.perf_counter() - started
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries that over fork+exec from the parent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """This process's resident memory now."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class CpuMeter:
+    """How busy the whole machine (every process: the database too) and this process were."""
+
+    def __enter__(self) -> CpuMeter:
+        self._machine, self._own, self._wall = self._stat(), self._cpu(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        total, idle = (a - b for a, b in zip(self._stat(), self._machine, strict=True))
+        self.wall = time.perf_counter() - self._wall
+        self.machine_busy = 1 - idle / total if total else float("nan")
+        self.own_cpu_s = self._cpu() - self._own
+
+    @staticmethod
+    def _stat() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # idle + iowait
+
+    @staticmethod
+    def _cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
