@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -258,6 +259,10 @@ PATHS = {"streamed": run_streamed, "naive": run_naive, "stages": run_stages}
 
 
 def child(args: argparse.Namespace) -> None:
+    # A path that would need more than the cap fails with MemoryError instead of waking the
+    # kernel's out-of-memory killer, which might pick the database server.
+    cap = int(args.memory_cap_gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(Path(args.root))
     result = PATHS[args.child](args.url, dt.date.fromisoformat(args.day), args.version, args.chunk_size)
     result["peak_rss_mb"] = peak_rss_mb()
@@ -279,10 +284,13 @@ def measure(path: str, url: str, day: dt.date, version: int, args: argparse.Name
     warehouse.dispose()
     command = [sys.executable, __file__, "--child", path, "--url", url, "--day", day.isoformat()]
     command += ["--version", str(version), "--chunk-size", str(args.chunk_size), "--root", args.root]
+    command += ["--memory-cap-gb", str(args.memory_cap_gb)]
     out = subprocess.run(command, capture_output=True, text=True, check=False)
     if out.returncode < 0:  # a signal: SIGKILL is the kernel's out-of-memory killer (see dmesg)
         name = signal.Signals(-out.returncode).name
         return {"failed": f"killed by {name}" + (" (out of memory)" if name == "SIGKILL" else "")}
+    if out.returncode and "MemoryError" in out.stderr:
+        return {"failed": f"MemoryError: needs more than the {args.memory_cap_gb:g} GB cap"}
     if out.returncode:
         print(f"{path} on {url.split(':', maxsplit=1)[0]} failed:\n{out.stderr[-3000:]}")
         return {"failed": f"exit status {out.returncode}"}
@@ -307,6 +315,8 @@ def set_up(args: argparse.Namespace) -> tuple[list[tuple], int]:
             metadata.drop_all(warehouse.engine)
             warehouse.create_tables()
         version = train_champion(pg, root, args.history_rows)
+    for warehouse in (pg, sqlite):
+        warehouse.create_tables()  # tables added since the state folder was made
     print(f"model: {MODEL} version {version} (champion), {describe_model(version)}")
     if args.sqlite_rows and not sqlite.count("features"):
         copy_history(pg, sqlite)
@@ -331,6 +341,9 @@ def main() -> None:
     parser.add_argument("--naive-max-rows", type=int, default=None, help="skip the naive path above N rows")
     parser.add_argument("--history-rows", type=int, default=3000, help="simulated samples per history day")
     parser.add_argument("--no-stages", dest="stages", action="store_false")
+    parser.add_argument(
+        "--memory-cap-gb", type=float, default=16, help="address-space cap of each measured process (16)"
+    )
     parser.add_argument("--keep", help="state folder to keep and reuse (default: a temporary one)")
     parser.add_argument("--child", choices=sorted(PATHS), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)

@@ -1,7 +1,8 @@
 """``sluice``: set up and inspect the local state without Airflow.
 
     sluice init                 create the warehouse tables and the GX context (idempotent)
-    sluice status [--days N]    what the warehouse holds for the last N delivered days
+    sluice status [--days N]    what the warehouse holds for the last N delivered days: rows
+                                delivered, published, quarantined, and scored (by which version)
 
 The warehouse URL comes from ``--warehouse``, else ``AIRFLOW_CONN_SLUICE_WAREHOUSE`` (a SQLAlchemy
 URL, as ``make up`` sets it), else the embedded SQLite file under ``SLUICE_HOME``.
@@ -37,7 +38,7 @@ def init(args: argparse.Namespace, settings: Settings) -> int:
 def status(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
-    from sluice.warehouse import Warehouse, ingest_batches
+    from sluice.warehouse import Warehouse, ingest_batches, prediction_batches
 
     warehouse = Warehouse(_warehouse_url(args, settings))
     rows = warehouse.fetch(
@@ -46,13 +47,24 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no day has been ingested yet")
         return 0
-    print(f"{'day':<12}{'status':<13}{'delivered':>10}{'published':>10}{'quarantined':>12}  batch")
+    # per day, the newest scoring: the version that serves the day now
+    scored = {
+        batch["sample_date"]: f"{batch['row_count']} by v{batch['model_version']}"
+        for batch in warehouse.fetch(
+            select(prediction_batches)
+            .where(prediction_batches.c.sample_date >= rows[-1]["sample_date"])
+            .order_by(prediction_batches.c.scored_at, prediction_batches.c.model_version)
+        )
+    }
+    print(
+        f"{'day':<12}{'status':<13}{'delivered':>10}{'published':>10}{'quarantined':>12}{'scored':>16}  batch"
+    )
     for row in reversed(rows):
         published = "-" if row["published_rows"] is None else row["published_rows"]
         quarantined = "-" if row["quarantined_rows"] is None else row["quarantined_rows"]
         print(
             f"{row['sample_date']!s:<12}{row['status']:<13}{row['row_count']:>10}"
-            f"{published:>10}{quarantined:>12}  {row['batch_id']}"
+            f"{published:>10}{quarantined:>12}{scored.get(row['sample_date'], '-'):>16}  {row['batch_id']}"
         )
     return 0
 

@@ -100,9 +100,6 @@ class ScoreResult:
     chunks: int
     seconds: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"day": self.day.isoformat()}
-
 
 def pin(name: str, version: int | None = None) -> Pinned | None:
     """The version to score with: ``version`` when given, else the one the ``champion`` alias points
@@ -126,7 +123,7 @@ def pin(name: str, version: int | None = None) -> Pinned | None:
         (spec.name, spec.type.name if hasattr(spec.type, "name") else str(spec.type), spec.required)
         for spec in info.signature.inputs.inputs
     )
-    if any(name is None for name, _, _ in inputs):
+    if any(column is None for column, _, _ in inputs):
         raise ScoringError(
             f"{name} version {version} has a tensor signature without column names; "
             "scoring needs a column-based signature"
@@ -278,7 +275,7 @@ def score_day(
         )
     started = time.perf_counter()
     predictor = _Predictor(model, pinned, day, scored_at)
-    columns = ["sample_id", *(name for name in pinned.input_names if name in features_table.c)]
+    columns = ["sample_id", *pinned.input_names]
     batch = {
         "sample_date": day,
         "model_name": pinned.name,
