@@ -133,29 +133,15 @@ def sluice_score():
         if not days:
             raise AirflowSkipException("no day has features yet: nothing to re-score for the new champion")
         mlflow_experiment()
-        fitted = scoring.load(model)
-        results = []
-        for day in days:
-            with bad_input_fails_fast(*_errors()):
-                result = scoring.score_day(
-                    store,
-                    day,
-                    model,
-                    fitted,
-                    scored_at=run_time(context),
-                    scored_by=run_key(context),
-                    chunk_size=params["chunk_size"],
-                )
-            log.info(
-                "%s: %d rows scored with %s in %.1f s (%d chunks, %.0f rows/s)",
-                day,
-                result.rows,
+        with bad_input_fails_fast(*_errors()):
+            results = scoring.score_days(
+                store,
+                days,
                 model,
-                result.seconds,
-                result.chunks,
-                result.rows / result.seconds if result.seconds else 0,
+                scored_at=run_time(context),
+                scored_by=run_key(context),
+                chunk_size=params["chunk_size"],
             )
-            results.append(result)
         extra = scoring.summary(results)
         context["outlet_events"][PREDICTIONS].extra = extra
         return extra

@@ -21,6 +21,7 @@ passing through bounded queues, so memory stays flat however large the day:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import queue
 import threading
@@ -40,6 +41,8 @@ from sluice.warehouse import features as features_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 100_000
 PIPELINE_DEPTH = 2
@@ -292,6 +295,35 @@ def score_day(
     return ScoreResult(
         day, pinned.name, pinned.version, stream.rows, stream.chunks, time.perf_counter() - started
     )
+
+
+def score_days(
+    warehouse: Warehouse,
+    days: Iterable[dt.date],
+    pinned: Pinned,
+    *,
+    scored_at: dt.datetime,
+    scored_by: str,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> list[ScoreResult]:
+    """Load the pinned version once and score each of ``days`` with it (see :func:`score_day`)."""
+    model = load(pinned)
+    results = []
+    for day in days:
+        result = score_day(
+            warehouse, day, pinned, model, scored_at=scored_at, scored_by=scored_by, chunk_size=chunk_size
+        )
+        log.info(
+            "%s: %d rows scored with %s in %.1f s (%d chunks, %.0f rows/s)",
+            day,
+            result.rows,
+            pinned,
+            result.seconds,
+            result.chunks,
+            result.rows / result.seconds if result.seconds else 0,
+        )
+        results.append(result)
+    return results
 
 
 def default_workers() -> int:
