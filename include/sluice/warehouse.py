@@ -211,6 +211,24 @@ prediction_batches = Table(
     info={"partition": "sample_date"},
 )
 
+monitoring_metrics = Table(
+    "monitoring_metrics",
+    metadata,
+    Column("metric_date", Date, nullable=False, comment="the day monitored"),
+    Column("metric", Text, nullable=False, comment="e.g. drift_score, drift_share, missing_share, accuracy"),
+    Column("column_name", Text, nullable=False, comment="the feature, or '' for the whole day"),
+    Column("span", Text, nullable=False, comment="day | rolling_<N>d: what the figure covers"),
+    Column("value", Float),
+    Column("threshold", Float),
+    Column("alert", SmallInteger, nullable=False, comment="1 = over the threshold"),
+    Column("sample_size", Integer, comment="rows the figure was computed on (days are sampled)"),
+    Column("model_version", Integer, comment="the version whose predictions or metrics these are"),
+    _timestamp("computed_at"),
+    Index("ix_monitoring_metrics_day", "metric_date", "metric"),
+    comment="One row per (day, metric, column, span): drift, data quality, performance",
+    info={"partition": "metric_date"},
+)
+
 model_decisions = Table(
     "model_decisions",
     metadata,

@@ -1,0 +1,112 @@
+"""Monitoring decisions: bounded samples, thresholds, alerts and the retraining cooldown.
+
+The figures themselves (drift per feature, prediction drift, data quality, performance on labelled
+days) come from Evidently and the warehouse; this module holds the pure rules applied to them, so
+that they can be tested without either: which figures cross their threshold (an :class:`Alert`
+naming the day, metric, column, value and threshold), whether an alert asks for retraining given
+the last request (the cooldown), and how a large day is sampled to a bounded, reproducible size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+DRIFT_SHARE = "drift_share"
+PREDICTION_DRIFT = "prediction_drift"
+ACCURACY_DROP = "accuracy_drop"
+QUARANTINE_RATE = "quarantine_rate"
+
+RETRAINING_METRICS = (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP)
+"""Metrics whose alert asks for retraining; a quarantine-rate alert is about the data source."""
+
+
+class MonitoringError(ValueError):
+    """A monitoring setting or input is unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a figure becomes an alert. Each is compared with ``>`` (over the threshold alerts)."""
+
+    drift_share: float = 0.3
+    """Share of the features whose distribution drifted from the reference."""
+    prediction_drift: float = 0.1
+    """Drift score of the model's scores against its hold-out scores."""
+    accuracy_drop: float = 0.05
+    """Accuracy below the champion's hold-out accuracy, on days whose labels have arrived."""
+    quarantine_rate: float = 0.05
+    """Share of the delivered rows held back by validation."""
+    cooldown_days: int = 7
+    """Days after a retraining request during which another alert does not request again."""
+
+    def __post_init__(self) -> None:
+        for name in (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise MonitoringError(f"threshold {name}={value} must be between 0 and 1")
+        if self.cooldown_days < 0:
+            raise MonitoringError(f"cooldown_days={self.cooldown_days} must be 0 or more")
+
+
+@dataclass(frozen=True)
+class Alert:
+    day: dt.date
+    metric: str
+    value: float
+    threshold: float
+    column: str = ""
+
+    @property
+    def asks_for_retraining(self) -> bool:
+        return self.metric in RETRAINING_METRICS
+
+    def message(self) -> str:
+        what = f"{self.metric} of {self.column}" if self.column else self.metric
+        return f"{self.day}: {what} is {self.value:.4g}, over the threshold {self.threshold:.4g}"
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"day": self.day.isoformat()}
+
+
+def alerts(day: dt.date, figures: dict[str, float | None], thresholds: Thresholds) -> list[Alert]:
+    """The figures of ``day`` over their thresholds. A figure that could not be computed (None:
+    no labels yet, no predictions) raises no alert."""
+    unknown = set(figures) - {DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE}
+    if unknown:
+        raise MonitoringError(f"no threshold for {sorted(unknown)}")
+    return [
+        Alert(day, metric, float(value), getattr(thresholds, metric))
+        for metric, value in figures.items()
+        if value is not None and value > getattr(thresholds, metric)
+    ]
+
+
+def retraining_due(
+    found: Iterable[Alert], day: dt.date, last_request: dt.date | None, cooldown_days: int
+) -> bool:
+    """Whether ``day``'s alerts should request retraining: one of them is about the model or its
+    inputs, and the last request (if any, and not later than ``day``) is at least
+    ``cooldown_days`` old. A persistent drift alerts every day but requests once per cooldown."""
+    if not any(alert.asks_for_retraining for alert in found):
+        return False
+    if last_request is None or last_request > day:  # a request "in the future" is a backfill's
+        return True
+    return (day - last_request).days >= cooldown_days
+
+
+def bounded_sample(frame: pd.DataFrame, max_rows: int, seed: int) -> tuple[pd.DataFrame, int]:
+    """At most ``max_rows`` rows of ``frame``, the same ones for the same seed; and the sample size.
+
+    Drift statistics over a few tens of thousands of rows are as decisive as over a million, at a
+    fraction of the time and memory; the size is recorded next to every figure.
+    """
+    if max_rows < 1:
+        raise MonitoringError(f"max_rows={max_rows} must be at least 1")
+    if len(frame) <= max_rows:
+        return frame, len(frame)
+    sample = frame.sample(n=max_rows, random_state=seed).sort_index()
+    return sample, max_rows

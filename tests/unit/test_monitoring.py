@@ -1,0 +1,79 @@
+"""The monitoring rules: thresholds, alerts, the retraining cooldown, bounded samples."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sluice.monitoring import (
+    ACCURACY_DROP,
+    DRIFT_SHARE,
+    PREDICTION_DRIFT,
+    QUARANTINE_RATE,
+    Alert,
+    MonitoringError,
+    Thresholds,
+    alerts,
+    bounded_sample,
+    retraining_due,
+)
+
+DAY = dt.date(2026, 2, 1)
+
+
+def test_only_figures_over_their_threshold_alert_and_the_message_names_everything():
+    figures = {DRIFT_SHARE: 0.45, PREDICTION_DRIFT: 0.02, ACCURACY_DROP: None, QUARANTINE_RATE: 0.05}
+    [alert] = alerts(DAY, figures, Thresholds())
+    assert (alert.metric, alert.value, alert.threshold) == (DRIFT_SHARE, 0.45, 0.3)
+    assert alert.message() == "2026-02-01: drift_share is 0.45, over the threshold 0.3"
+    assert alerts(DAY, {QUARANTINE_RATE: 0.05}, Thresholds()) == []  # equal is not over
+
+
+def test_a_column_alert_names_the_column():
+    alert = Alert(DAY, PREDICTION_DRIFT, 0.3, 0.1, column="score")
+    assert "prediction_drift of score is 0.3" in alert.message()
+
+
+def test_unknown_figures_and_bad_thresholds_are_refused():
+    with pytest.raises(MonitoringError, match="no threshold for \\['latency'\\]"):
+        alerts(DAY, {"latency": 1.0}, Thresholds())
+    with pytest.raises(MonitoringError, match="drift_share=1.5"):
+        Thresholds(drift_share=1.5)
+    with pytest.raises(MonitoringError, match="cooldown_days=-1"):
+        Thresholds(cooldown_days=-1)
+
+
+@pytest.mark.parametrize(
+    ("metric", "last_request", "due"),
+    [
+        (DRIFT_SHARE, None, True),  # first request
+        (DRIFT_SHARE, DAY - dt.timedelta(days=3), False),  # inside the 7-day cooldown
+        (DRIFT_SHARE, DAY - dt.timedelta(days=7), True),  # the cooldown is over
+        (ACCURACY_DROP, DAY - dt.timedelta(days=8), True),
+        (QUARANTINE_RATE, None, False),  # a data-source problem: alert, but no retraining
+        (PREDICTION_DRIFT, DAY + dt.timedelta(days=5), True),  # a later request: this is a backfill
+    ],
+)
+def test_retraining_is_requested_once_per_cooldown(metric, last_request, due):
+    found = [Alert(DAY, metric, 0.9, 0.1)]
+    assert retraining_due(found, DAY, last_request, cooldown_days=7) is due
+
+
+def test_no_alert_no_request():
+    assert retraining_due([], DAY, None, cooldown_days=0) is False
+
+
+def test_samples_are_bounded_reproducible_and_small_days_are_whole():
+    frame = pd.DataFrame({"x": np.arange(100_000)})
+    sample, size = bounded_sample(frame, 5_000, seed=3)
+    again, _ = bounded_sample(frame, 5_000, seed=3)
+    assert size == len(sample) == 5_000
+    assert sample.equals(again)
+    assert sample["x"].is_unique and sample.index.is_monotonic_increasing
+    whole, size = bounded_sample(frame.head(10), 5_000, seed=3)
+    assert size == 10 and whole.equals(frame.head(10))
+    with pytest.raises(MonitoringError, match="max_rows=0"):
+        bounded_sample(frame, 0, seed=3)
