@@ -110,3 +110,67 @@ def bounded_sample(frame: pd.DataFrame, max_rows: int, seed: int) -> tuple[pd.Da
         return frame, len(frame)
     sample = frame.sample(n=max_rows, random_state=seed).sort_index()
     return sample, max_rows
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    score: float
+    method: str
+    threshold: float
+
+    @property
+    def drifted(self) -> bool:
+        # Evidently's distance methods (Wasserstein, Jensen-Shannon, PSI) drift when the score is
+        # over the threshold; its p-value tests (K-S, chi-squared) when the p-value is under it
+        return self.score < self.threshold if "p_value" in self.method else self.score > self.threshold
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    columns: tuple[ColumnDrift, ...]
+    reference_rows: int
+    current_rows: int
+
+    @property
+    def share(self) -> float:
+        """Share of the columns that drifted."""
+        return sum(c.drifted for c in self.columns) / len(self.columns) if self.columns else 0.0
+
+    def most_drifted(self, n: int = 5) -> list[ColumnDrift]:
+        return sorted(self.columns, key=lambda c: (not c.drifted, -c.score))[:n]
+
+
+def data_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], html_path=None
+) -> DriftResult:
+    """Per-column drift of ``current`` against ``reference`` with Evidently's ``DataDriftPreset``
+    (which picks each column's test by its type and the number of rows); the HTML report is saved
+    to ``html_path`` when given."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    missing = [c for c in columns if c not in reference or c not in current]
+    if missing:
+        raise MonitoringError(f"columns to check for drift are missing: {missing}")
+    if reference.empty or current.empty:
+        raise MonitoringError(
+            f"drift needs rows on both sides: reference {len(reference)}, current {len(current)}"
+        )
+    definition = DataDefinition(numerical_columns=list(columns))
+    snapshot = Report([DataDriftPreset(columns=list(columns))]).run(
+        Dataset.from_pandas(current[list(columns)], data_definition=definition),
+        Dataset.from_pandas(reference[list(columns)], data_definition=definition),
+    )
+    found = []
+    for metric in snapshot.dict()["metrics"]:
+        config = metric.get("config", {})
+        if config.get("type", "").endswith(":ValueDrift"):
+            found.append(
+                ColumnDrift(
+                    config["column"], float(metric["value"]), config["method"], float(config["threshold"])
+                )
+            )
+    if html_path is not None:
+        snapshot.save_html(str(html_path))
+    return DriftResult(tuple(found), len(reference), len(current))

@@ -77,3 +77,43 @@ def test_samples_are_bounded_reproducible_and_small_days_are_whole():
     assert size == 10 and whole.equals(frame.head(10))
     with pytest.raises(MonitoringError, match="max_rows=0"):
         bounded_sample(frame, 0, seed=3)
+
+
+def test_evidently_finds_the_shifted_column_and_only_it(tmp_path):
+    from sluice.monitoring import data_drift
+
+    rng = np.random.default_rng(0)
+    columns = ["ph", "hardness", "turbidity"]
+    reference = pd.DataFrame(rng.normal(size=(5_000, 3)), columns=columns)
+    current = pd.DataFrame(rng.normal(size=(5_000, 3)), columns=columns)
+    current["turbidity"] += 1.0
+    current.loc[current.index[:500], "ph"] = np.nan  # gaps alone are a quality matter, not drift
+    result = data_drift(reference, current, columns, html_path=tmp_path / "drift.html")
+    assert [c.column for c in result.columns if c.drifted] == ["turbidity"]
+    assert result.share == pytest.approx(1 / 3)
+    assert result.most_drifted(1)[0].column == "turbidity"
+    assert (tmp_path / "drift.html").stat().st_size > 10_000
+    with pytest.raises(MonitoringError, match="missing: \\['solids'\\]"):
+        data_drift(reference, current, ["solids"])
+    with pytest.raises(MonitoringError, match="reference 0"):
+        data_drift(reference.head(0), current, columns)
+
+
+def test_p_value_tests_drift_below_the_threshold_distances_above():
+    from sluice.monitoring import ColumnDrift
+
+    assert ColumnDrift("ph", 0.01, "K-S p_value", 0.05).drifted
+    assert not ColumnDrift("ph", 0.30, "K-S p_value", 0.05).drifted
+    assert ColumnDrift("ph", 0.30, "Wasserstein distance (normed)", 0.1).drifted
+    assert not ColumnDrift("ph", 0.01, "Wasserstein distance (normed)", 0.1).drifted
+
+
+def test_small_samples_get_a_p_value_test():
+    from sluice.monitoring import data_drift
+
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"ph": rng.normal(size=400)})
+    current = pd.DataFrame({"ph": rng.normal(loc=1.0, size=400)})
+    [column] = data_drift(reference, current, ["ph"]).columns
+    assert "p_value" in column.method
+    assert column.drifted
