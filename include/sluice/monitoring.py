@@ -174,3 +174,63 @@ def data_drift(
     if html_path is not None:
         snapshot.save_html(str(html_path))
     return DriftResult(tuple(found), len(reference), len(current))
+
+
+PERFORMANCE_METRICS = ("accuracy", "f1", "roc_auc")
+
+
+def served_performance(
+    warehouse, first: dt.date, last: dt.date, labels_as_of: dt.date, model_name: str, min_rows: int = 50
+) -> pd.DataFrame:
+    """How the predictions that were served did, per sample day of ``first``..``last``, against the
+    labels that had arrived by ``labels_as_of``.
+
+    The served version of a day is the one that scored it last (``prediction_batches``). Days with
+    fewer than ``min_rows`` labelled predictions get no figures (their labels are still arriving).
+    Columns: sample_date, model_version, labelled_rows, accuracy, f1, roc_auc.
+    """
+    from sqlalchemy import and_, func, select
+
+    from sluice.training import metric_value
+    from sluice.warehouse import labels, prediction_batches, predictions
+
+    b, p, lab = prediction_batches.c, predictions.c, labels.c
+    newest = (
+        select(b.sample_date, func.max(b.scored_at).label("scored_at"))
+        .where(b.sample_date.between(first, last), b.model_name == model_name)
+        .group_by(b.sample_date)
+        .subquery()
+    )
+    served = (
+        select(b.sample_date, b.model_version)
+        .join(newest, and_(newest.c.sample_date == b.sample_date, newest.c.scored_at == b.scored_at))
+        .where(b.model_name == model_name)
+        .subquery()
+    )
+    # a sample labelled twice (a correction) counts with its newest label
+    label_rank = (
+        select(
+            lab.sample_id,
+            lab.label,
+            func.row_number().over(partition_by=lab.sample_id, order_by=lab.label_date.desc()).label("rank"),
+        )
+        .where(lab.label_date <= labels_as_of)
+        .subquery()
+    )
+    query = (
+        select(p.sample_date, p.model_version, p.score, label_rank.c.label)
+        .join(served, and_(served.c.sample_date == p.sample_date, served.c.model_version == p.model_version))
+        .join(label_rank, and_(label_rank.c.sample_id == p.sample_id, label_rank.c.rank == 1))
+        .where(p.sample_date.between(first, last), p.model_name == model_name)
+    )
+    rows = pd.DataFrame(warehouse.fetch(query), columns=["sample_date", "model_version", "score", "label"])
+    out = []
+    for (day, version), group in rows.groupby(["sample_date", "model_version"], sort=True):
+        y, score = group["label"].to_numpy(dtype=int), group["score"].to_numpy(dtype=float)
+        enough = len(group) >= min_rows
+        figures = {
+            m: (metric_value(m, y, score) if enough and (m != "roc_auc" or len(set(y)) == 2) else None)
+            for m in PERFORMANCE_METRICS
+        }
+        out.append({"sample_date": day, "model_version": int(version), "labelled_rows": len(group)} | figures)
+    return pd.DataFrame(out, columns=["sample_date", "model_version", "labelled_rows", *PERFORMANCE_METRICS])

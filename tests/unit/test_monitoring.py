@@ -117,3 +117,70 @@ def test_small_samples_get_a_p_value_test():
     [column] = data_drift(reference, current, ["ph"]).columns
     assert "p_value" in column.method
     assert column.drifted
+
+
+def _labels(warehouse, label_day: dt.date, sample_day: dt.date, n: int, flip: bool = False) -> None:
+    from tests.factories import synthetic
+
+    truth = synthetic(1, rows_per_day=n, seed=sample_day.toordinal())["label"]
+    frame = pd.DataFrame(
+        {
+            "label_date": label_day,
+            "sample_id": [f"S{sample_day:%Y%m%d}-{i:07d}" for i in range(n)],
+            "label": (1 - truth) if flip else truth,
+            "labelled_at": pd.Timestamp(label_day, tz="UTC"),
+        }
+    )
+    warehouse.replace_partition("labels", label_day, frame)
+
+
+def test_served_performance_uses_the_serving_version_and_the_labels_in_by_then(warehouse):
+    from sluice import scoring
+    from sluice.monitoring import served_performance
+    from sluice.schema import FEATURES
+    from sluice.training import FAMILIES, holdout_metrics
+    from tests.factories import day, publish_features, synthetic
+
+    train = synthetic(10)
+    model = FAMILIES["logistic_regression"].build(0).fit(train[list(FEATURES)], train["label"])
+    d0, d1 = day(20), day(21)
+    for d in (d0, d1):
+        publish_features(warehouse, d, 300)
+    at = dt.datetime(2026, 1, 23, tzinfo=dt.UTC)
+
+    def score(d, version, hour):
+        pinned = scoring.Pinned("m", version, tuple((f, "double", True) for f in FEATURES), "v1")
+        scoring.score_day(
+            warehouse,
+            d,
+            pinned,
+            model,
+            scored_at=at + dt.timedelta(hours=hour),
+            scored_by="t",
+            chunk_size=100,
+        )
+
+    score(d0, 1, 0)
+    score(d1, 1, 0)
+    score(d1, 2, 5)  # a new champion re-scored d1: version 2 serves it
+    _labels(warehouse, d0 + dt.timedelta(days=2), d0, 300)
+    _labels(warehouse, d1 + dt.timedelta(days=2), d1, 40)  # only a few labels in yet
+
+    early = served_performance(warehouse, d0, d1, labels_as_of=d0 + dt.timedelta(days=1), model_name="m")
+    assert early.empty  # no label had arrived
+
+    perf = served_performance(warehouse, d0, d1, labels_as_of=d1 + dt.timedelta(days=2), model_name="m")
+    assert perf["sample_date"].tolist() == [d0, d1]
+    assert perf["model_version"].tolist() == [1, 2]
+    assert perf["labelled_rows"].tolist() == [300, 40]
+    features = warehouse.read_partition("features", d0)
+    truth = synthetic(1, rows_per_day=300, seed=d0.toordinal())["label"].to_numpy()
+    expected = holdout_metrics(truth, model.predict_proba(features[list(FEATURES)])[:, 1])
+    first = perf.iloc[0]
+    assert first["accuracy"] == pytest.approx(expected["accuracy"])
+    assert first["roc_auc"] == pytest.approx(expected["roc_auc"])
+    assert perf.iloc[1][["accuracy", "f1", "roc_auc"]].isna().all()  # 40 < 50 labelled rows
+
+    _labels(warehouse, d0 + dt.timedelta(days=3), d0, 300, flip=True)  # the lab corrected every label
+    corrected = served_performance(warehouse, d0, d0, labels_as_of=d0 + dt.timedelta(days=3), model_name="m")
+    assert corrected.iloc[0]["accuracy"] == pytest.approx(1 - expected["accuracy"])
