@@ -234,3 +234,25 @@ def served_performance(
         }
         out.append({"sample_date": day, "model_version": int(version), "labelled_rows": len(group)} | figures)
     return pd.DataFrame(out, columns=["sample_date", "model_version", "labelled_rows", *PERFORMANCE_METRICS])
+
+
+def quarantine_rate(warehouse, day: dt.date) -> tuple[float | None, int]:
+    """Share of ``day``'s delivered rows that validation held back, and the rows delivered; None
+    when the day has not been delivered or validated yet."""
+    from sqlalchemy import select
+
+    from sluice.warehouse import ingest_batches
+
+    rows = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == day))
+    if not rows or rows[0]["validated_at"] is None:
+        return None, 0
+    batch = rows[0]
+    delivered = int(batch["row_count"])
+    if delivered == 0:
+        return 0.0, 0
+    return int(batch["quarantined_rows"] or 0) / delivered, delivered
+
+
+def missing_shares(frame: pd.DataFrame, columns: Iterable[str]) -> dict[str, float]:
+    """Share of missing values per column (0 for an empty frame)."""
+    return {c: float(frame[c].isna().mean()) if len(frame) else 0.0 for c in columns}

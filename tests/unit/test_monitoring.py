@@ -184,3 +184,33 @@ def test_served_performance_uses_the_serving_version_and_the_labels_in_by_then(w
     _labels(warehouse, d0 + dt.timedelta(days=3), d0, 300, flip=True)  # the lab corrected every label
     corrected = served_performance(warehouse, d0, d0, labels_as_of=d0 + dt.timedelta(days=3), model_name="m")
     assert corrected.iloc[0]["accuracy"] == pytest.approx(1 - expected["accuracy"])
+
+
+def test_quarantine_rate_is_held_back_over_delivered(warehouse):
+    from sluice.monitoring import quarantine_rate
+
+    d = dt.date(2026, 1, 5)
+    assert quarantine_rate(warehouse, d) == (None, 0)
+    batch = {
+        "sample_date": d,
+        "batch_id": "b",
+        "source": "simulated",
+        "columns": "[]",
+        "row_count": 400,
+        "landed_at": pd.Timestamp(d, tz="UTC"),
+        "status": "landed",
+    }
+    warehouse.replace_partition("ingest_batches", d, pd.DataFrame([batch]))
+    assert quarantine_rate(warehouse, d) == (None, 0)  # landed, not validated yet
+    validated = batch | {"status": "partial", "quarantined_rows": 30, "published_rows": 370}
+    validated["validated_at"] = pd.Timestamp(d, tz="UTC")
+    warehouse.replace_partition("ingest_batches", d, pd.DataFrame([validated]))
+    assert quarantine_rate(warehouse, d) == (30 / 400, 400)
+
+
+def test_missing_shares_per_column():
+    from sluice.monitoring import missing_shares
+
+    frame = pd.DataFrame({"ph": [1.0, None, None, 4.0], "turbidity": [1.0, 2.0, 3.0, 4.0]})
+    assert missing_shares(frame, ["ph", "turbidity"]) == {"ph": 0.5, "turbidity": 0.0}
+    assert missing_shares(frame.head(0), ["ph"]) == {"ph": 0.0}
