@@ -256,3 +256,41 @@ def quarantine_rate(warehouse, day: dt.date) -> tuple[float | None, int]:
 def missing_shares(frame: pd.DataFrame, columns: Iterable[str]) -> dict[str, float]:
     """Share of missing values per column (0 for an empty frame)."""
     return {c: float(frame[c].isna().mean()) if len(frame) else 0.0 for c in columns}
+
+
+def sample_days(
+    warehouse,
+    table: str,
+    days: Iterable[dt.date],
+    columns: list[str],
+    max_rows: int,
+    seed: int,
+    chunk_size: int = 100_000,
+) -> tuple[pd.DataFrame, int]:
+    """A reproducible sample of at most ``max_rows`` rows of ``table`` over ``days``, read in chunks
+    (memory stays near ``max_rows + chunk_size`` rows however large the days), and the number of
+    rows it was drawn from.
+
+    Rows are kept by a seeded hash of their ``sample_id``: the same rows for the same seed whatever
+    order the database returns them in, and whatever the chunk size.
+    """
+    if max_rows < 1:
+        raise MonitoringError(f"max_rows={max_rows} must be at least 1")
+    wanted = list(dict.fromkeys(["sample_id", *columns]))
+    kept: pd.DataFrame | None = None
+    total = 0
+    key = f"sluice{seed:016d}"[-16:]
+    for day in days:
+        for arrow in warehouse.arrow_chunks(table, day, wanted, chunk_size):
+            chunk = arrow.to_pandas()
+            total += len(chunk)
+            chunk["_key"] = pd.util.hash_pandas_object(
+                chunk["sample_id"], index=False, hash_key=key
+            ).to_numpy()
+            kept = chunk if kept is None else pd.concat([kept, chunk], ignore_index=True)
+            if len(kept) > max_rows:
+                kept = kept.nsmallest(max_rows, "_key")
+    if kept is None:
+        return pd.DataFrame(columns=wanted), 0
+    kept = kept.sort_values("_key").drop(columns="_key").reset_index(drop=True)
+    return kept[wanted], total

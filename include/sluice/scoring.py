@@ -36,7 +36,7 @@ import pandas as pd
 from sqlalchemy import Float, Integer, Text, func, select
 
 from sluice.training import THRESHOLD
-from sluice.warehouse import Warehouse, feature_batches, prediction_batches, predictions
+from sluice.warehouse import Warehouse, feature_batches, prediction_batches, predictions, quoted
 from sluice.warehouse import features as features_table
 
 if TYPE_CHECKING:
@@ -500,8 +500,7 @@ def read_chunks(
     warehouse: Warehouse, day: dt.date, columns: list[str], chunk_size: int
 ) -> Iterator[pa.Table]:
     """The day's ``features`` (only ``columns``) in Arrow tables of ``chunk_size`` rows."""
-    read = _read_postgres if warehouse.dialect == "postgresql" else _read_sqlite
-    return read(warehouse, day, columns, chunk_size)
+    return warehouse.arrow_chunks(features_table, day, columns, chunk_size)
 
 
 def write_predictions(warehouse: Warehouse, batch: dict[str, Any], batches: Iterable[pa.RecordBatch]) -> int:
@@ -516,49 +515,13 @@ def write_predictions(warehouse: Warehouse, batch: dict[str, Any], batches: Iter
 # --- PostgreSQL: ADBC (binary COPY both ways, Arrow in between) -----------------------------
 
 
-def _libpq_uri(warehouse: Warehouse) -> str:
-    return warehouse.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _quoted(names: Iterable[str]) -> str:
-    return ", ".join('"' + name.replace('"', '""') + '"' for name in names)
-
-
-def _read_postgres(
-    warehouse: Warehouse, day: dt.date, columns: list[str], chunk_size: int
-) -> Iterator[pa.Table]:
-    import adbc_driver_postgresql.dbapi as adbc
-    import pyarrow as pa
-
-    # The driver reads with COPY (FORMAT BINARY) straight into Arrow; a bound parameter would make
-    # it fall back to a prepared SELECT, so the day (a date, not user text) is a literal.
-    query = f"SELECT {_quoted(columns)} FROM features WHERE sample_date = DATE '{day.isoformat()}'"
-    with adbc.connect(_libpq_uri(warehouse)) as conn, conn.cursor() as cur:
-        cur.adbc_statement.set_options(
-            **{"adbc.postgresql.batch_size_hint_bytes": str(max(1 << 20, min(chunk_size * 64, 1 << 26)))}
-        )
-        cur.execute(query)
-        pending: list[pa.RecordBatch] = []
-        size = 0
-        for batch in cur.fetch_record_batch():
-            pending.append(batch)
-            size += batch.num_rows
-            while size >= chunk_size:
-                table = pa.Table.from_batches(pending)
-                yield table.slice(0, chunk_size)
-                rest = table.slice(chunk_size)
-                pending, size = rest.to_batches(), rest.num_rows
-        if size:
-            yield pa.Table.from_batches(pending)
-
-
 def _write_postgres(warehouse: Warehouse, batch: dict[str, Any], batches: _Counted) -> None:
     import adbc_driver_postgresql.dbapi as adbc
     import pyarrow as pa
 
     key = (batch["sample_date"], batch["model_name"], batch["model_version"])
     where = "sample_date = $1 AND model_name = $2 AND model_version = $3"
-    with adbc.connect(_libpq_uri(warehouse)) as conn:
+    with adbc.connect(warehouse.libpq_uri) as conn:
         try:
             with conn.cursor() as cur:
                 # two runs writing the same day and version take turns (the second replaces the first)
@@ -579,7 +542,7 @@ def _write_postgres(warehouse: Warehouse, batch: dict[str, Any], batches: _Count
                 values = batch | {"row_count": batches.rows}
                 names = list(values)
                 cur.execute(
-                    f"INSERT INTO prediction_batches ({_quoted(names)}) "
+                    f"INSERT INTO prediction_batches ({quoted(names)}) "
                     f"VALUES ({', '.join(f'${i + 1}' for i in range(len(names)))})",
                     tuple(values.values()),
                 )
@@ -590,17 +553,6 @@ def _write_postgres(warehouse: Warehouse, batch: dict[str, Any], batches: _Count
 
 
 # --- SQLite: a server-side cursor in, executemany out ------------------------------------------
-
-
-def _read_sqlite(
-    warehouse: Warehouse, day: dt.date, columns: list[str], chunk_size: int
-) -> Iterator[pa.Table]:
-    import pyarrow as pa
-
-    for frame in warehouse.iter_partition(features_table, day, columns=columns, chunksize=chunk_size):
-        chunk = pa.Table.from_pandas(frame, preserve_index=False)
-        del frame
-        yield chunk
 
 
 def _write_sqlite(warehouse: Warehouse, batch: dict[str, Any], batches: _Counted) -> None:

@@ -214,3 +214,26 @@ def test_missing_shares_per_column():
     frame = pd.DataFrame({"ph": [1.0, None, None, 4.0], "turbidity": [1.0, 2.0, 3.0, 4.0]})
     assert missing_shares(frame, ["ph", "turbidity"]) == {"ph": 0.5, "turbidity": 0.0}
     assert missing_shares(frame.head(0), ["ph"]) == {"ph": 0.0}
+
+
+def test_a_sample_of_days_is_bounded_and_the_same_whatever_the_chunks(warehouse):
+    from sluice.monitoring import sample_days
+    from tests.factories import day, publish_features
+
+    for offset in range(3):
+        publish_features(warehouse, day(offset), 700)
+    days = [day(0), day(1), day(2)]
+    sample, drawn_from = sample_days(
+        warehouse, "features", days, ["ph"], max_rows=500, seed=7, chunk_size=150
+    )
+    again, _ = sample_days(warehouse, "features", days, ["ph"], max_rows=500, seed=7, chunk_size=10_000)
+    other, _ = sample_days(warehouse, "features", days, ["ph"], max_rows=500, seed=8)
+    assert (len(sample), drawn_from) == (500, 2100)
+    assert list(sample.columns) == ["sample_id", "ph"]
+    assert sample.equals(again)
+    assert set(sample["sample_id"]) != set(other["sample_id"])
+    assert sample["sample_id"].str[1:9].nunique() == 3  # drawn from every day
+    small, n = sample_days(warehouse, "features", [day(0)], ["ph"], max_rows=5_000, seed=7)
+    assert (len(small), n) == (700, 700)
+    empty, n = sample_days(warehouse, "features", [day(9)], ["ph"], max_rows=10, seed=7)
+    assert (len(empty), n) == (0, 0)

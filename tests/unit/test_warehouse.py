@@ -167,3 +167,20 @@ def test_create_database_if_missing(pg_url, tmp_path):
     sqlite = f"sqlite:///{tmp_path / 'w.db'}"
     create_database_if_missing(sqlite)  # nothing to do: SQLite creates its file on first use
     assert not (tmp_path / "w.db").exists()
+
+
+def test_arrow_chunks_stream_a_partition_in_chunks_of_the_asked_size(warehouse):
+    from tests.factories import day, publish_features
+
+    ids = publish_features(warehouse, day(0), 1050)
+    publish_features(warehouse, day(1), 10)
+    chunks = list(warehouse.arrow_chunks("features", day(0), ["sample_id", "ph"], chunk_size=500))
+    assert [c.num_rows for c in chunks] == [500, 500, 50]
+    assert chunks[0].column_names == ["sample_id", "ph"]
+    assert sorted(v for c in chunks for v in c.column("sample_id").to_pylist()) == sorted(ids)
+    expected = warehouse.read_partition("features", day(0)).set_index("sample_id")["ph"]
+    got = pd.concat(c.to_pandas() for c in chunks).set_index("sample_id")["ph"]
+    pd.testing.assert_series_equal(got.loc[expected.index], expected, check_names=False)
+    assert list(warehouse.arrow_chunks("features", day(5), ["sample_id"])) == []
+    with pytest.raises(WarehouseError, match="no columns \\['nope'\\]"):
+        list(warehouse.arrow_chunks("features", day(0), ["nope"]))
