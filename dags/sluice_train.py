@@ -35,6 +35,7 @@ from sluice_common import (
     as_of_day,
     as_of_param,
     bad_input_fails_fast,
+    event_extras,
     label_cutoff,
     label_cutoff_param,
     mlflow_experiment,
@@ -44,12 +45,13 @@ from sluice_common import (
 )
 
 
-def training_spec(params: dict[str, Any], as_of: str) -> Any:
-    """The library's TrainingSpec for this run's Params (the DAG's only translation step)."""
+def training_spec(params: dict[str, Any], as_of: str, since: str | None = None) -> Any:
+    """The library's TrainingSpec for this run's Params (the DAG's only translation step); from
+    ``since`` on only, when a change day is given."""
     from sluice.dates import parse_day
-    from sluice.training import TrainingSpec
+    from sluice.training import TrainingSpec, since_change
 
-    return TrainingSpec(
+    spec = TrainingSpec(
         as_of=parse_day(as_of, where="as_of"),
         window_days=params["window_days"],
         holdout_days=params["holdout_days"],
@@ -60,6 +62,14 @@ def training_spec(params: dict[str, Any], as_of: str) -> Any:
         seed=params["seed"],
         selection_metric=params["selection_metric"],
     )
+    return since_change(spec, parse_day(since, where="since")) if since else spec
+
+
+def change_day(context: Any) -> str | None:
+    """The first day of the change to learn from: the form's, else the retraining request's."""
+    if context["params"]["since"]:
+        return context["params"]["since"]
+    return next((e["since"] for e in event_extras(context, RETRAIN_REQUESTED) if e.get("since")), None)
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -81,6 +91,15 @@ def _errors() -> tuple[type[Exception], ...]:
     doc_md=__doc__,
     params={
         "as_of": as_of_param("the day in the retraining request"),
+        "since": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Learn from day",
+            description="Learn only from sample days from this day on (YYYY-MM-DD): after a change "
+            "in the data, older days teach the old regime. The hold-out and the folds shrink to fit. "
+            "Empty: the change day a retraining request names, else the whole window.",
+        ),
         "window_days": Param(
             28,
             type="integer",
@@ -152,11 +171,11 @@ def sluice_train():
     def prepare(**context) -> dict:
         from sluice import tracking
 
-        as_of = as_of_day(context).isoformat()
+        as_of, since = as_of_day(context).isoformat(), change_day(context)
         with bad_input_fails_fast(*_errors()):
-            spec = training_spec(context["params"], as_of)
+            spec = training_spec(context["params"], as_of, since)
             prepared = tracking.prepare(warehouse(), mlflow_experiment(), spec, run_key=run_key(context))
-        return prepared | {"as_of": as_of}
+        return prepared | {"as_of": as_of, "since": since}
 
     @task
     def families(**context) -> list[str]:
@@ -171,7 +190,7 @@ def sluice_train():
             candidate = tracking.train(
                 warehouse(),
                 mlflow_experiment(),
-                training_spec(context["params"], prepared["as_of"]),
+                training_spec(context["params"], prepared["as_of"], prepared["since"]),
                 family_name,
                 parent_run_id=prepared["parent_run_id"],
                 run_key=run_key(context),
@@ -187,7 +206,7 @@ def sluice_train():
             registered = tracking.register_challenger(
                 settings().model_name,
                 [tracking.candidate_from_dict(c) for c in candidates],
-                training_spec(context["params"], prepared["as_of"]),
+                training_spec(context["params"], prepared["as_of"], prepared["since"]),
                 parent_run_id=prepared["parent_run_id"],
             )
         context["outlet_events"][CHALLENGER].extra = registered

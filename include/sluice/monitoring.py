@@ -141,27 +141,8 @@ class DriftResult:
         return sorted(self.columns, key=lambda c: (not c.drifted, -c.score))[:n]
 
 
-def data_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], html_path=None
-) -> DriftResult:
-    """Per-column drift of ``current`` against ``reference`` with Evidently's ``DataDriftPreset``
-    (which picks each column's test by its type and the number of rows); the HTML report is saved
-    to ``html_path`` when given."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    missing = [c for c in columns if c not in reference or c not in current]
-    if missing:
-        raise MonitoringError(f"columns to check for drift are missing: {missing}")
-    if reference.empty or current.empty:
-        raise MonitoringError(
-            f"drift needs rows on both sides: reference {len(reference)}, current {len(current)}"
-        )
-    definition = DataDefinition(numerical_columns=list(columns))
-    snapshot = Report([DataDriftPreset(columns=list(columns))]).run(
-        Dataset.from_pandas(current[list(columns)], data_definition=definition),
-        Dataset.from_pandas(reference[list(columns)], data_definition=definition),
-    )
+def _value_drifts(snapshot) -> list[ColumnDrift]:
+    """The per-column ``ValueDrift`` results of an Evidently snapshot."""
     found = []
     for metric in snapshot.dict()["metrics"]:
         config = metric.get("config", {})
@@ -171,27 +152,86 @@ def data_drift(
                     config["column"], float(metric["value"]), config["method"], float(config["threshold"])
                 )
             )
+    return found
+
+
+def _datasets(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]):
+    from evidently import DataDefinition, Dataset
+
+    missing = [c for c in columns if c not in reference or c not in current]
+    if missing:
+        raise MonitoringError(f"columns to check for drift are missing: {missing}")
+    if reference.empty or current.empty:
+        raise MonitoringError(
+            f"drift needs rows on both sides: reference {len(reference)}, current {len(current)}"
+        )
+    definition = DataDefinition(numerical_columns=list(columns))
+    return (
+        Dataset.from_pandas(current[list(columns)], data_definition=definition),
+        Dataset.from_pandas(reference[list(columns)], data_definition=definition),
+    )
+
+
+def data_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    html_path=None,
+    summary: bool = False,
+) -> DriftResult:
+    """Per-column drift of ``current`` against ``reference`` with Evidently's ``DataDriftPreset``
+    (which picks each column's test by its type and the number of rows); the HTML report is saved
+    to ``html_path`` when given, with Evidently's ``DataSummaryPreset`` of both sides when
+    ``summary`` (missing values, ranges, quantiles per column)."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset, DataSummaryPreset
+
+    current_data, reference_data = _datasets(reference, current, columns)
+    presets = [DataDriftPreset(columns=list(columns))]
+    if summary:
+        presets.append(DataSummaryPreset(columns=list(columns)))
+    snapshot = Report(presets).run(current_data, reference_data)
     if html_path is not None:
         snapshot.save_html(str(html_path))
-    return DriftResult(tuple(found), len(reference), len(current))
+    return DriftResult(tuple(_value_drifts(snapshot)), len(reference), len(current))
+
+
+PREDICTION_DRIFT_METHOD = "wasserstein"
+"""Prediction drift is always the normed Wasserstein distance of the scores (not a p-value, whose
+meaning changes with the sample size), so one threshold serves every day."""
+
+
+def prediction_drift(
+    reference_scores: pd.Series, current_scores: pd.Series, threshold: float, html_path=None
+) -> ColumnDrift:
+    """Drift of the model's scores on the day against its scores on its own hold-out."""
+    from evidently import Report
+    from evidently.metrics import ValueDrift
+
+    reference, current = pd.DataFrame({"score": reference_scores}), pd.DataFrame({"score": current_scores})
+    current_data, reference_data = _datasets(reference, current, ["score"])
+    metric = ValueDrift(column="score", method=PREDICTION_DRIFT_METHOD, threshold=threshold)
+    snapshot = Report([metric]).run(current_data, reference_data)
+    if html_path is not None:
+        snapshot.save_html(str(html_path))
+    [found] = _value_drifts(snapshot)
+    return found
 
 
 PERFORMANCE_METRICS = ("accuracy", "f1", "roc_auc")
 
 
-def served_performance(
-    warehouse, first: dt.date, last: dt.date, labels_as_of: dt.date, model_name: str, min_rows: int = 50
+def served_labelled(
+    warehouse, first: dt.date, last: dt.date, labels_as_of: dt.date, model_name: str
 ) -> pd.DataFrame:
-    """How the predictions that were served did, per sample day of ``first``..``last``, against the
-    labels that had arrived by ``labels_as_of``.
+    """The predictions that were served for the sample days ``first``..``last`` that have a label
+    by ``labels_as_of``: sample_date, model_version, score, label.
 
-    The served version of a day is the one that scored it last (``prediction_batches``). Days with
-    fewer than ``min_rows`` labelled predictions get no figures (their labels are still arriving).
-    Columns: sample_date, model_version, labelled_rows, accuracy, f1, roc_auc.
+    The served version of a day is the one that scored it last (``prediction_batches``); a sample
+    labelled twice (a correction) counts with its newest label.
     """
     from sqlalchemy import and_, func, select
 
-    from sluice.training import metric_value
     from sluice.warehouse import labels, prediction_batches, predictions
 
     b, p, lab = prediction_batches.c, predictions.c, labels.c
@@ -207,7 +247,6 @@ def served_performance(
         .where(b.model_name == model_name)
         .subquery()
     )
-    # a sample labelled twice (a correction) counts with its newest label
     label_rank = (
         select(
             lab.sample_id,
@@ -223,16 +262,37 @@ def served_performance(
         .join(label_rank, and_(label_rank.c.sample_id == p.sample_id, label_rank.c.rank == 1))
         .where(p.sample_date.between(first, last), p.model_name == model_name)
     )
-    rows = pd.DataFrame(warehouse.fetch(query), columns=["sample_date", "model_version", "score", "label"])
-    out = []
-    for (day, version), group in rows.groupby(["sample_date", "model_version"], sort=True):
-        y, score = group["label"].to_numpy(dtype=int), group["score"].to_numpy(dtype=float)
-        enough = len(group) >= min_rows
-        figures = {
-            m: (metric_value(m, y, score) if enough and (m != "roc_auc" or len(set(y)) == 2) else None)
-            for m in PERFORMANCE_METRICS
-        }
-        out.append({"sample_date": day, "model_version": int(version), "labelled_rows": len(group)} | figures)
+    return pd.DataFrame(warehouse.fetch(query), columns=["sample_date", "model_version", "score", "label"])
+
+
+def performance_of(rows: pd.DataFrame, min_rows: int = 50) -> dict[str, float | None]:
+    """Accuracy, F1 and ROC AUC of labelled predictions (``score``, ``label``); None for each when
+    there are fewer than ``min_rows`` (and for ROC AUC when only one class is present)."""
+    from sluice.training import metric_value
+
+    y, score = rows["label"].to_numpy(dtype=int), rows["score"].to_numpy(dtype=float)
+    enough = len(rows) >= min_rows
+    return {
+        m: (metric_value(m, y, score) if enough and (m != "roc_auc" or len(set(y)) == 2) else None)
+        for m in PERFORMANCE_METRICS
+    }
+
+
+def served_performance(
+    warehouse, first: dt.date, last: dt.date, labels_as_of: dt.date, model_name: str, min_rows: int = 50
+) -> pd.DataFrame:
+    """How the predictions that were served did, per sample day of ``first``..``last``, against the
+    labels that had arrived by ``labels_as_of`` (see :func:`served_labelled`).
+
+    Days with fewer than ``min_rows`` labelled predictions get no figures (their labels are still
+    arriving). Columns: sample_date, model_version, labelled_rows, accuracy, f1, roc_auc.
+    """
+    rows = served_labelled(warehouse, first, last, labels_as_of, model_name)
+    out = [
+        {"sample_date": day, "model_version": int(version), "labelled_rows": len(group)}
+        | performance_of(group, min_rows)
+        for (day, version), group in rows.groupby(["sample_date", "model_version"], sort=True)
+    ]
     return pd.DataFrame(out, columns=["sample_date", "model_version", "labelled_rows", *PERFORMANCE_METRICS])
 
 
@@ -294,3 +354,483 @@ def sample_days(
         return pd.DataFrame(columns=wanted), 0
     kept = kept.sort_values("_key").drop(columns="_key").reset_index(drop=True)
     return kept[wanted], total
+
+
+# --- one day's monitoring --------------------------------------------------------------------
+
+RETRAIN_REQUESTED = "retrain_requested"
+"""The ``monitoring_metrics`` row that records a retraining request (the cooldown reads it)."""
+
+SPAN_DAY = "day"
+
+
+def drift_columns() -> list[str]:
+    """The features whose drift is tested: those computed from each sample alone.
+
+    The station-history features are left out: a day holds one value per station (12), repeated on
+    every sample, so a per-row test sees hundreds of copies of a dozen numbers and flags them every
+    day; they are averages of the measurements, whose drift is tested. Their gaps and ranges are
+    still checked with the rest.
+    """
+    from sluice.schema import FEATURES, STATION_MEANS
+
+    history = {*STATION_MEANS, "station_history_samples"}
+    return [c for c in FEATURES if c not in history]
+
+
+def rolling_span(days: int) -> str:
+    return f"rolling_{days}d"
+
+
+@dataclass(frozen=True)
+class Windows:
+    """How much data each figure uses."""
+
+    reference_rows: int = 20_000
+    """Rows sampled from the champion's training days: the reference for data drift."""
+    current_rows: int = 20_000
+    """Rows sampled from the day (and, separately, from the rolling window)."""
+    window_days: int = 7
+    """The rolling window of recent days, for drift and for performance."""
+    label_delay_days: int = 3
+    """Performance is computed for the sample day this many days back, whose labels are in."""
+    min_labelled_rows: int = 50
+    """Fewer labelled predictions than this on a day: no performance figures for it."""
+    min_labelled_days: int = 4
+    """Labelled sample days since a change before retraining is requested (0: at once)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("reference_rows", "current_rows", "window_days", "min_labelled_rows"):
+            if getattr(self, name) < 1:
+                raise MonitoringError(f"{name}={getattr(self, name)} must be at least 1")
+        for name in ("label_delay_days", "min_labelled_days"):
+            if getattr(self, name) < 0:
+                raise MonitoringError(f"{name}={getattr(self, name)} must be 0 or more")
+
+
+@dataclass(frozen=True)
+class Champion:
+    """What monitoring needs to know about the model in service, from its registry tags (which
+    the training run set from its own parameters)."""
+
+    model_name: str
+    version: int
+    train_days: tuple[dt.date, dt.date]
+    holdout_days: tuple[dt.date, dt.date]
+    holdout_accuracy: float | None
+    feature_version: str | None = None
+
+    @classmethod
+    def from_tags(cls, model_name: str, version: int, tags: dict[str, str]) -> Champion:
+        def day(key: str) -> dt.date:
+            value = tags.get(f"sluice.{key}")
+            if not value:
+                raise MonitoringError(
+                    f"{model_name} version {version} has no sluice.{key} tag: monitoring needs the "
+                    "training and hold-out days that sluice_train records"
+                )
+            return dt.date.fromisoformat(value)
+
+        accuracy = tags.get("sluice.holdout_accuracy")
+        return cls(
+            model_name,
+            int(version),
+            (day("train_first_day"), day("train_last_day")),
+            (day("holdout_first_day"), day("holdout_last_day")),
+            float(accuracy) if accuracy else None,
+            tags.get("sluice.feature_version"),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "train_days": [d.isoformat() for d in self.train_days],
+            "holdout_days": [d.isoformat() for d in self.holdout_days],
+            "holdout_accuracy": self.holdout_accuracy,
+            "feature_version": self.feature_version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Champion:
+        return cls(
+            data["model_name"],
+            int(data["version"]),
+            tuple(dt.date.fromisoformat(d) for d in data["train_days"]),
+            tuple(dt.date.fromisoformat(d) for d in data["holdout_days"]),
+            data["holdout_accuracy"],
+            data.get("feature_version"),
+        )
+
+
+def champion(model_name: str) -> Champion | None:
+    """The champion's monitoring facts (MLflow registry), or None when there is no champion."""
+    from sluice import registry
+
+    version = registry.alias_version(model_name, "champion")
+    if version is None:
+        return None
+    return Champion.from_tags(model_name, version, dict(registry.model_version(model_name, version).tags))
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@dataclass
+class DayReport:
+    """Everything one monitoring run found for ``day``."""
+
+    day: dt.date
+    rows: list[dict]
+    """``monitoring_metrics`` rows (the day's, and the performance rows of ``labelled_day``)."""
+    alerts: list[Alert]
+    labelled_day: dt.date
+    report_path: str | None = None
+    drift: DriftResult | None = None
+
+    def figure(self, metric: str, span: str = SPAN_DAY, column: str = "", day: dt.date | None = None):
+        for row in self.rows:
+            if (row["metric"], row["span"], row["column_name"], row["metric_date"]) == (
+                metric,
+                span,
+                column,
+                day or self.day,
+            ):
+                return row["value"]
+        return None
+
+    def summary(self) -> dict:
+        return {
+            "day": self.day.isoformat(),
+            "labelled_day": self.labelled_day.isoformat(),
+            "drift_share": self.figure(DRIFT_SHARE),
+            "prediction_drift": self.figure(PREDICTION_DRIFT, column="score"),
+            "quarantine_rate": self.figure(QUARANTINE_RATE),
+            "accuracy": self.figure("accuracy", day=self.labelled_day),
+            "most_drifted": [c.column for c in self.drift.most_drifted(5) if c.drifted] if self.drift else [],
+            "alerts": [a.message() for a in self.alerts],
+            "report": self.report_path,
+            "metrics": len(self.rows),
+        }
+
+
+def _row(
+    day,
+    metric,
+    value,
+    *,
+    column="",
+    span=SPAN_DAY,
+    threshold=None,
+    alert=False,
+    sample_size=None,
+    model_version=None,
+) -> dict:
+    return {
+        "metric_date": day,
+        "metric": metric,
+        "column_name": column,
+        "span": span,
+        "value": None if value is None else float(value),
+        "threshold": threshold,
+        "alert": int(bool(alert)),
+        "sample_size": sample_size,
+        "model_version": model_version,
+    }
+
+
+def _scores(warehouse, day: dt.date, model_name: str, version: int, max_rows: int, seed: int) -> pd.Series:
+    from sqlalchemy import select
+
+    from sluice.warehouse import predictions
+
+    p = predictions.c
+    rows = warehouse.fetch(
+        select(p.sample_id, p.score).where(
+            p.sample_date == day, p.model_name == model_name, p.model_version == version
+        )
+    )
+    frame, _ = bounded_sample(pd.DataFrame(rows, columns=["sample_id", "score"]), max_rows, seed)
+    return frame["score"].astype(float)
+
+
+class _Figures:
+    """Collects a run's ``monitoring_metrics`` rows and the alerts among them."""
+
+    def __init__(self, thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+        self.rows: list[dict] = []
+        self.alerts: list[Alert] = []
+
+    def add(self, day: dt.date, metric: str, value, **kw) -> None:
+        self.rows.append(_row(day, metric, value, **kw))
+
+    def judge(self, day: dt.date, metric: str, value, column: str = "", **kw) -> None:
+        """A figure with a threshold: recorded, and an alert when over it."""
+        threshold = getattr(self.thresholds, metric)
+        over = value is not None and value > threshold
+        if over:
+            self.alerts.append(Alert(day, metric, float(value), threshold, column))
+        self.add(day, metric, value, column=column, threshold=threshold, alert=over, **kw)
+
+
+def _quality(
+    figures: _Figures, day: dt.date, current: pd.DataFrame, reference: pd.DataFrame, columns
+) -> None:
+    """Gaps per column, and values outside the range the model was trained on."""
+    for column, share in missing_shares(current, columns).items():
+        figures.add(day, "missing_share", share, column=column, sample_size=len(current))
+    low, high = reference[columns].min(), reference[columns].max()
+    for column in columns:
+        values = current[column]
+        outside = int(((values < low[column]) | (values > high[column])).sum())
+        figures.add(day, "out_of_range", outside, column=column, sample_size=len(current))
+
+
+def _performance(
+    figures: _Figures, warehouse, day: dt.date, model: Champion, windows: Windows, holdout_accuracy
+) -> dt.date:
+    """Performance of what was served on the sample day whose labels are now in, and over the
+    window ending there; the accuracy drop against the served version's hold-out accuracy."""
+    labelled_day = day - dt.timedelta(days=windows.label_delay_days)
+    first = labelled_day - dt.timedelta(days=windows.window_days - 1)
+    served = served_labelled(warehouse, first, labelled_day, day, model.model_name)
+    today = served[served["sample_date"] == labelled_day]
+    if not len(today):
+        return labelled_day
+    version = int(today["model_version"].max())
+    found = performance_of(today, windows.min_labelled_rows)
+    for metric, value in found.items():
+        figures.add(labelled_day, metric, value, sample_size=len(today), model_version=version)
+    baseline = holdout_accuracy(version) if holdout_accuracy else None
+    if baseline is not None and found["accuracy"] is not None:
+        figures.judge(
+            labelled_day,
+            ACCURACY_DROP,
+            baseline - found["accuracy"],
+            sample_size=len(today),
+            model_version=version,
+        )
+    for metric, value in performance_of(served, windows.min_labelled_rows).items():
+        figures.add(
+            labelled_day,
+            metric,
+            value,
+            span=rolling_span(windows.window_days),
+            sample_size=len(served),
+            model_version=version,
+        )
+    return labelled_day
+
+
+def measure_day(
+    warehouse,
+    day: dt.date,
+    model: Champion,
+    predict,
+    thresholds: Thresholds,
+    windows: Windows,
+    reports_dir=None,
+    holdout_accuracy=None,
+) -> DayReport:
+    """Every figure for ``day``: data drift of the day and of the rolling window against the
+    champion's training days, prediction drift against the champion's scores on its hold-out
+    (``predict`` scores a feature frame with the champion), data quality, and the performance of
+    the predictions served for the sample day ``label_delay_days`` back, whose labels are in.
+
+    ``holdout_accuracy(version)`` gives a version's hold-out accuracy (the served version of an
+    older day may not be the champion). The HTML report goes to ``reports_dir/<day>.html``.
+    """
+    from pathlib import Path
+
+    from sluice.schema import FEATURES
+
+    columns, drifting, version = list(FEATURES), drift_columns(), model.version
+    figures = _Figures(thresholds)
+    rate, delivered = quarantine_rate(warehouse, day)
+    figures.judge(day, QUARANTINE_RATE, rate, sample_size=delivered)
+
+    def sample(days: list[dt.date], max_rows: int) -> tuple[pd.DataFrame, int]:
+        return sample_days(warehouse, "features", days, columns, max_rows, windows.seed)
+
+    reference, _ = sample(_days(*model.train_days), windows.reference_rows)
+    current, current_total = sample([day], windows.current_rows)
+    figures.add(day, "rows", current_total, sample_size=current_total)
+    drift = report_path = None
+    if len(current) and len(reference):
+        _quality(figures, day, current, reference, columns)
+        if reports_dir is not None:
+            Path(reports_dir).mkdir(parents=True, exist_ok=True)
+            report_path = str(Path(reports_dir) / f"{day.isoformat()}.html")
+        drift = data_drift(reference, current, drifting, html_path=report_path, summary=True)
+        for c in drift.columns:
+            figures.add(
+                day,
+                "drift_score",
+                c.score,
+                column=c.column,
+                threshold=c.threshold,
+                alert=c.drifted,
+                sample_size=len(current),
+                model_version=version,
+            )
+        figures.judge(day, DRIFT_SHARE, drift.share, sample_size=len(current), model_version=version)
+        recent, _ = sample(_days(day - dt.timedelta(days=windows.window_days - 1), day), windows.current_rows)
+        rolling = data_drift(reference, recent, drifting)
+        figures.add(
+            day,
+            DRIFT_SHARE,
+            rolling.share,
+            span=rolling_span(windows.window_days),
+            threshold=thresholds.drift_share,
+            alert=rolling.share > thresholds.drift_share,
+            sample_size=len(recent),
+            model_version=version,
+        )
+    scores = _scores(warehouse, day, model.model_name, version, windows.current_rows, windows.seed)
+    if len(scores):
+        holdout, _ = sample(_days(*model.holdout_days), windows.reference_rows)
+        if len(holdout):
+            drifted = prediction_drift(
+                pd.Series(predict(holdout[columns])), scores, thresholds.prediction_drift
+            )
+            figures.judge(
+                day,
+                PREDICTION_DRIFT,
+                drifted.score,
+                column="score",
+                sample_size=len(scores),
+                model_version=version,
+            )
+    labelled_day = _performance(figures, warehouse, day, model, windows, holdout_accuracy)
+    return DayReport(day, figures.rows, figures.alerts, labelled_day, report_path, drift)
+
+
+PERFORMANCE_ROWS = (*PERFORMANCE_METRICS, ACCURACY_DROP)
+"""Rows written at the *sample* day whose labels arrived (by the run ``label_delay_days`` later)."""
+
+
+def write_report(warehouse, report: DayReport, computed_at: dt.datetime) -> int:
+    """Replace what an earlier run for the same day wrote, in one transaction: the day's figures,
+    and the performance figures of its labelled day. The day's retraining request row is the
+    request step's (:func:`record_request`)."""
+    from sqlalchemy import delete
+
+    from sluice.warehouse import monitoring_metrics
+
+    m = monitoring_metrics.c
+    frame = pd.DataFrame(report.rows, columns=list(_row(report.day, "", None))).assign(
+        computed_at=computed_at
+    )
+    with warehouse.transaction() as tx:
+        tx.conn.execute(
+            delete(monitoring_metrics).where(
+                m.metric_date == report.day, m.metric.not_in([*PERFORMANCE_ROWS, RETRAIN_REQUESTED])
+            )
+        )
+        tx.conn.execute(
+            delete(monitoring_metrics).where(
+                m.metric_date == report.labelled_day, m.metric.in_(PERFORMANCE_ROWS)
+            )
+        )
+        return tx.insert(monitoring_metrics, frame)
+
+
+def last_request(warehouse, before: dt.date) -> dt.date | None:
+    """The newest day before ``before`` on which retraining was requested."""
+    from sqlalchemy import func, select
+
+    from sluice.warehouse import monitoring_metrics
+
+    m = monitoring_metrics.c
+    return warehouse.scalar(
+        select(func.max(m.metric_date)).where(m.metric == RETRAIN_REQUESTED, m.metric_date < before)
+    )
+
+
+def change_onset(warehouse, day: dt.date, lookback_days: int = 90) -> dt.date | None:
+    """The first day of the run of consecutive days, ending at ``day``, that raised an alert asking
+    for retraining (drift, prediction drift, accuracy drop); None when ``day`` raised none."""
+    from sqlalchemy import select
+
+    from sluice.warehouse import monitoring_metrics
+
+    m = monitoring_metrics.c
+    alerted = {
+        row["metric_date"]
+        for row in warehouse.fetch(
+            select(m.metric_date).where(
+                m.metric.in_(RETRAINING_METRICS),
+                m.span == SPAN_DAY,
+                m.alert == 1,
+                m.metric_date.between(day - dt.timedelta(days=lookback_days), day),
+            )
+        )
+    }
+    if day not in alerted:
+        return None
+    onset = day
+    while onset - dt.timedelta(days=1) in alerted:
+        onset -= dt.timedelta(days=1)
+    return onset
+
+
+@dataclass(frozen=True)
+class Request:
+    """Whether ``day`` requests retraining, and why (or why not)."""
+
+    due: bool
+    reason: str
+    since: dt.date | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "due": self.due,
+            "reason": self.reason,
+            "since": self.since.isoformat() if self.since else None,
+        }
+
+
+def retraining_request(
+    warehouse, day: dt.date, found: Iterable[Alert], thresholds: Thresholds, windows: Windows
+) -> Request:
+    """Retraining is requested when one of the day's alerts is about the model or its inputs, the
+    last request is at least ``cooldown_days`` old, and the labels of ``min_labelled_days`` sample
+    days since the change began are in: a model retrained before any labelled day of the new
+    regime would learn the old one again. The request names the change's first day (``since``)."""
+    found = list(found)
+    if not any(a.asks_for_retraining for a in found):
+        return Request(False, "no alert asks for retraining")
+    last = last_request(warehouse, day)
+    if not retraining_due(found, day, last, thresholds.cooldown_days):
+        return Request(
+            False,
+            f"in the cooldown: retraining was requested on {last} (cooldown {thresholds.cooldown_days} days)",
+        )
+    onset = change_onset(warehouse, day) or day
+    labelled = (day - dt.timedelta(days=windows.label_delay_days) - onset).days + 1
+    if labelled < windows.min_labelled_days:
+        return Request(
+            False,
+            f"waiting for labels: {max(labelled, 0)} of {windows.min_labelled_days} sample days since the "
+            f"change began on {onset} are labelled",
+            onset,
+        )
+    reasons = "; ".join(a.message() for a in found if a.asks_for_retraining)
+    return Request(True, f"retraining requested: {reasons}", onset)
+
+
+def record_request(warehouse, day: dt.date, request: Request, computed_at: dt.datetime) -> None:
+    """The day's request row: written when it requests, removed when it does not (a re-run)."""
+    from sqlalchemy import delete
+
+    from sluice.warehouse import monitoring_metrics
+
+    m = monitoring_metrics.c
+    with warehouse.transaction() as tx:
+        tx.conn.execute(delete(monitoring_metrics).where(m.metric_date == day, m.metric == RETRAIN_REQUESTED))
+        if request.due:
+            row = _row(day, RETRAIN_REQUESTED, 1.0, alert=True) | {"computed_at": computed_at}
+            tx.insert(monitoring_metrics, pd.DataFrame([row]))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -230,6 +230,29 @@ class TrainingSpec:
             "n_features": len(self.features),
         }
         return out
+
+
+def since_change(spec: TrainingSpec, since: dt.date) -> TrainingSpec:
+    """The spec that learns only from the sample days from ``since`` on, when the data changed
+    then (a drift the monitor saw): days before a change teach the old regime.
+
+    The window starts at ``since`` (it never grows), and the hold-out and the folds shrink to fit
+    a short window: a quarter of its days for the hold-out (at least one), and at least two folds.
+    Fewer than four labelled days since the change cannot be split; the error says so.
+    """
+    first, last = spec.window
+    if since <= first:
+        return spec
+    days = (last - since).days + 1
+    holdout = max(1, min(spec.holdout_days, days // 4))
+    folds = max(2, min(spec.cv_folds, days - holdout - 1))
+    if days < holdout + folds + 1:
+        raise TrainingError(
+            f"only {max(days, 0)} sample days from {since} (the change) to {last} (as of {spec.as_of}, "
+            f"minus the {spec.label_cutoff_days}-day label cut-off): at least {holdout + folds + 1} "
+            "are needed for a hold-out and time-ordered folds; wait for more labels"
+        )
+    return replace(spec, window_days=days, holdout_days=holdout, cv_folds=folds)
 
 
 # --- data ------------------------------------------------------------------------------------

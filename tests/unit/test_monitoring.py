@@ -237,3 +237,204 @@ def test_a_sample_of_days_is_bounded_and_the_same_whatever_the_chunks(warehouse)
     assert (len(small), n) == (700, 700)
     empty, n = sample_days(warehouse, "features", [day(9)], ["ph"], max_rows=10, seed=7)
     assert (len(empty), n) == (0, 0)
+
+
+# --- one day's monitoring: measure, write, request --------------------------------------------
+
+
+def _champion(train=(0, 9), holdout=(10, 12), accuracy=0.9):
+    from sluice.monitoring import Champion
+    from tests.factories import day
+
+    return Champion(
+        "m", 1, (day(train[0]), day(train[1])), (day(holdout[0]), day(holdout[1])), accuracy, "v1"
+    )
+
+
+def _served_day(warehouse, model, d, n=400, shift=0.0, version=1, seed=None):
+    """Publish ``d``'s features (optionally shifted) and score them with ``model``."""
+    from sluice import scoring
+    from sluice.schema import FEATURES
+    from tests.factories import publish_features
+
+    ids = publish_features(warehouse, d, n, seed=seed)
+    if shift:
+        frame = warehouse.read_partition("features", d)
+        for column in ("chloramines", "turbidity", "trihalomethanes", "ph"):
+            frame[column] += shift
+        with warehouse.transaction() as tx:
+            tx.replace_partition("features", d, frame)
+    pinned = scoring.Pinned("m", version, tuple((f, "double", True) for f in FEATURES), "v1")
+    at = dt.datetime.combine(d, dt.time(1), tzinfo=dt.UTC)
+    scoring.score_day(warehouse, d, pinned, model, scored_at=at, scored_by="t", chunk_size=1000)
+    return ids
+
+
+@pytest.fixture
+def fitted():
+    from sluice.schema import FEATURES
+    from sluice.training import FAMILIES
+    from tests.factories import synthetic
+
+    train = synthetic(10)
+    return FAMILIES["logistic_regression"].build(0).fit(train[list(FEATURES)], train["label"])
+
+
+def _measure(warehouse, fitted, d, **windows):
+    from sluice.monitoring import Thresholds, Windows, measure_day
+
+    return measure_day(
+        warehouse,
+        d,
+        _champion(),
+        lambda frame: fitted.predict_proba(frame)[:, 1],
+        Thresholds(drift_share=0.2),
+        Windows(**({"label_delay_days": 3, "window_days": 3} | windows)),
+        holdout_accuracy=lambda version: 0.9,
+    )
+
+
+def test_a_stable_day_raises_nothing_and_a_drifted_day_names_its_columns(warehouse, fitted, tmp_path):
+    from sluice.monitoring import DRIFT_SHARE, PREDICTION_DRIFT, drift_columns, measure_day
+    from tests.factories import day
+
+    for i in range(13):
+        _served_day(warehouse, fitted, day(i))
+    stable_day, drifted_day = day(13), day(14)
+    _served_day(warehouse, fitted, stable_day)
+    _served_day(warehouse, fitted, drifted_day, shift=1.5)
+
+    stable = _measure(warehouse, fitted, stable_day)
+    assert stable.alerts == []
+    assert stable.figure(DRIFT_SHARE) <= 0.2
+    assert stable.figure("rows") == 400
+
+    from sluice.monitoring import Thresholds, Windows
+
+    drifted = measure_day(
+        warehouse,
+        drifted_day,
+        _champion(),
+        lambda f: fitted.predict_proba(f)[:, 1],
+        Thresholds(drift_share=0.2),
+        Windows(window_days=3),
+        reports_dir=tmp_path,
+    )
+    metrics = {a.metric for a in drifted.alerts}
+    assert {DRIFT_SHARE, PREDICTION_DRIFT} <= metrics
+    shifted = {c.column for c in drifted.drift.columns if c.drifted}
+    assert {"chloramines", "turbidity", "trihalomethanes", "ph"} <= shifted
+    assert {c.column for c in drifted.drift.columns} == set(drift_columns())
+    assert drifted.figure(DRIFT_SHARE) == pytest.approx(len(shifted) / len(drift_columns()))
+    assert "ph_station_mean" not in drift_columns()
+    assert (tmp_path / f"{drifted_day}.html").exists()
+    message = next(a for a in drifted.alerts if a.metric == DRIFT_SHARE).message()
+    assert message.startswith(f"{drifted_day}: drift_share is")
+
+
+def test_performance_waits_for_the_labels_and_a_drop_alerts_on_the_sample_day(warehouse, fitted):
+    from sluice.monitoring import ACCURACY_DROP
+    from tests.factories import day, synthetic
+
+    sample_day = day(13)
+    for i in range(14):
+        _served_day(warehouse, fitted, day(i))
+    # the lab returns sample_day's results 3 days later, all of them the opposite of the truth
+    _labels(warehouse, sample_day + dt.timedelta(days=3), sample_day, 400, flip=True)
+
+    early = _measure(warehouse, fitted, sample_day + dt.timedelta(days=2))
+    assert early.labelled_day == sample_day - dt.timedelta(days=1)
+    assert early.figure("accuracy", day=sample_day) is None  # labels not in yet: nothing, no alert
+
+    report = _measure(warehouse, fitted, sample_day + dt.timedelta(days=3))
+    assert report.labelled_day == sample_day
+    accuracy = report.figure("accuracy", day=sample_day)
+    truth = synthetic(1, rows_per_day=400, seed=sample_day.toordinal())["label"].to_numpy()
+    features = warehouse.read_partition("features", sample_day)
+    from sluice.schema import FEATURES
+
+    predicted = (fitted.predict_proba(features[list(FEATURES)])[:, 1] >= 0.5).astype(int)
+    assert accuracy == pytest.approx(np.mean(predicted == 1 - truth))
+    [drop] = [a for a in report.alerts if a.metric == ACCURACY_DROP]
+    assert (drop.day, drop.value) == (sample_day, pytest.approx(0.9 - accuracy))
+    assert report.figure("accuracy", span="rolling_3d", day=sample_day) == pytest.approx(accuracy)
+
+
+def test_writing_a_day_twice_gives_the_same_rows_and_keeps_other_runs_rows(warehouse, fitted):
+    from sqlalchemy import select
+
+    from sluice.monitoring import RETRAIN_REQUESTED, Request, record_request, write_report
+    from sluice.warehouse import monitoring_metrics
+    from tests.factories import day
+
+    for i in range(17):
+        _served_day(warehouse, fitted, day(i))
+    _labels(warehouse, day(16), day(13), 400)
+    at = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+
+    def table():
+        rows = warehouse.fetch(select(monitoring_metrics).order_by(*monitoring_metrics.c))
+        return [tuple(r.values()) for r in rows]
+
+    first = _measure(warehouse, fitted, day(16))
+    write_report(warehouse, first, at)
+    record_request(warehouse, day(16), Request(True, "test", day(16)), at)
+    write_report(warehouse, _measure(warehouse, fitted, day(13)), at)  # day 13's own figures
+    once = table()
+    write_report(warehouse, _measure(warehouse, fitted, day(16)), at)  # a re-run of day 16
+    assert table() == once
+    dates = {(r[0], r[1]) for r in once}
+    assert (day(13), "accuracy") in dates  # written by day 16's run, kept by day 13's
+    assert (day(13), "drift_share") in dates
+    assert (day(16), RETRAIN_REQUESTED) in dates  # the request step's row survives a re-measure
+    record_request(warehouse, day(16), Request(False, "test"), at)
+    assert (day(16), RETRAIN_REQUESTED) not in {(r[0], r[1]) for r in table()}
+
+
+def _alerting(warehouse, days, metric="drift_share", request_on=()):
+    from sluice.monitoring import _row
+    from sluice.warehouse import monitoring_metrics
+
+    at = pd.Timestamp("2026-03-01", tz="UTC")
+    rows = [_row(d, metric, 0.5, threshold=0.2, alert=True) | {"computed_at": at} for d in days]
+    rows += [_row(d, "retrain_requested", 1.0, alert=True) | {"computed_at": at} for d in request_on]
+    with warehouse.transaction() as tx:
+        tx.insert(monitoring_metrics, pd.DataFrame(rows))
+
+
+def test_the_change_began_on_the_first_of_the_consecutive_alerting_days(warehouse):
+    from sluice.monitoring import change_onset
+    from tests.factories import day
+
+    _alerting(warehouse, [day(3), day(5), day(6), day(7)])
+    assert change_onset(warehouse, day(7)) == day(5)  # day 4 was quiet: a new change began on 5
+    assert change_onset(warehouse, day(4)) is None
+
+
+def test_retraining_waits_for_labels_since_the_change_then_respects_the_cooldown(warehouse):
+    from sluice.monitoring import Thresholds, Windows, retraining_request
+    from tests.factories import day
+
+    onset = day(30)
+    windows = Windows(label_delay_days=3, min_labelled_days=4)
+    drift = [Alert(onset, DRIFT_SHARE, 0.5, 0.2)]
+    _alerting(warehouse, [onset + dt.timedelta(days=i) for i in range(8)])
+
+    def ask(offset, alerts=drift):
+        d = onset + dt.timedelta(days=offset)
+        return retraining_request(
+            warehouse, d, [Alert(d, a.metric, 0.5, 0.2) for a in alerts], Thresholds(), windows
+        )
+
+    waiting = ask(4)  # labelled sample days since the change (delay 3): the first 2 of the 4 needed
+    assert not waiting.due and "2 of 4" in waiting.reason and waiting.since == onset
+    due = ask(6)  # the first 4 are labelled
+    assert due.due and due.since == onset and "drift_share" in due.reason
+    assert not ask(6, [Alert(onset, QUARANTINE_RATE, 0.5, 0.05)]).due  # a source problem only
+
+    _alerting(warehouse, [], request_on=[onset + dt.timedelta(days=6)])
+    cooled = ask(7)
+    assert not cooled.due and "cooldown" in cooled.reason and "2026-02-06" in cooled.reason
+    assert Windows(min_labelled_days=0)  # 0: request at once
+    with pytest.raises(MonitoringError, match="window_days=0"):
+        Windows(window_days=0)

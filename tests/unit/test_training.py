@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 
@@ -211,3 +213,17 @@ def test_the_feature_version_is_part_of_the_query(warehouse, monkeypatch):
     assert training.dataset_digest(load_labelled(warehouse, spec)) == training.dataset_digest(
         load_labelled(warehouse, spec).iloc[::-1]
     ), "the digest does not depend on row order"
+
+
+def test_training_since_a_change_learns_only_from_its_days_with_a_hold_out_that_fits():
+    from sluice.training import TrainingError, TrainingSpec, since_change
+
+    spec = TrainingSpec(as_of=dt.date(2026, 2, 6), label_cutoff_days=3)  # window 01-07..02-03
+    assert since_change(spec, dt.date(2026, 1, 1)) == spec  # before the window: nothing changes
+    short = since_change(spec, dt.date(2026, 1, 31))  # 01-31..02-03: 4 days
+    assert short.window == (dt.date(2026, 1, 31), dt.date(2026, 2, 3))
+    assert (short.holdout_days, short.cv_folds) == (1, 2)
+    longer = since_change(spec, dt.date(2026, 1, 20))  # 15 days
+    assert (longer.window[0], longer.holdout_days, longer.cv_folds) == (dt.date(2026, 1, 20), 3, 3)
+    with pytest.raises(TrainingError, match="only 3 sample days from 2026-02-01"):
+        since_change(spec, dt.date(2026, 2, 1))
