@@ -1,0 +1,264 @@
+"""
+### Monitor the model in service: drift, data quality, performance — alert, and ask for retraining
+
+Runs daily at 06:00 UTC for the day before (backfillable: `airflow backfill create`), and from
+the UI with the form below.
+
+* **champion** reads the champion's training and hold-out days from its registry tags (set by
+  `sluice_train` from its MLflow run). With no champion the run ends *skipped*.
+* **measure** computes, with Evidently, the day's figures and writes them to
+  `monitoring_metrics`, replacing what an earlier run of the day wrote:
+  - data drift of every feature (Evidently's `DataDriftPreset`: each column's test chosen by
+    its type and size) of the day and of the rolling window against the champion's training
+    days, and the share of drifted features;
+  - prediction drift: the day's scores against the champion's scores on its hold-out days
+    (normed Wasserstein distance);
+  - data quality: missing share and values outside the training range per feature, and the
+    share of the delivered rows that validation quarantined;
+  - performance (accuracy, F1, ROC AUC) of the predictions served for the sample day whose lab
+    results are now in (the label delay back), for that day and its rolling window, and the drop
+    in accuracy from the served version's hold-out accuracy. These rows are dated by the sample
+    day: a concept drift shows on the day it began.
+
+  Large days are sampled to a bounded size (recorded as `sample_size`). The HTML report (drift
+  and data summary) is saved as `reports/monitoring/<day>.html` in the state folder; the log
+  gives its path.
+* **notify** sends the alerts (a figure over its threshold; each names the day, the metric, the
+  value and the threshold) through Airflow notifiers: the task log always, a webhook when the
+  connection `sluice_alerts_webhook` exists, e-mail when `sluice_alerts_smtp` does.
+* **request_retraining** emits `sluice.retrain_requested` (which starts `sluice_train`) when an
+  alert is about the model or its inputs, the cooldown since the last request is over, and the
+  lab results of enough days since the change began are in to learn the new regime from. The
+  event names the change's first day; training then learns from it on. Otherwise it is
+  *skipped*, and its log says why.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from sluice_common import (
+    DEFAULT_ARGS,
+    RETRAIN_REQUESTED,
+    START_DATE,
+    bad_input_fails_fast,
+    day_param,
+    mlflow_experiment,
+    run_day,
+    run_time,
+    settings,
+    warehouse,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from sluice.monitoring import MonitoringError
+    from sluice.registry import RegistryError
+
+    return MonitoringError, RegistryError
+
+
+def _share(default: float, title: str, description: str) -> Param:
+    return Param(default, type="number", minimum=0, maximum=1, title=title, description=description)
+
+
+def thresholds(params: dict):
+    from sluice.monitoring import Thresholds
+
+    return Thresholds(
+        drift_share=params["drift_share"],
+        prediction_drift=params["prediction_drift"],
+        accuracy_drop=params["accuracy_drop"],
+        quarantine_rate=params["quarantine_rate"],
+        cooldown_days=params["cooldown_days"],
+    )
+
+
+def windows(params: dict):
+    from sluice.monitoring import Windows
+
+    delay = params["label_delay_days"]
+    return Windows(
+        reference_rows=params["sample_rows"],
+        current_rows=params["sample_rows"],
+        window_days=params["window_days"],
+        label_delay_days=settings().label_delay_days if delay is None else delay,
+        min_labelled_days=params["min_labelled_days"],
+    )
+
+
+@dag(
+    schedule=CronDataIntervalTimetable("0 6 * * *", timezone="UTC"),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,  # the cooldown reads the requests of the days before: one day at a time
+    default_args=DEFAULT_ARGS,
+    tags=["sluice", "monitoring"],
+    doc_md=__doc__,
+    params={
+        "day": day_param(),
+        "drift_share": _share(
+            0.1,
+            "Drift share threshold",
+            "Alert when more than this share of the features drifted from the champion's training "
+            "days (each feature's test: Evidently's choice for its type and size).",
+        ),
+        "prediction_drift": _share(
+            0.1,
+            "Prediction drift threshold",
+            "Alert when the normed Wasserstein distance between the day's scores and the champion's "
+            "scores on its hold-out is over this.",
+        ),
+        "accuracy_drop": _share(
+            0.05,
+            "Accuracy drop tolerance",
+            "Alert when a labelled day's accuracy is this much below the served version's hold-out accuracy.",
+        ),
+        "quarantine_rate": _share(
+            0.05,
+            "Quarantine rate threshold",
+            "Alert when validation holds back more than this share of a day.",
+        ),
+        "cooldown_days": Param(
+            7,
+            type="integer",
+            minimum=0,
+            maximum=90,
+            title="Retraining cooldown (days)",
+            description="After a retraining request, alerts do not request again for this many days.",
+        ),
+        "min_labelled_days": Param(
+            4,
+            type="integer",
+            minimum=0,
+            maximum=60,
+            title="Labelled days since the change",
+            description="Request retraining only once this many sample days since the change began "
+            "have lab results (what training learns the new regime from). 0: request at once.",
+        ),
+        "window_days": Param(
+            7,
+            type="integer",
+            minimum=1,
+            maximum=90,
+            title="Rolling window (days)",
+            description="Recent days pooled for the rolling drift and performance figures.",
+        ),
+        "label_delay_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            maximum=60,
+            title="Label delay (days)",
+            description="Performance is measured for the sample day this many days back, whose lab "
+            "results are in. Empty: the label delay setting (SLUICE_LABEL_DELAY_DAYS, default 3).",
+        ),
+        "sample_rows": Param(
+            20_000,
+            type="integer",
+            minimum=1_000,
+            maximum=1_000_000,
+            title="Sample size (rows)",
+            description="Larger days (and the reference) are sampled to this many rows, reproducibly; "
+            "time and memory stay bounded however large the day.",
+        ),
+    },
+)
+def sluice_monitor():
+    # Modularize code by importing functions from the include folder: each task is one call.
+
+    @task
+    def champion(**context) -> dict:
+        from sluice import monitoring
+
+        mlflow_experiment()
+        with bad_input_fails_fast(*_errors()):
+            found = monitoring.champion(settings().model_name)
+        if found is None:
+            raise AirflowSkipException("no champion yet: nothing to monitor")
+        return found.to_dict()
+
+    @task
+    def measure(model: dict, **context) -> dict:
+        from sluice import monitoring, registry
+
+        day, params, store = run_day(context), context["params"], warehouse()
+        model = monitoring.Champion.from_dict(model)
+        mlflow_experiment()
+        with bad_input_fails_fast(*_errors()):
+            fitted = registry.load(model.model_name, model.version)
+            report = monitoring.measure_day(
+                store,
+                day,
+                model,
+                lambda frame: fitted.predict_proba(frame)[:, 1],
+                thresholds(params),
+                windows(params),
+                reports_dir=settings().reports_dir / "monitoring",
+                holdout_accuracy=lambda version: (
+                    monitoring.Champion.from_tags(
+                        model.model_name,
+                        version,
+                        dict(registry.model_version(model.model_name, version).tags),
+                    ).holdout_accuracy
+                ),
+            )
+            monitoring.write_report(store, report, computed_at=run_time(context))
+        summary = report.summary()
+        log.info("%s: %s", day, summary)
+        if report.report_path:
+            log.info("Evidently report: file://%s", report.report_path)
+        return summary | {"alert_records": [a.to_dict() for a in report.alerts], "version": model.version}
+
+    @task
+    def notify(measured: dict, **context) -> list[str]:
+        from sluice_alerts import send
+
+        if not measured["alerts"]:
+            log.info("%s: no alert", measured["day"])
+            return []
+        subject = (
+            f"Sluice: {len(measured['alerts'])} alert(s) for {measured['day']} "
+            f"(champion v{measured['version']})"
+        )
+        lines = measured["alerts"] + ([f"report: {measured['report']}"] if measured["report"] else [])
+        return send(context, subject, lines, measured["alert_records"])
+
+    @task(outlets=[RETRAIN_REQUESTED])
+    def request_retraining(measured: dict, **context) -> dict:
+        from sluice import monitoring
+        from sluice.dates import parse_day
+
+        params, store = context["params"], warehouse()
+        day = parse_day(measured["day"])
+        found = [
+            monitoring.Alert(parse_day(a["day"]), a["metric"], a["value"], a["threshold"], a["column"])
+            for a in measured["alert_records"]
+        ]
+        with bad_input_fails_fast(*_errors()):
+            request = monitoring.retraining_request(store, day, found, thresholds(params), windows(params))
+            monitoring.record_request(store, day, request, computed_at=run_time(context))
+        if not request.due:
+            raise AirflowSkipException(f"{day}: no retraining request: {request.reason}")
+        log.info("%s: %s", day, request.reason)
+        extra = {
+            "day": day.isoformat(),
+            "since": request.since.isoformat() if request.since else None,
+            "reason": request.reason,
+            "model_name": settings().model_name,
+            "champion_version": measured["version"],
+        }
+        context["outlet_events"][RETRAIN_REQUESTED].extra = extra
+        return extra
+
+    measured = measure(champion())
+    notify(measured)
+    request_retraining(measured)
+
+
+sluice_monitor()
