@@ -1,0 +1,433 @@
+"""The closed loop, end to end: `make demo`.
+
+The default scenario (60 simulated days: stable, then from day 30 a drift the first model cannot
+handle) goes through the real DAGs, in process with ``dag.test()``, against the embedded default
+stores (SQLite warehouse, SQLite MLflow, SQLite Airflow metadata):
+
+1. **data** — ``sluice_ingest`` and ``sluice_features`` for every day (shared by every policy);
+2. **first model** — ``sluice_train`` as of day 15 and ``sluice_evaluate`` make version 1 champion;
+3. **policies** — from a copy of that state each, in parallel processes, day by day:
+   ``sluice_score`` the day with the champion, then
+   - ``monitor``: ``sluice_monitor`` the day; when it emitted ``sluice.retrain_requested``,
+     ``sluice_train`` (with the change day the request names) and ``sluice_evaluate`` (promote
+     only when better);
+   - ``never``: nothing (the first model serves throughout);
+   - ``daily``: ``sluice_train`` and ``sluice_evaluate`` with *force promote*, every day.
+
+Then a per-day table and a summary: detection delay, false alarms, retrains and promotions,
+accuracy before the drift, in it and after recovery, for each policy. Accuracy is that of the
+predictions that were served, against the lab results in by the last day.
+
+Usage: ``make demo`` or ``python scripts/demo.py [--seed 42] [--rows 1000] [--out DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+POLICIES = ("monitor", "never", "daily")
+FIRST_MODEL_DAY = 15  # the first training's as-of day (offset): 13 labelled days behind it
+TRAINING = {"families": ["hist_gradient_boosting"], "budget": 2, "cv_folds": 2}
+"""Every training of the demo, whatever the policy: one family and a small search, so that the
+retrain-daily baseline's 44 trainings fit in the time."""
+
+
+def environment(home: Path) -> dict[str, str]:
+    return {
+        "SLUICE_HOME": str(home),
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'airflow.db'}",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW_CONN_SLUICE_WAREHOUSE": f"sqlite:///{home / 'warehouse.db'}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+        "SLUICE_MLFLOW_ARTIFACTS": str(home / "mlflow" / "artifacts"),
+        "GX_ANALYTICS_ENABLED": "False",
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
+class Loop:
+    """Runs the DAGs in this process (the environment must be set before Airflow is imported)."""
+
+    def __init__(self, progress: Path) -> None:
+        from airflow.dag_processing.dagbag import BundleDagBag
+
+        bag = BundleDagBag(
+            dag_folder=str(REPO / "dags"), bundle_path=REPO / "dags", bundle_name="dags-folder"
+        )
+        if bag.import_errors:
+            raise SystemExit(f"DAG import errors: {bag.import_errors}")
+        self.dags = bag.dags
+        for dag in self.dags.values():
+            for task in dag.tasks:
+                task.retries = 0
+        self.progress = progress
+
+    def say(self, line: str) -> None:
+        with self.progress.open("a") as f:
+            f.write(line + "\n")
+
+    def run(self, dag_id: str, day: dt.date, conf: dict | None = None) -> dict[str, str]:
+        dag = self.dags[dag_id]
+        logical = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+        defaults = {name: dag.params.get_param(name).value for name in dag.params}
+        dr = dag.test(
+            logical_date=logical,
+            run_after=logical + dt.timedelta(days=1, hours=6),
+            run_conf=defaults | (conf or {}),
+        )
+        states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+        if "failed" in states.values() or "upstream_failed" in states.values():
+            raise RuntimeError(
+                f"{dag_id} for {day} failed: {states}; see {os.environ['SLUICE_HOME']}/run.log"
+            )
+        return states
+
+
+def scenario_start() -> dt.date:
+    from sluice.settings import Settings
+    from sluice.simulator import Scenario
+
+    return Scenario.load(Settings.from_env().scenario).start
+
+
+def onset_day() -> dt.date:
+    from sluice.settings import Settings
+    from sluice.simulator import Scenario
+
+    scenario = Scenario.load(Settings.from_env().scenario)
+    return min(e.first for e in scenario.events if e.kind in ("covariate_drift", "concept_drift"))
+
+
+def prepare(home: Path, days: int) -> None:
+    """The data every policy shares, and the first champion."""
+    from airflow.utils import db
+
+    from sluice.warehouse import Warehouse
+
+    (home / "airflow").mkdir(parents=True, exist_ok=True)
+    db.resetdb(skip_init=False)
+    Warehouse(os.environ["AIRFLOW_CONN_SLUICE_WAREHOUSE"]).create_tables()
+    loop = Loop(home / "progress.log")
+    start = scenario_start()
+    for i in range(days):
+        day = start + dt.timedelta(days=i)
+        loop.run("sluice_ingest", day)
+        loop.run("sluice_features", day)
+        loop.say(f"data {i + 1}/{days} {day}")
+    first = start + dt.timedelta(days=FIRST_MODEL_DAY)
+    loop.run("sluice_train", first, {"as_of": first.isoformat(), **TRAINING})
+    loop.run("sluice_evaluate", first, {"as_of": first.isoformat()})
+    loop.say(f"first model as of {first}")
+
+
+def retrain_request(day: dt.date) -> dict | None:
+    """The ``sluice.retrain_requested`` event the monitor emitted for ``day``, if any."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = (
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == "sluice.retrain_requested")
+        )
+        for (extra,) in session.execute(query):
+            if (extra or {}).get("day") == day.isoformat():
+                return extra
+    return None
+
+
+def follow(policy: str, home: Path, days: int) -> None:
+    """One policy, day by day from the day after the first model to the last."""
+    loop = Loop(home / "progress.log")
+    start = scenario_start()
+    first = FIRST_MODEL_DAY + 1
+    for i in range(first, days):
+        day = start + dt.timedelta(days=i)
+        loop.run("sluice_score", day)
+        note = ""
+        if policy == "monitor":
+            loop.run("sluice_monitor", day)
+            request = retrain_request(day)
+            if request:
+                loop.run(
+                    "sluice_train", day, {"as_of": day.isoformat(), "since": request["since"], **TRAINING}
+                )
+                loop.run("sluice_evaluate", day, {"as_of": day.isoformat()})
+                note = f" retrained (since {request['since']})"
+        elif policy == "daily":
+            loop.run("sluice_train", day, {"as_of": day.isoformat(), **TRAINING})
+            loop.run(
+                "sluice_evaluate",
+                day,
+                {"as_of": day.isoformat(), "force_promote": True, "reason": "baseline: promote every day"},
+            )
+            note = " retrained"
+        loop.say(f"{policy} {i - first + 1}/{days - first} {day}{note}")
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def collect(home: Path, days: int) -> dict:
+    """What a policy's warehouse holds, per day, and its summary figures."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from sluice.monitoring import (
+        ACCURACY_DROP,
+        DRIFT_SHARE,
+        PREDICTION_DRIFT,
+        QUARANTINE_RATE,
+        RETRAIN_REQUESTED,
+        served_labelled,
+    )
+    from sluice.settings import Settings
+    from sluice.training import metric_value
+    from sluice.warehouse import (
+        Warehouse,
+        ingest_batches,
+        model_decisions,
+        monitoring_metrics,
+        prediction_batches,
+    )
+
+    conf = Settings.from_env()
+    store = Warehouse(os.environ["AIRFLOW_CONN_SLUICE_WAREHOUSE"])
+    start = scenario_start()
+    last = start + dt.timedelta(days=days - 1)
+    first = start + dt.timedelta(days=FIRST_MODEL_DAY + 1)
+    onset = onset_day()
+    delay = conf.label_delay_days
+    served = served_labelled(store, first, last, last, conf.model_name)
+    metrics = pd.DataFrame(
+        store.fetch(select(monitoring_metrics)), columns=[c.name for c in monitoring_metrics.c]
+    )
+    judged = metrics[
+        metrics["metric"].isin([DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE])
+        & (metrics["span"] == "day")
+    ].copy()
+    # the day an alert was raised: performance rows are dated by the sample day, raised `delay` later
+    judged["raised"] = judged["metric_date"] + pd.to_timedelta(
+        judged["metric"].eq(ACCURACY_DROP) * delay, unit="D"
+    )
+    alerts = judged[judged["alert"] == 1]
+    batches = {r["sample_date"]: r for r in store.fetch(select(ingest_batches))}
+    scored = pd.DataFrame(store.fetch(select(prediction_batches))).sort_values("scored_at")
+    serving = scored.groupby("sample_date")["model_version"].last().to_dict()
+    decisions = pd.DataFrame(
+        store.fetch(select(model_decisions)), columns=[c.name for c in model_decisions.c]
+    )
+    requests = set(metrics.loc[metrics["metric"] == RETRAIN_REQUESTED, "metric_date"])
+    table = []
+    for i in range(FIRST_MODEL_DAY + 1, days):
+        day = start + dt.timedelta(days=i)
+        batch = batches.get(day, {})
+        rows = served[served["sample_date"] == day]
+        drift = judged[(judged["metric_date"] == day) & (judged["metric"] == DRIFT_SHARE)]["value"]
+        made = decisions[decisions["decision_date"] == day]
+        table.append(
+            {
+                "day": day.isoformat(),
+                "rows": int(batch.get("row_count") or 0),
+                "quarantined": int(batch.get("quarantined_rows") or 0),
+                "drift_share": float(drift.iloc[0]) if len(drift) else None,
+                "accuracy": metric_value(
+                    "accuracy", rows["label"].to_numpy(int), rows["score"].to_numpy(float)
+                )
+                if len(rows)
+                else None,
+                "champion": serving.get(day),
+                "decision": ",".join(
+                    f"{d['decision']} v{d['challenger_version']}" for _, d in made.iterrows()
+                ),
+                "retrain_requested": day in requests,
+                "alerts": sorted(set(alerts.loc[alerts["raised"] == day, "metric"])),
+            }
+        )
+    promotions = decisions[
+        decisions["decision"].isin(["promote", "forced"]) & (decisions["status"] == "applied")
+    ]
+    later = promotions[promotions["decision_date"] >= onset]
+    stable = alerts[alerts["raised"] < onset]
+    detected = alerts[alerts["raised"] >= onset]["raised"]
+
+    def accuracy(lo: dt.date, hi: dt.date) -> float | None:
+        rows = served[(served["sample_date"] >= lo) & (served["sample_date"] <= hi)]
+        if not len(rows):
+            return None
+        return metric_value("accuracy", rows["label"].to_numpy(int), rows["score"].to_numpy(float))
+
+    recovered_from = onset + dt.timedelta(days=10)
+    return {
+        "table": table,
+        "summary": {
+            "onset": onset.isoformat(),
+            "detection_delay_days": (detected.min() - onset).days if len(detected) else None,
+            "false_alarms": int(stable["raised"].nunique()),
+            "false_alarm_metrics": sorted(set(stable["metric"])),
+            "retrains": int(len(decisions) - 1) if len(decisions) else 0,
+            "promotions": int(len(promotions) - 1),
+            "new_champion_days_after_onset": (later["decision_date"].min() - onset).days
+            if len(later)
+            else None,
+            "accuracy_before": accuracy(first, onset - dt.timedelta(days=1)),
+            "accuracy_in_drift": accuracy(onset, recovered_from - dt.timedelta(days=1)),
+            "accuracy_after_recovery": accuracy(recovered_from, last),
+            "periods": {
+                "before": [first.isoformat(), (onset - dt.timedelta(days=1)).isoformat()],
+                "in_drift": [onset.isoformat(), (recovered_from - dt.timedelta(days=1)).isoformat()],
+                "after_recovery": [recovered_from.isoformat(), last.isoformat()],
+            },
+        },
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
+
+
+def render(results: dict[str, dict], seconds: float) -> str:
+    main = results["monitor"]
+    lines = [
+        "Per day, the monitored policy (accuracy of the served predictions, %; alerts raised that day)",
+        "",
+        f"{'day':<11} {'rows':>5} {'quar.':>5} {'drift':>6} {'acc':>5} {'never':>5} {'daily':>5} "
+        f"{'champ':>5}  decisions / alerts",
+    ]
+    never = {r["day"]: r for r in results["never"]["table"]}
+    daily = {r["day"]: r for r in results["daily"]["table"]}
+    for row in main["table"]:
+        events = [row["decision"]] if row["decision"] else []
+        events += [f"alert: {', '.join(row['alerts'])}"] if row["alerts"] else []
+        events += ["retrain requested"] if row["retrain_requested"] else []
+        drift = "" if row["drift_share"] is None else f"{row['drift_share']:.2f}"
+        lines.append(
+            f"{row['day']:<11} {row['rows']:>5} {row['quarantined']:>5} {drift:>6} "
+            f"{_pct(row['accuracy']):>5} "
+            f"{_pct(never[row['day']]['accuracy']):>5} {_pct(daily[row['day']]['accuracy']):>5} "
+            f"{'v' + str(row['champion']) if row['champion'] else '':>5}  {'; '.join(events)}"
+        )
+    s = main["summary"]
+    lines += [
+        "",
+        f"Drift onset (scenario): {s['onset']}",
+        f"{'':<32}{'monitor':>10}{'never':>10}{'daily':>10}",
+    ]
+    keys = [
+        ("detection delay (days)", "detection_delay_days", str),
+        ("false alarms (stable days)", "false_alarms", str),
+        ("retrains", "retrains", str),
+        ("promotions", "promotions", str),
+        ("new champion, days after onset", "new_champion_days_after_onset", str),
+        (f"accuracy before ({s['periods']['before'][0][5:]}..)", "accuracy_before", _pct),
+        ("accuracy in drift (10 days)", "accuracy_in_drift", _pct),
+        (
+            f"accuracy after recovery ({s['periods']['after_recovery'][0][5:]}..)",
+            "accuracy_after_recovery",
+            _pct,
+        ),
+    ]
+    for title, key, fmt in keys:
+        values = [results[p]["summary"][key] for p in POLICIES]
+        lines.append(f"{title:<32}" + "".join(f"{'' if v is None else fmt(v):>10}" for v in values))
+    lines += ["", f"finished in {seconds / 60:.1f} min"]
+    return "\n".join(lines)
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def child(args: argparse.Namespace) -> None:
+    home = Path(args.home)
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.update(environment(home))
+    log = (home / "run.log").open("a")
+    os.dup2(log.fileno(), 1)  # Airflow's in-process runs print a lot: keep it in the state folder
+    os.dup2(log.fileno(), 2)
+    if args.step == "prepare":
+        prepare(home, args.days)
+    elif args.step == "collect":
+        (home / "results.json").write_text(json.dumps(collect(home, args.days), default=str))
+    else:
+        follow(args.step, home, args.days)
+
+
+def spawn(step: str, home: Path, args: argparse.Namespace, extra_env: dict[str, str]) -> subprocess.Popen:
+    env = os.environ | extra_env
+    command = [sys.executable, __file__, "--child", step, "--home", str(home), "--days", str(args.days)]
+    return subprocess.Popen(command, env=env)
+
+
+def wait(processes: dict[str, subprocess.Popen], homes: dict[str, Path], started: float) -> None:
+    seen = dict.fromkeys(processes, 0)
+    while True:
+        for name, home in homes.items():
+            progress = home / "progress.log"
+            lines = progress.read_text().splitlines() if progress.exists() else []
+            for line in lines[seen[name] :]:
+                print(f"[{time.monotonic() - started:6.0f}s] {line}", flush=True)
+            seen[name] = len(lines)
+        codes = {name: p.poll() for name, p in processes.items()}
+        failed = [name for name, code in codes.items() if code not in (None, 0)]
+        if failed:
+            for p in processes.values():
+                p.kill()
+            raise SystemExit(f"demo step {failed} failed: see {homes[failed[0]] / 'run.log'}")
+        if all(code == 0 for code in codes.values()):
+            return
+        time.sleep(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=42, help="the simulator's seed (default 42)")
+    parser.add_argument("--rows", type=int, default=1000, help="samples per day (default 1000)")
+    parser.add_argument("--days", type=int, default=60, help="days to simulate (default 60)")
+    parser.add_argument("--out", default=str(REPO / ".sluice" / "demo"), help="state folder (replaced)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--step", help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        args.step = args.child
+        child(args)
+        return 0
+    started = time.monotonic()
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    settings = {"SLUICE_SEED": str(args.seed), "SLUICE_ROWS_PER_DAY": str(args.rows)}
+    for leaked in ("AIRFLOW_CONN_SLUICE_WAREHOUSE", "MLFLOW_TRACKING_URI", "SLUICE_MLFLOW_ARTIFACTS"):
+        os.environ.pop(leaked, None)
+    data = out / "data"
+    wait({"data": spawn("prepare", data, args, settings)}, {"data": data}, started)
+    homes = {}
+    for policy in POLICIES:
+        homes[policy] = out / policy
+        shutil.copytree(data, homes[policy], ignore=shutil.ignore_patterns("progress.log", "run.log"))
+    wait({p: spawn(p, h, args, settings) for p, h in homes.items()}, homes, started)
+    wait({p: spawn("collect", h, args, settings) for p, h in homes.items()}, {}, started)
+    results = {p: json.loads((h / "results.json").read_text()) for p, h in homes.items()}
+    text = render(results, time.monotonic() - started)
+    (out / "summary.txt").write_text(text + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
