@@ -139,3 +139,21 @@ def register_model(
     for key, value in (tags or {}).items():
         client.set_model_version_tag(name, version.version, key, value)
     return int(version.version)
+
+
+def serve_day(warehouse, model, d, n=400, shift=0.0, version=1, seed=None, name="m"):
+    """Publish ``d``'s features (optionally shifted) and score them with ``model``."""
+    from sluice import scoring
+    from sluice.schema import FEATURES
+
+    ids = publish_features(warehouse, d, n, seed=seed)
+    if shift:
+        frame = warehouse.read_partition("features", d)
+        for column in ("chloramines", "turbidity", "trihalomethanes", "ph"):
+            frame[column] += shift
+        with warehouse.transaction() as tx:
+            tx.replace_partition("features", d, frame)
+    pinned = scoring.Pinned(name, version, tuple((f, "double", True) for f in FEATURES), "v1")
+    at = dt.datetime.combine(d, dt.time(1), tzinfo=dt.UTC)
+    scoring.score_day(warehouse, d, pinned, model, scored_at=at, scored_by="t", chunk_size=1000)
+    return ids

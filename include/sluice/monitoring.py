@@ -809,17 +809,21 @@ def retraining_request(
             False,
             f"in the cooldown: retraining was requested on {last} (cooldown {thresholds.cooldown_days} days)",
         )
+    from sluice.training import MIN_DAYS_SINCE_CHANGE
+
     onset = change_onset(warehouse, day) or day
-    labelled = (day - dt.timedelta(days=windows.label_delay_days) - onset).days + 1
+    labelled = max((day - dt.timedelta(days=windows.label_delay_days) - onset).days + 1, 0)
     if labelled < windows.min_labelled_days:
         return Request(
             False,
-            f"waiting for labels: {max(labelled, 0)} of {windows.min_labelled_days} sample days since the "
+            f"waiting for labels: {labelled} of {windows.min_labelled_days} sample days since the "
             f"change began on {onset} are labelled",
             onset,
         )
+    # too few labelled days to learn the new regime alone: training uses its whole window
+    since = onset if labelled >= MIN_DAYS_SINCE_CHANGE else None
     reasons = "; ".join(a.message() for a in found if a.asks_for_retraining)
-    return Request(True, f"retraining requested: {reasons}", onset)
+    return Request(True, f"retraining requested: {reasons}", since)
 
 
 def record_request(warehouse, day: dt.date, request: Request, computed_at: dt.datetime) -> None:

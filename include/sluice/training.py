@@ -232,6 +232,11 @@ class TrainingSpec:
         return out
 
 
+MIN_DAYS_SINCE_CHANGE = 4
+"""The fewest sample days a training since a change can be split into: a hold-out day and two
+time-ordered folds of at least one day each, plus one."""
+
+
 def since_change(spec: TrainingSpec, since: dt.date) -> TrainingSpec:
     """The spec that learns only from the sample days from ``since`` on, when the data changed
     then (a drift the monitor saw): days before a change teach the old regime.

@@ -20,6 +20,7 @@ from sluice.monitoring import (
     bounded_sample,
     retraining_due,
 )
+from tests.factories import serve_day
 
 DAY = dt.date(2026, 2, 1)
 
@@ -251,25 +252,6 @@ def _champion(train=(0, 9), holdout=(10, 12), accuracy=0.9):
     )
 
 
-def _served_day(warehouse, model, d, n=400, shift=0.0, version=1, seed=None):
-    """Publish ``d``'s features (optionally shifted) and score them with ``model``."""
-    from sluice import scoring
-    from sluice.schema import FEATURES
-    from tests.factories import publish_features
-
-    ids = publish_features(warehouse, d, n, seed=seed)
-    if shift:
-        frame = warehouse.read_partition("features", d)
-        for column in ("chloramines", "turbidity", "trihalomethanes", "ph"):
-            frame[column] += shift
-        with warehouse.transaction() as tx:
-            tx.replace_partition("features", d, frame)
-    pinned = scoring.Pinned("m", version, tuple((f, "double", True) for f in FEATURES), "v1")
-    at = dt.datetime.combine(d, dt.time(1), tzinfo=dt.UTC)
-    scoring.score_day(warehouse, d, pinned, model, scored_at=at, scored_by="t", chunk_size=1000)
-    return ids
-
-
 @pytest.fixture
 def fitted():
     from sluice.schema import FEATURES
@@ -299,10 +281,10 @@ def test_a_stable_day_raises_nothing_and_a_drifted_day_names_its_columns(warehou
     from tests.factories import day
 
     for i in range(13):
-        _served_day(warehouse, fitted, day(i))
+        serve_day(warehouse, fitted, day(i))
     stable_day, drifted_day = day(13), day(14)
-    _served_day(warehouse, fitted, stable_day)
-    _served_day(warehouse, fitted, drifted_day, shift=1.5)
+    serve_day(warehouse, fitted, stable_day)
+    serve_day(warehouse, fitted, drifted_day, shift=1.5)
 
     stable = _measure(warehouse, fitted, stable_day)
     assert stable.alerts == []
@@ -338,7 +320,7 @@ def test_performance_waits_for_the_labels_and_a_drop_alerts_on_the_sample_day(wa
 
     sample_day = day(13)
     for i in range(14):
-        _served_day(warehouse, fitted, day(i))
+        serve_day(warehouse, fitted, day(i))
     # the lab returns sample_day's results 3 days later, all of them the opposite of the truth
     _labels(warehouse, sample_day + dt.timedelta(days=3), sample_day, 400, flip=True)
 
@@ -368,7 +350,7 @@ def test_writing_a_day_twice_gives_the_same_rows_and_keeps_other_runs_rows(wareh
     from tests.factories import day
 
     for i in range(17):
-        _served_day(warehouse, fitted, day(i))
+        serve_day(warehouse, fitted, day(i))
     _labels(warehouse, day(16), day(13), 400)
     at = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 
