@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down test test-fast lint format lock bench-validation bench-training bench-scoring clean
+.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-scoring clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ down:  ## stop what `make up` started
 
 test: install  ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: install  ## the closed loop: 60 simulated days through the real DAGs, beside never-retrain and retrain-daily
+	$(VENV)/bin/python scripts/demo.py $(DEMO_ARGS)
 
 test-fast: install  ## unit tests only
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

@@ -5,7 +5,8 @@ Runs weekly (Monday 03:00 UTC), whenever monitoring asks for it (the `sluice.ret
 asset), and from the UI with the form below.
 
 * **prepare** reads the features of the window's sample days joined with the lab results that
-  had arrived by the *as of* day, splits them by time (the newest labelled days are the hold-out),
+  had arrived by the *as of* day (only the days since a change, when the form or the retraining
+  request names one), splits them by time (the newest labelled days are the hold-out),
   and opens the MLflow parent run: the spec, both data sets (`mlflow.log_input`, with digests),
   and tags linking the GX validations of every day used.
 * **train** runs once per chosen model family (a mapped task): a randomised hyper-parameter
