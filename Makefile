@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-scoring clean
+.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-scoring bench-monitoring clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench-training: install  ## a training with the defaults on the default scenario
 
 bench-scoring: install  ## batch scoring at 1M/10M rows: streamed path vs naive pandas path, PostgreSQL and SQLite
 	$(VENV)/bin/python bench/scoring.py $(BENCH_ARGS)
+
+bench-monitoring: install  ## monitoring of a 1M-row PostgreSQL day: bounded samples (and --full: all rows)
+	$(VENV)/bin/python bench/monitoring.py $(BENCH_ARGS)
 
 clean: down  ## stop and delete all local state (.sluice/)
 	rm -rf .sluice

@@ -542,18 +542,12 @@ def _row(
 
 
 def _scores(warehouse, day: dt.date, model_name: str, version: int, max_rows: int, seed: int) -> pd.Series:
-    from sqlalchemy import select
-
-    from sluice.warehouse import predictions
-
-    p = predictions.c
-    rows = warehouse.fetch(
-        select(p.sample_id, p.score).where(
-            p.sample_date == day, p.model_name == model_name, p.model_version == version
-        )
-    )
-    frame, _ = bounded_sample(pd.DataFrame(rows, columns=["sample_id", "score"]), max_rows, seed)
-    return frame["score"].astype(float)
+    """A bounded sample of ``day``'s scores by ``version`` (read in chunks, like the features)."""
+    columns = ["score", "model_name", "model_version"]
+    # rows of other versions (a re-scoring) share the day: over-sample, then keep this version's
+    frame, _ = sample_days(warehouse, "predictions", [day], columns, max_rows * 2, seed)
+    frame = frame[(frame["model_name"] == model_name) & (frame["model_version"] == version)]
+    return frame["score"].astype(float).head(max_rows)
 
 
 class _Figures:
