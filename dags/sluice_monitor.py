@@ -36,6 +36,7 @@ the UI with the form below.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
@@ -185,28 +186,21 @@ def sluice_monitor():
 
     @task
     def measure(model: dict, **context) -> dict:
-        from sluice import monitoring, registry
+        from sluice import monitoring
 
         day, params, store = run_day(context), context["params"], warehouse()
         model = monitoring.Champion.from_dict(model)
         mlflow_experiment()
         with bad_input_fails_fast(*_errors()):
-            fitted = registry.load(model.model_name, model.version)
             report = monitoring.measure_day(
                 store,
                 day,
                 model,
-                lambda frame: fitted.predict_proba(frame)[:, 1],
+                monitoring.scorer(model),
                 thresholds(params),
                 windows(params),
                 reports_dir=settings().reports_dir / "monitoring",
-                holdout_accuracy=lambda version: (
-                    monitoring.Champion.from_tags(
-                        model.model_name,
-                        version,
-                        dict(registry.model_version(model.model_name, version).tags),
-                    ).holdout_accuracy
-                ),
+                holdout_accuracy=partial(monitoring.holdout_accuracy, model.model_name),
             )
             monitoring.write_report(store, report, computed_at=run_time(context))
         summary = report.summary()
@@ -236,23 +230,14 @@ def sluice_monitor():
 
         params, store = context["params"], warehouse()
         day = parse_day(measured["day"])
-        found = [
-            monitoring.Alert(parse_day(a["day"]), a["metric"], a["value"], a["threshold"], a["column"])
-            for a in measured["alert_records"]
-        ]
+        found = [monitoring.Alert.from_dict(a) for a in measured["alert_records"]]
         with bad_input_fails_fast(*_errors()):
             request = monitoring.retraining_request(store, day, found, thresholds(params), windows(params))
             monitoring.record_request(store, day, request, computed_at=run_time(context))
         if not request.due:
             raise AirflowSkipException(f"{day}: no retraining request: {request.reason}")
         log.info("%s: %s", day, request.reason)
-        extra = {
-            "day": day.isoformat(),
-            "since": request.since.isoformat() if request.since else None,
-            "reason": request.reason,
-            "model_name": settings().model_name,
-            "champion_version": measured["version"],
-        }
+        extra = request.event_extra(day, settings().model_name, measured["version"])
         context["outlet_events"][RETRAIN_REQUESTED].extra = extra
         return extra
 

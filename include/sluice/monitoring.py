@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
@@ -70,6 +70,16 @@ class Alert:
 
     def to_dict(self) -> dict:
         return asdict(self) | {"day": self.day.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Alert:
+        return cls(
+            dt.date.fromisoformat(data["day"]),
+            data["metric"],
+            data["value"],
+            data["threshold"],
+            data["column"],
+        )
 
 
 def alerts(day: dt.date, figures: dict[str, float | None], thresholds: Thresholds) -> list[Alert]:
@@ -201,9 +211,7 @@ PREDICTION_DRIFT_METHOD = "wasserstein"
 meaning changes with the sample size), so one threshold serves every day."""
 
 
-def prediction_drift(
-    reference_scores: pd.Series, current_scores: pd.Series, threshold: float, html_path=None
-) -> ColumnDrift:
+def prediction_drift(reference_scores: pd.Series, current_scores: pd.Series, threshold: float) -> ColumnDrift:
     """Drift of the model's scores on the day against its scores on its own hold-out."""
     from evidently import Report
     from evidently.metrics import ValueDrift
@@ -211,10 +219,7 @@ def prediction_drift(
     reference, current = pd.DataFrame({"score": reference_scores}), pd.DataFrame({"score": current_scores})
     current_data, reference_data = _datasets(reference, current, ["score"])
     metric = ValueDrift(column="score", method=PREDICTION_DRIFT_METHOD, threshold=threshold)
-    snapshot = Report([metric]).run(current_data, reference_data)
-    if html_path is not None:
-        snapshot.save_html(str(html_path))
-    [found] = _value_drifts(snapshot)
+    [found] = _value_drifts(Report([metric]).run(current_data, reference_data))
     return found
 
 
@@ -474,6 +479,22 @@ def champion(model_name: str) -> Champion | None:
     return Champion.from_tags(model_name, version, dict(registry.model_version(model_name, version).tags))
 
 
+def holdout_accuracy(model_name: str, version: int) -> float | None:
+    """A version's hold-out accuracy (its ``sluice.holdout_accuracy`` tag)."""
+    from sluice import registry
+
+    accuracy = registry.model_version(model_name, version).tags.get("sluice.holdout_accuracy")
+    return float(accuracy) if accuracy else None
+
+
+def scorer(model: Champion):
+    """The champion's ``predict_proba`` for the positive class, loaded once from the registry."""
+    from sluice import registry
+
+    fitted = registry.load(model.model_name, model.version)
+    return lambda frame: fitted.predict_proba(frame)[:, 1]
+
+
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
@@ -563,11 +584,10 @@ class _Figures:
 
     def judge(self, day: dt.date, metric: str, value, column: str = "", **kw) -> None:
         """A figure with a threshold: recorded, and an alert when over it."""
+        found = [replace(a, column=column) for a in alerts(day, {metric: value}, self.thresholds)]
+        self.alerts += found
         threshold = getattr(self.thresholds, metric)
-        over = value is not None and value > threshold
-        if over:
-            self.alerts.append(Alert(day, metric, float(value), threshold, column))
-        self.add(day, metric, value, column=column, threshold=threshold, alert=over, **kw)
+        self.add(day, metric, value, column=column, threshold=threshold, alert=bool(found), **kw)
 
 
 def _quality(
@@ -779,11 +799,15 @@ class Request:
     reason: str
     since: dt.date | None = None
 
-    def to_dict(self) -> dict:
+    def event_extra(self, day: dt.date, model_name: str, champion_version: int) -> dict:
+        """The ``sluice.retrain_requested`` event's extra: ``day`` is the training's as-of day,
+        ``since`` the day the change began (when training should learn from it on)."""
         return {
-            "due": self.due,
-            "reason": self.reason,
+            "day": day.isoformat(),
             "since": self.since.isoformat() if self.since else None,
+            "reason": self.reason,
+            "model_name": model_name,
+            "champion_version": champion_version,
         }
 
 
