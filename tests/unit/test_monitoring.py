@@ -36,6 +36,7 @@ def test_only_figures_over_their_threshold_alert_and_the_message_names_everythin
 def test_a_column_alert_names_the_column():
     alert = Alert(DAY, PREDICTION_DRIFT, 0.3, 0.1, column="score")
     assert "prediction_drift of score is 0.3" in alert.message()
+    assert Alert.from_dict(alert.to_dict()) == alert  # as it travels between tasks
 
 
 def test_unknown_figures_and_bad_thresholds_are_refused():
@@ -417,6 +418,8 @@ def test_retraining_waits_for_labels_since_the_change_then_respects_the_cooldown
     _alerting(warehouse, [], request_on=[onset + dt.timedelta(days=6)])
     cooled = ask(7)
     assert not cooled.due and "cooldown" in cooled.reason and "2026-02-06" in cooled.reason
-    assert Windows(min_labelled_days=0)  # 0: request at once
+    at_once = Windows(label_delay_days=3, min_labelled_days=0)  # 0: request at once
+    first_day = retraining_request(warehouse, onset, drift, Thresholds(), at_once)
+    assert first_day.due and first_day.since is None  # nothing labelled to learn the change from
     with pytest.raises(MonitoringError, match="window_days=0"):
         Windows(window_days=0)
