@@ -22,22 +22,23 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from benchlib import peak_rss_mb, rss_mb
-from scoring import BENCH_DAYS, MODEL, SCORED_AT, set_up, tracking_uri
+from scoring import BENCH_DAYS, BENCH_PG, MODEL, SCORED_AT, set_up, tracking_uri
 
 
 def measured(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
-    from sluice import monitoring, registry, tracking
+    from sluice import monitoring, tracking
     from sluice.warehouse import Warehouse
 
     tracking.configure(tracking_uri(Path(args.root)), "bench", Path(args.root) / "artifacts")
     champion = monitoring.champion(MODEL)
-    fitted = registry.load(MODEL, champion.version)
+    predict = monitoring.scorer(champion)
     warehouse = Warehouse(args.pg)
     day = dt.date.fromisoformat(args.day)
     before = rss_mb()
@@ -58,11 +59,11 @@ def measured(args: argparse.Namespace) -> dict:
             warehouse,
             day,
             champion,
-            lambda frame: fitted.predict_proba(frame)[:, 1],
+            predict,
             monitoring.Thresholds(),
             monitoring.Windows(reference_rows=args.sample_rows, current_rows=args.sample_rows),
             reports_dir=Path(args.root) / "reports",
-            holdout_accuracy=lambda version: champion.holdout_accuracy,
+            holdout_accuracy=partial(monitoring.holdout_accuracy, MODEL),
         )
         found = {"drift_share": report.figure("drift_share"), "rows": report.figure("rows")}
     return found | {
@@ -76,9 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--pg",
-        default=os.environ.get(
-            "SLUICE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/sluice_bench"
-        ),
+        default=BENCH_PG,
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sample-rows", type=int, default=20_000)

@@ -39,6 +39,8 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 from benchlib import CpuMeter, peak_rss_mb, prepare_data, rss_mb
 
 MODEL = "bench_water_potability"
+BENCH_PG = os.environ.get("SLUICE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/sluice_bench")
+"""The benchmarks' PostgreSQL database (created when missing)."""
 HISTORY_FIRST, HISTORY_LAST = dt.date(2026, 1, 1), dt.date(2026, 1, 24)
 BENCH_DAYS = dt.date(2026, 6, 1)  # the N-row days: one per size, from here on
 SCORED_AT = dt.datetime(2026, 6, 30, tzinfo=dt.UTC)
@@ -331,9 +333,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--pg",
-        default=os.environ.get(
-            "SLUICE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/sluice_bench"
-        ),
+        default=BENCH_PG,
     )
     parser.add_argument("--pg-rows", type=_sizes, default=[1_000_000, 10_000_000])
     parser.add_argument("--sqlite-rows", type=_sizes, default=[100_000, 1_000_000])
