@@ -127,7 +127,7 @@ def main() -> None:
             else "DataDriftPreset, all rows"
         )
         print(
-            f"{title:<34}{r['seconds']:>8.1f}{r['peak_rss_mb']:>13,.0f}{r['drift_share']:>13.3f}{r['rows']:>11,}"
+            f"{title:<34}{r['seconds']:>8.1f}{r['peak_rss_mb']:>13,.0f}{r['drift_share']:>13.3f}{int(r['rows']):>11,}"
         )
     print(f"\nstate: {args.root}")
 
