@@ -252,13 +252,15 @@ def served_labelled(
         .where(b.model_name == model_name)
         .subquery()
     )
+    scored_ids = select(p.sample_id).where(p.sample_date.between(first, last), p.model_name == model_name)
     label_rank = (
         select(
             lab.sample_id,
             lab.label,
             func.row_number().over(partition_by=lab.sample_id, order_by=lab.label_date.desc()).label("rank"),
         )
-        .where(lab.label_date <= labels_as_of)
+        # only these days' samples (the sample_id index), not every label ever received
+        .where(lab.label_date <= labels_as_of, lab.sample_id.in_(scored_ids))
         .subquery()
     )
     query = (
