@@ -62,6 +62,7 @@ def training_spec(params: dict[str, Any], as_of: str, since: str | None = None) 
         cv_folds=params["cv_folds"],
         seed=params["seed"],
         selection_metric=params["selection_metric"],
+        importance_rows=params["importance_rows"],
     )
     return since_change(spec, parse_day(since, where="since")) if since else spec
 
@@ -162,6 +163,15 @@ def _errors() -> tuple[type[Exception], ...]:
             title="Selection metric",
             description="Hold-out metric that picks the family to register (log loss and Brier: lower "
             "is better). Also the search's scoring.",
+        ),
+        "importance_rows": Param(
+            5_000,
+            type="integer",
+            minimum=0,
+            maximum=1_000_000,
+            title="Permutation importance sample (rows)",
+            description="Hold-out rows each candidate's permutation importance is computed on (5 "
+            "shuffles per feature; its cost grows with the rows). 0: no importance table.",
         ),
     },
 )

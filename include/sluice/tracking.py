@@ -45,7 +45,9 @@ from sluice.warehouse import Warehouse, feature_batches, ingest_batches
 
 CHALLENGER = "challenger"
 TAG = "sluice"
-IMPORTANCE_ROWS = 5_000
+MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
+"""What a saved pipeline needs to load, pinned to the installed versions. Named rather than
+inferred: MLflow's inference loads the model in a subprocess, about 4 s a model."""
 """Permutation importance is computed on a seeded sample of at most this many hold-out rows."""
 
 
@@ -275,7 +277,8 @@ def train_candidate(
         mlflow.log_metric("train_seconds", seconds)
         mlflow.log_table(_cv_table(result.cv_results), "cv_results.json")
         _log_figures(y, score, fam.title)
-        _log_importance(result.model, X, y, spec)
+        if spec.importance_rows:
+            _log_importance(result.model, X, y, spec)
         info = mlflow.sklearn.log_model(
             result.model,
             name="model",
@@ -284,9 +287,17 @@ def train_candidate(
             signature=mlflow.models.infer_signature(X, result.model.predict_proba(X)),
             input_example=X.head(5),
             pyfunc_predict_fn="predict_proba",
+            pip_requirements=model_requirements(),
         )
         mlflow.set_tags({f"{TAG}.model_id": info.model_id, f"{TAG}.model_uri": info.model_uri})
         return Candidate(family_name, run.info.run_id, info.model_id, info.model_uri, metrics, seconds)
+
+
+def model_requirements() -> list[str]:
+    """``MODEL_REQUIREMENTS`` pinned to what is installed here (MLflow adds its own pin)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
 
 def _cv_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -330,7 +341,7 @@ def _log_importance(model: Any, X: pd.DataFrame, y: np.ndarray, spec: TrainingSp
         y,
         scoring=SCORERS[spec.selection_metric],
         n_repeats=5,
-        max_samples=min(len(X), IMPORTANCE_ROWS),
+        max_samples=min(len(X), spec.importance_rows),
         random_state=spec.seed,
         n_jobs=1,
     )

@@ -184,6 +184,7 @@ class TrainingSpec:
     cv_folds: int = 3
     seed: int = 42
     selection_metric: str = "roc_auc"
+    importance_rows: int = 5_000
     feature_version: str = FEATURE_VERSION
     n_jobs: int = 1
     features: tuple[str, ...] = field(default=FEATURES)
@@ -199,6 +200,8 @@ class TrainingSpec:
             problems.append(f"budget={self.budget}: at least one candidate per family")
         if self.cv_folds < 2:
             problems.append(f"cv_folds={self.cv_folds}: at least 2")
+        if self.importance_rows < 0:
+            problems.append(f"importance_rows={self.importance_rows}: not negative (0 skips it)")
         if self.holdout_days < 1:
             problems.append(f"holdout_days={self.holdout_days}: at least 1")
         if self.label_cutoff_days < 0:

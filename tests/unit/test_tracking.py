@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from sluice import tracking
@@ -137,6 +139,9 @@ def test_the_parent_run_records_the_spec_the_data_and_the_split(trained):
 
 
 def test_each_family_has_a_nested_run_with_metrics_figures_importance_and_a_skops_model(trained):
+    from importlib.metadata import version
+    from pathlib import Path
+
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -161,6 +166,9 @@ def test_each_family_has_a_nested_run_with_metrics_figures_importance_and_a_skop
         assert info.flavors["sklearn"]["serialization_format"] == "skops"
         assert info.signature.inputs.input_names()[:2] == ["ph", "hardness"]
         assert info.saved_input_example_info is not None
+        requirements = Path(mlflow.pyfunc.get_model_dependencies(candidate.model_uri)).read_text().split()
+        assert f"scikit-learn=={version('scikit-learn')}" in requirements, "named, not inferred"
+        assert f"skops=={version('skops')}" in requirements
 
 
 def test_the_best_family_is_registered_with_the_challenger_alias(trained):
@@ -199,19 +207,24 @@ def test_retries_reuse_what_an_earlier_attempt_finished(store, trained):
 
 
 def test_a_new_run_with_the_same_seed_and_data_gets_the_same_holdout_metrics(store, trained):
+    from mlflow.tracking import MlflowClient
+
     warehouse, experiment = store
     _, candidates, _ = trained
-    prepared = tracking.prepare(warehouse, experiment, SPEC, run_key="test/run-2")
+    spec = replace(SPEC, importance_rows=0)  # no importance table: the metrics do not depend on it
+    prepared = tracking.prepare(warehouse, experiment, spec, run_key="test/run-2")
     again = tracking.train(
         warehouse,
         experiment,
-        SPEC,
+        spec,
         candidates[0].family,
         parent_run_id=prepared["parent_run_id"],
         run_key="test/run-2",
     )
     assert again.run_id != candidates[0].run_id
     assert again.metrics == candidates[0].metrics
+    artifacts = {a.path for a in MlflowClient().list_artifacts(again.run_id)}
+    assert "roc_curve.png" in artifacts and "feature_importance.json" not in artifacts
 
 
 def test_training_refuses_data_that_changed_since_the_parent_run(store, trained):

@@ -46,6 +46,7 @@ def test_the_window_ends_at_the_label_cutoff():
         ({"budget": 0}, "budget=0: at least one candidate"),
         ({"window_days": 8, "holdout_days": 7}, "window_days=8 leaves too few training days"),
         ({"cv_folds": 1}, "cv_folds=1: at least 2"),
+        ({"importance_rows": -1}, "importance_rows=-1: not negative"),
     ],
 )
 def test_a_bad_spec_names_the_field(kwargs, message):
