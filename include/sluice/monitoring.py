@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+DRIFT_SCORE = "drift_score"
 DRIFT_SHARE = "drift_share"
 PREDICTION_DRIFT = "prediction_drift"
 ACCURACY_DROP = "accuracy_drop"
@@ -403,7 +404,7 @@ class Windows:
     """Performance is computed for the sample day this many days back, whose labels are in."""
     min_labelled_rows: int = 50
     """Fewer labelled predictions than this on a day: no performance figures for it."""
-    min_labelled_days: int = 4
+    min_labelled_days: int = 3
     """Labelled sample days since a change before retraining is requested (0: at once)."""
     seed: int = 0
 
@@ -684,7 +685,7 @@ def measure_day(
         for c in drift.columns:
             figures.add(
                 day,
-                "drift_score",
+                DRIFT_SCORE,
                 c.score,
                 column=c.column,
                 threshold=c.threshold,

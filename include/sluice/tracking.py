@@ -33,7 +33,6 @@ from sluice.training import (
     THRESHOLD,
     Split,
     TrainingSpec,
-    dataset_digest,
     family,
     holdout_metrics,
     load_labelled,
@@ -129,7 +128,7 @@ class WarehouseDatasetSource(DatasetSource):
 
 
 def _log_dataset(
-    warehouse: Warehouse, frame: pd.DataFrame, spec: TrainingSpec, name: str, context: str
+    warehouse: Warehouse, frame: pd.DataFrame, digest: str, spec: TrainingSpec, name: str, context: str
 ) -> None:
     days = sorted(set(frame["sample_date"]))
     source = WarehouseDatasetSource(
@@ -146,7 +145,7 @@ def _log_dataset(
             source=source,
             targets="label",
             name=name,
-            digest=dataset_digest(frame),
+            digest=digest,
         )
         mlflow.log_input(dataset, context=context)
 
@@ -197,8 +196,8 @@ def start_training(
                 "train_last_day": split.train_days[-1].isoformat(),
                 "holdout_first_day": split.holdout_days[0].isoformat(),
                 "holdout_last_day": split.holdout_days[-1].isoformat(),
-                "train_digest": dataset_digest(split.train),
-                "holdout_digest": dataset_digest(split.holdout),
+                "train_digest": split.digests["train"],
+                "holdout_digest": split.digests["holdout"],
             }
         )
         mlflow.log_metrics(
@@ -207,8 +206,12 @@ def start_training(
                 "holdout_positive_share": float(split.holdout["label"].mean()),
             }
         )
-        _log_dataset(warehouse, split.train, spec, f"train {first}..{last}", "training")
-        _log_dataset(warehouse, split.holdout, spec, f"holdout {first}..{last}", "holdout")
+        _log_dataset(
+            warehouse, split.train, split.digests["train"], spec, f"train {first}..{last}", "training"
+        )
+        _log_dataset(
+            warehouse, split.holdout, split.digests["holdout"], spec, f"holdout {first}..{last}", "holdout"
+        )
         mlflow.log_dict(
             {t: dict(sorted(links.items())) for t, links in validations.items()}, "gx_validations.json"
         )
@@ -463,8 +466,8 @@ def prepare(warehouse: Warehouse, experiment_id: str, spec: TrainingSpec, *, run
         "holdout_rows": len(split.holdout),
         "train_days": [split.train_days[0].isoformat(), split.train_days[-1].isoformat()],
         "holdout_days": [split.holdout_days[0].isoformat(), split.holdout_days[-1].isoformat()],
-        "train_digest": dataset_digest(split.train),
-        "holdout_digest": dataset_digest(split.holdout),
+        "train_digest": split.digests["train"],
+        "holdout_digest": split.digests["holdout"],
     }
 
 
@@ -480,11 +483,11 @@ def train(
     """Train one family on exactly the data the parent run recorded (what each mapped task does)."""
     split = _split(warehouse, spec)
     recorded = MlflowClient().get_run(parent_run_id).data.params
-    for part, frame in (("train", split.train), ("holdout", split.holdout)):
-        if recorded.get(f"{part}_digest") != dataset_digest(frame):
+    for part, digest in split.digests.items():
+        if recorded.get(f"{part}_digest") != digest:
             raise TrackingError(
                 f"the {part} data changed since training run {parent_run_id} started "
-                f"(digest {recorded.get(f'{part}_digest')} then, {dataset_digest(frame)} now): "
+                f"(digest {recorded.get(f'{part}_digest')} then, {digest} now): "
                 "labels or features of the window were rewritten meanwhile; start a new training run"
             )
     return train_candidate(

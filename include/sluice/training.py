@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -198,8 +199,8 @@ class TrainingSpec:
             problems.append(f"selection_metric {self.selection_metric!r} is not one of {', '.join(METRICS)}")
         if self.budget < 1:
             problems.append(f"budget={self.budget}: at least one candidate per family")
-        if self.cv_folds < 2:
-            problems.append(f"cv_folds={self.cv_folds}: at least 2")
+        if self.cv_folds < 1:
+            problems.append(f"cv_folds={self.cv_folds}: at least 1")
         if self.importance_rows < 0:
             problems.append(f"importance_rows={self.importance_rows}: not negative (0 skips it)")
         if self.holdout_days < 1:
@@ -235,7 +236,8 @@ class TrainingSpec:
         return out
 
 
-MIN_DAYS_SINCE_CHANGE = 4
+MIN_DAYS_SINCE_CHANGE = 3
+"""A hold-out day, and two training days for one time-ordered validation split."""
 """The fewest sample days a training since a change can be split into: a hold-out day and two
 time-ordered folds of at least one day each, plus one."""
 
@@ -245,15 +247,17 @@ def since_change(spec: TrainingSpec, since: dt.date) -> TrainingSpec:
     then (a drift the monitor saw): days before a change teach the old regime.
 
     The window starts at ``since`` (it never grows), and the hold-out and the folds shrink to fit
-    a short window: a quarter of its days for the hold-out (at least one), and at least two folds.
-    Fewer than four labelled days since the change cannot be split; the error says so.
+    a short window: a quarter of its days for the hold-out (at least one), then as many folds as
+    the training days allow (three days: one hold-out day, and one split that tunes on the first
+    training day and validates on the second). Fewer than three labelled days since the change
+    cannot be split; the error says so.
     """
     first, last = spec.window
     if since <= first:
         return spec
     days = (last - since).days + 1
     holdout = max(1, min(spec.holdout_days, days // 4))
-    folds = max(2, min(spec.cv_folds, days - holdout - 1))
+    folds = max(1, min(spec.cv_folds, days - holdout - 1))
     if days < holdout + folds + 1:
         raise TrainingError(
             f"only {max(days, 0)} sample days from {since} (the change) to {last} (as of {spec.as_of}, "
@@ -340,6 +344,11 @@ class Split:
     def holdout_days(self) -> list[dt.date]:
         return sorted(set(self.holdout["sample_date"]))
 
+    @cached_property
+    def digests(self) -> dict[str, str]:
+        """``dataset_digest`` of each part, computed once: ``{"train": …, "holdout": …}``."""
+        return {"train": dataset_digest(self.train), "holdout": dataset_digest(self.holdout)}
+
 
 def time_split(frame: pd.DataFrame, holdout_days: int, min_train_days: int = 1) -> Split:
     """The newest ``holdout_days`` labelled days are the hold-out; the days before them train."""
@@ -361,7 +370,8 @@ def time_split(frame: pd.DataFrame, holdout_days: int, min_train_days: int = 1) 
 def day_folds(days: Sequence[dt.date] | pd.Series, n_splits: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Expanding-window folds over whole days: each validation block of days follows its training days.
 
-    Returns (train row indices, validation row indices) per fold, for ``cv=`` of a search.
+    Returns (train row indices, validation row indices) per fold, for ``cv=`` of a search. One
+    fold validates on the last day and trains on the days before it.
     """
     from sklearn.model_selection import TimeSeriesSplit
 
@@ -372,7 +382,12 @@ def day_folds(days: Sequence[dt.date] | pd.Series, n_splits: int) -> list[tuple[
             f"{len(unique)} training day(s) cannot make {n_splits} time-ordered folds (need {n_splits + 1})"
         )
     folds = []
-    for train_days, valid_days in TimeSeriesSplit(n_splits=n_splits).split(unique):
+    splits = (
+        [(np.arange(len(unique) - 1), np.array([len(unique) - 1]))]
+        if n_splits == 1
+        else TimeSeriesSplit(n_splits=n_splits).split(unique)
+    )
+    for train_days, valid_days in splits:
         folds.append(
             (
                 np.flatnonzero(np.isin(values, unique[train_days])),

@@ -45,7 +45,7 @@ def test_the_window_ends_at_the_label_cutoff():
         ({"selection_metric": "precision"}, "selection_metric 'precision' is not one of"),
         ({"budget": 0}, "budget=0: at least one candidate"),
         ({"window_days": 8, "holdout_days": 7}, "window_days=8 leaves too few training days"),
-        ({"cv_folds": 1}, "cv_folds=1: at least 2"),
+        ({"cv_folds": 0}, "cv_folds=0: at least 1"),
         ({"importance_rows": -1}, "importance_rows=-1: not negative"),
     ],
 )
@@ -90,6 +90,11 @@ def test_folds_are_whole_days_and_validate_only_on_later_days():
     )
     with pytest.raises(TrainingError, match=r"3 training day\(s\) cannot make 3 time-ordered folds"):
         day_folds(frame["sample_date"][frame["sample_date"] < day(3)], 3)
+    two_days = frame["sample_date"][frame["sample_date"] < day(2)]
+    ((fit, valid),) = day_folds(two_days, 1)  # one split: the first day tunes, the second validates
+    assert set(two_days.iloc[fit]) == {day(0)} and set(two_days.iloc[valid]) == {day(1)}
+    with pytest.raises(TrainingError, match=r"1 training day\(s\) cannot make 1 time-ordered folds"):
+        day_folds(frame["sample_date"][frame["sample_date"] < day(1)], 1)
 
 
 # --- search, metrics, selection --------------------------------------------------------------
@@ -226,5 +231,7 @@ def test_training_since_a_change_learns_only_from_its_days_with_a_hold_out_that_
     assert (short.holdout_days, short.cv_folds) == (1, 2)
     longer = since_change(spec, dt.date(2026, 1, 20))  # 15 days
     assert (longer.window[0], longer.holdout_days, longer.cv_folds) == (dt.date(2026, 1, 20), 3, 3)
-    with pytest.raises(TrainingError, match="only 3 sample days from 2026-02-01"):
-        since_change(spec, dt.date(2026, 2, 1))
+    shortest = since_change(spec, dt.date(2026, 2, 1))  # 3 days: one hold-out day, one split
+    assert (shortest.holdout_days, shortest.cv_folds) == (1, 1)
+    with pytest.raises(TrainingError, match="only 2 sample days from 2026-02-02"):
+        since_change(spec, dt.date(2026, 2, 2))
