@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-scoring bench-monitoring clean
+.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-scoring bench-monitoring bench-view clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench-scoring: install  ## batch scoring at 1M/10M rows: streamed path vs naive 
 
 bench-monitoring: install  ## monitoring of a 1M-row PostgreSQL day: bounded samples (and --full: all rows)
 	$(VENV)/bin/python bench/monitoring.py $(BENCH_ARGS)
+
+bench-view: install  ## the Sluice view's pages and API with 365 days of history (target < 300 ms)
+	$(VENV)/bin/python bench/view.py $(BENCH_ARGS)
 
 clean: down  ## stop and delete all local state (.sluice/)
 	rm -rf .sluice

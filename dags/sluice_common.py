@@ -90,7 +90,7 @@ def settings() -> Settings:
 
 def warehouse() -> Warehouse:
     """The warehouse behind the ``sluice_warehouse`` connection."""
-    from sluice.warehouse import Warehouse, connection_url
+    from sluice.warehouse import Warehouse, url_of
 
     try:
         conn = Connection.get(WAREHOUSE_CONN_ID)
@@ -100,16 +100,7 @@ def warehouse() -> Warehouse:
             "AIRFLOW_CONN_SLUICE_WAREHOUSE to a SQLAlchemy URL (make up does) "
             "or add it in Admin → Connections"
         ) from None
-    url = connection_url(
-        conn.conn_type,
-        host=conn.host,
-        schema=conn.schema,
-        login=conn.login,
-        password=conn.password,
-        port=conn.port,
-        extra=conn.extra_dejson,
-    )
-    return Warehouse(url)
+    return Warehouse(url_of(conn))
 
 
 def run_day(context: Any) -> dt.date:

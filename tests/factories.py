@@ -157,3 +157,157 @@ def serve_day(warehouse, model, d, n=400, shift=0.0, version=1, seed=None, name=
     at = dt.datetime.combine(d, dt.time(1), tzinfo=dt.UTC)
     scoring.score_day(warehouse, d, pinned, model, scored_at=at, scored_by="t", chunk_size=1000)
     return ids
+
+
+def seed_view(
+    warehouse, days: int = 40, first: dt.date = START, model_name: str = "water_potability"
+) -> dict:
+    """Tables the Sluice view reads, for ``days`` days from ``first``: delivered and scored rows,
+    monitoring figures (a drift from two thirds of the way on), three decisions, one quarantined
+    batch. Returns what was written, for assertions."""
+    import json
+
+    rng = np.random.default_rng(7)
+    dates = [first + dt.timedelta(days=i) for i in range(days)]
+    onset = dates[(2 * days) // 3]
+    at = pd.Timestamp(first, tz="UTC")
+    quarantined_day = dates[days // 4]
+    batches = pd.DataFrame(
+        {
+            "sample_date": dates,
+            "batch_id": [f"B{d:%Y%m%d}" for d in dates],
+            "source": "simulated",
+            "columns": "[]",
+            "row_count": 1000,
+            "landed_at": at,
+            "status": ["partial" if d == quarantined_day else "published" for d in dates],
+            "published_rows": [990 if d == quarantined_day else 1000 for d in dates],
+            "quarantined_rows": [10 if d == quarantined_day else 0 for d in dates],
+            "validated_at": at,
+            "validation_url": None,
+        }
+    )
+    versions = [1 if d < onset + dt.timedelta(days=5) else 3 for d in dates]
+    scored = pd.DataFrame(
+        {
+            "sample_date": dates,
+            "model_name": model_name,
+            "model_version": versions,
+            "feature_version": FEATURE_VERSION,
+            "row_count": [990 if d == quarantined_day else 1000 for d in dates],
+            "threshold": 0.5,
+            "scored_by": "sluice_score/test",
+            "scored_at": at,
+        }
+    )
+    metrics = []
+
+    def figure(d, metric, value, column="", threshold=None, version=None):
+        alert = int(threshold is not None and value is not None and value > threshold)
+        metrics.append((d, metric, column, "day", value, threshold, alert, 1000, version))
+
+    for d, v in zip(dates, versions, strict=True):
+        drifted = d >= onset and d < onset + dt.timedelta(days=5)
+        for i, column in enumerate(("chloramines", "turbidity", "trihalomethanes", "ph", "sulfate")):
+            base = 0.02 + 0.01 * i
+            figure(
+                d,
+                "drift_score",
+                base + (0.3 - 0.05 * i if drifted else 0) + rng.uniform(0, 0.01),
+                column,
+                0.1,
+            )
+        figure(d, "drift_share", 0.4 if drifted else round(rng.uniform(0, 0.08), 3), threshold=0.1, version=v)
+        figure(
+            d,
+            "prediction_drift",
+            0.2 if drifted else round(rng.uniform(0.01, 0.06), 3),
+            threshold=0.1,
+            version=v,
+        )
+        figure(d, "quarantine_rate", 0.01 if d == quarantined_day else 0.0, threshold=0.05)
+        if d <= dates[-4]:  # the newest three days have no lab results yet
+            accuracy = 0.72 if drifted else 0.85 + rng.uniform(-0.01, 0.01)
+            figure(d, "accuracy", accuracy, version=v)
+            figure(d, "roc_auc", accuracy + 0.07, version=v)
+            figure(d, "accuracy_drop", 0.86 - accuracy, threshold=0.05, version=v)
+    frame = pd.DataFrame(
+        metrics,
+        columns=[
+            "metric_date",
+            "metric",
+            "column_name",
+            "span",
+            "value",
+            "threshold",
+            "alert",
+            "sample_size",
+            "model_version",
+        ],
+    )
+    frame["computed_at"] = at
+
+    def decision(d, kind, before, challenger, after, gain, reason, status="applied"):
+        return {
+            "decision_date": d,
+            "decision_id": f"sluice_evaluate/{kind}-{d}",
+            "model_name": model_name,
+            "decision": kind,
+            "status": status,
+            "champion_before": before,
+            "challenger_version": challenger,
+            "champion_after": after,
+            "primary_metric": "roc_auc",
+            "margin": 0.005,
+            "gain": gain,
+            "ci_low": None if gain is None else gain - 0.01,
+            "ci_high": None if gain is None else gain + 0.01,
+            "champion_metrics": json.dumps({"roc_auc": 0.90, "accuracy": 0.84}) if before else None,
+            "challenger_metrics": json.dumps({"roc_auc": 0.90 + (gain or 0), "accuracy": 0.85, "f1": 0.83}),
+            "slices": None,
+            "holdout_first_day": d - dt.timedelta(days=7),
+            "holdout_last_day": d - dt.timedelta(days=1),
+            "holdout_rows": 7000,
+            "reason": reason,
+            "triggered_by": "asset_triggered run",
+            "decided_at": pd.Timestamp(d, tz="UTC") + pd.Timedelta(hours=4),
+        }
+
+    decisions = pd.DataFrame(
+        [
+            decision(dates[0], "promote", None, 1, 1, None, "first champion"),
+            decision(dates[days // 3], "reject", 1, 2, 1, -0.002, "gain below the margin"),
+            decision(onset + dt.timedelta(days=4), "promote", 1, 3, 3, 0.08, "better on the hold-out"),
+        ]
+    )
+    failed = [
+        {
+            "expectation": "expect_column_values_to_be_between",
+            "column": "ph",
+            "unexpected_count": 10,
+            "why": "physical range",
+        }
+    ]
+    held = pd.DataFrame(
+        [
+            {
+                "sample_date": quarantined_day,
+                "batch_id": f"B{quarantined_day:%Y%m%d}",
+                "table_name": "observations",
+                "scope": "rows",
+                "reason": "10 rows broke row rules",
+                "failed_expectations": json.dumps(failed),
+                "row_count": 1000,
+                "quarantined_rows": 10,
+                "validation_url": None,
+                "quarantined_at": at,
+            }
+        ]
+    )
+    with warehouse.transaction() as tx:
+        tx.insert("ingest_batches", batches)
+        tx.insert("prediction_batches", scored)
+        tx.insert("monitoring_metrics", frame)
+        tx.insert("model_decisions", decisions)
+        tx.insert("quarantine", held)
+    return {"dates": dates, "onset": onset, "quarantined_day": quarantined_day, "versions": versions}

@@ -587,6 +587,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def url_of(conn: Any) -> str:
+    """:func:`connection_url` of an Airflow ``Connection`` (anything with its fields)."""
+    return connection_url(
+        conn.conn_type,
+        host=conn.host,
+        schema=conn.schema,
+        login=conn.login,
+        password=conn.password,
+        port=conn.port,
+        extra=conn.extra_dejson,
+    )
+
+
 def connection_url(
     conn_type: str,
     *,

@@ -1,0 +1,189 @@
+"""The Sluice view's app (FastAPI TestClient) on seeded tables: every endpoint returns what the
+tables hold, pages render their charts, unauthenticated requests are refused, /metrics parses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from fastapi import HTTPException
+from fastapi.testclient import TestClient
+
+from sluice.web import ViewConfig, create_app
+from tests.factories import seed_view
+
+TOKEN = "Bearer good"
+USER = {"authorization": TOKEN}
+
+
+async def authenticate(request):
+    """A stand-in for Airflow's check: one valid token (the plugin's own test uses Airflow's)."""
+    if request.headers.get("authorization") != TOKEN:
+        raise HTTPException(401, "Not authenticated")
+    return "tester"
+
+
+@pytest.fixture
+def seeded(warehouse, tmp_path):
+    written = seed_view(warehouse, days=40)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    last = written["dates"][-1]
+    (reports / f"{last}.html").write_text("<html>evidently</html>")
+    docs = tmp_path / "docs"
+    (docs / "validations").mkdir(parents=True)
+    (docs / "validations" / "page.html").write_text("<html>gx</html>")
+    (tmp_path / "secret.txt").write_text("not served")
+    config = ViewConfig(
+        warehouse=lambda: warehouse,
+        model_name="water_potability",
+        reports_dir=reports,
+        data_docs_dir=docs,
+        login_url=lambda next_url: f"/auth/login/?next={next_url}",
+        metrics_token="scraper-secret",
+        dag_runs=lambda: [{"dag_id": "sluice_ingest", "run_id": "r1", "state": "success"}],
+        today=lambda: last + dt.timedelta(days=1),
+    )
+    return TestClient(create_app(config, authenticate)), written
+
+
+def test_unauthenticated_requests_are_refused(seeded):
+    client, _ = seeded
+    for path in ("/api/overview", "/api/decisions", "/api/drift", "/api/quality", "/metrics"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers={"authorization": "Bearer forged"}).status_code == 401, path
+    for path in ("/", "/history", "/drift", "/quality", "/reports/2026-02-09.html", "/data-docs/x.html"):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/auth/login/?next=http://testserver" + path)
+
+
+def test_overview_names_the_champion_the_alerts_and_the_newest_day(seeded):
+    client, written = seeded
+    body = client.get("/api/overview", headers=USER).json()
+    onset, last = written["onset"], written["dates"][-1]
+    assert body["champion"]["version"] == 3
+    assert body["champion"]["promoted_on"] == (onset + dt.timedelta(days=4)).isoformat()
+    assert body["champion"]["days_since_promotion"] == (last + dt.timedelta(days=1) - onset).days - 4
+    assert body["champion"]["holdout_metrics"]["roc_auc"] == pytest.approx(0.98)
+    assert body["last_day"] == {
+        "day": last.isoformat(),
+        "status": "published",
+        "delivered": 1000,
+        "published": 1000,
+        "quarantined": 0,
+        "scored": 1000,
+        "scored_by_version": 3,
+    }
+    # the drift ended 5 days after onset: within the last 7 monitored days only accuracy_drop
+    # rows of drifted sample days can alert, and none of those is in the window
+    assert all(a["day"] >= (last - dt.timedelta(days=6)).isoformat() for a in body["alerts"])
+    assert [r["dag_id"] for r in body["dag_runs"]][:2] == ["sluice_ingest", "sluice_features"]
+    assert body["dag_runs"][0]["state"] == "success" and body["dag_runs"][1]["state"] is None
+
+
+def test_decisions_come_back_oldest_first_with_both_metrics(seeded):
+    client, _ = seeded
+    body = client.get("/api/decisions", headers=USER).json()
+    assert [d["decision"] for d in body] == ["promote", "reject", "promote"]
+    assert [d["challenger_version"] for d in body] == [1, 2, 3]
+    assert body[1]["champion_metrics"] == {"roc_auc": 0.9, "accuracy": 0.84}
+    assert body[2]["gain"] == pytest.approx(0.08)
+
+
+def test_drift_series_match_the_metrics_table(seeded, warehouse):
+    from sqlalchemy import select
+
+    from sluice.warehouse import monitoring_metrics as m
+
+    client, written = seeded
+    body = client.get("/api/drift", params={"days": 40}, headers=USER).json()
+    stored = {
+        r["metric_date"].isoformat(): r["value"]
+        for r in warehouse.fetch(select(m.c.metric_date, m.c.value).where(m.c.metric == "drift_share"))
+    }
+    assert {p["day"]: p["value"] for p in body["series"]["drift_share"]} == pytest.approx(stored)
+    assert len(body["series"]["accuracy"]) == 37, "the newest three days have no labels yet"
+    assert body["top_features"][0] == "chloramines"
+    assert [c["version"] for c in body["champion_changes"]] == [1, 3]
+    assert body["first"] == written["dates"][0].isoformat()
+    short = client.get("/api/drift", params={"days": 10}, headers=USER).json()
+    assert len(short["series"]["drift_share"]) == 10
+    assert client.get("/api/drift", params={"days": 0}, headers=USER).status_code == 422
+
+
+def test_quality_lists_the_quarantined_batch_and_the_reports(seeded):
+    client, written = seeded
+    body = client.get("/api/quality", params={"days": 40}, headers=USER).json()
+    (batch,) = body["quarantined"]
+    assert batch["day"] == written["quarantined_day"].isoformat()
+    assert batch["quarantined_rows"] == 10
+    assert batch["failed_expectations"][0]["column"] == "ph"
+    assert body["reports"] == [written["dates"][-1].isoformat()]
+    assert sum(d["quarantined"] for d in body["days"]) == 10
+
+
+def test_pages_render_charts_with_data_points(seeded):
+    client, _ = seeded
+    drift = client.get("/drift", headers=USER)
+    assert drift.status_code == 200
+    assert drift.text.count("<svg") == 4
+    assert len(re.findall(r'<circle class="point" data-series="drift share"', drift.text)) == 40
+    assert 'class="marker-label"' in drift.text, "champion changes are marked"
+    history = client.get("/history", headers=USER).text
+    assert "better on the hold-out" in history and history.count('class="badge promote"') == 2
+    overview = client.get("/", headers=USER).text
+    assert ">v3<" in overview
+    quality = client.get("/quality", headers=USER).text
+    assert "expect_column_values_to_be_between" in quality and "/reports/" in quality
+
+
+def test_reports_and_data_docs_are_served_without_escaping_their_folder(seeded):
+    client, written = seeded
+    assert client.get(f"/reports/{written['dates'][-1]}.html", headers=USER).text == "<html>evidently</html>"
+    assert client.get("/reports/2020-01-01.html", headers=USER).status_code == 404
+    assert client.get("/data-docs/validations/page.html", headers=USER).text == "<html>gx</html>"
+    assert client.get("/data-docs/../secret.txt", headers=USER).status_code == 404
+    assert client.get("/data-docs/%2E%2E/secret.txt", headers=USER).status_code == 404
+
+
+def test_metrics_parse_and_take_the_scraper_token(seeded):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client, written = seeded
+    text = client.get("/metrics", headers={"authorization": "Bearer scraper-secret"}).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    last = written["dates"][-1].isoformat()
+    assert samples[("sluice_champion_version", (("model", "water_potability"),))] == 3
+    assert samples[("sluice_rows", (("day", last), ("stage", "quarantined")))] == 0
+    assert samples[("sluice_rows", (("day", last), ("stage", "scored")))] == 1000
+    assert ("sluice_last_drift_share", (("day", last),)) in samples
+    labelled = written["dates"][-4].isoformat()
+    assert samples[("sluice_last_accuracy", (("day", labelled),))] == pytest.approx(0.85, abs=0.011)
+    assert samples[("sluice_days_since_promotion", (("model", "water_potability"),))] >= 0
+    assert client.get("/metrics", headers=USER).status_code == 200, "an Airflow user may read it too"
+
+
+def test_an_empty_warehouse_renders_without_errors(warehouse):
+    config = ViewConfig(warehouse=lambda: warehouse, model_name="m", today=lambda: dt.date(2026, 1, 1))
+    client = TestClient(create_app(config, authenticate))
+    assert client.get("/api/overview", headers=USER).json()["champion"] is None
+    for path in ("/", "/history", "/drift", "/quality"):
+        answer = client.get(path, headers=USER)
+        assert answer.status_code == 200, path
+    assert "no data yet" in client.get("/drift", headers=USER).text
+    assert client.get("/metrics", headers=USER).status_code == 200
+
+
+def test_the_openapi_schema_documents_the_api(seeded):
+    client, _ = seeded
+    schema = client.get("/openapi.json").json()
+    assert {"/api/overview", "/api/decisions", "/api/drift", "/api/quality", "/metrics"} <= set(
+        schema["paths"]
+    )
+    assert "Overview" in schema["components"]["schemas"]
