@@ -38,6 +38,9 @@ SERIES = (DRIFT_SHARE, PREDICTION_DRIFT, "accuracy", "roc_auc", QUARANTINE_RATE)
 """The whole-day figures the drift and performance page charts, one series each."""
 
 
+JSON_COLUMNS = ("champion_metrics", "challenger_metrics")
+
+
 def _json(text: str | None) -> Any:
     return json.loads(text) if text else None
 
@@ -54,26 +57,13 @@ def decisions(warehouse: Warehouse, model_name: str) -> list[dict[str, Any]]:
     )
     return [
         {
-            "decision_date": _iso(r["decision_date"]),
-            "decided_at": _iso(r["decided_at"]),
-            "decision": r["decision"],
-            "status": r["status"],
-            "champion_before": r["champion_before"],
-            "challenger_version": r["challenger_version"],
-            "champion_after": r["champion_after"],
-            "primary_metric": r["primary_metric"],
-            "margin": r["margin"],
-            "gain": r["gain"],
-            "ci_low": r["ci_low"],
-            "ci_high": r["ci_high"],
-            "champion_metrics": _json(r["champion_metrics"]),
-            "challenger_metrics": _json(r["challenger_metrics"]),
-            "holdout_first_day": _iso(r["holdout_first_day"]),
-            "holdout_last_day": _iso(r["holdout_last_day"]),
-            "holdout_rows": r["holdout_rows"],
-            "reason": r["reason"],
-            "triggered_by": r["triggered_by"],
-            "decision_id": r["decision_id"],
+            column: _json(value)
+            if column in JSON_COLUMNS
+            else _iso(value)
+            if isinstance(value, dt.date)
+            else value
+            for column, value in r.items()
+            if column not in ("model_name", "slices")
         }
         for r in rows
     ]
