@@ -134,7 +134,7 @@ def windows(params: dict):
             description="After a retraining request, alerts do not request again for this many days.",
         ),
         "min_labelled_days": Param(
-            3,
+            4,
             type="integer",
             minimum=0,
             maximum=60,

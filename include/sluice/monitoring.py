@@ -404,7 +404,7 @@ class Windows:
     """Performance is computed for the sample day this many days back, whose labels are in."""
     min_labelled_rows: int = 50
     """Fewer labelled predictions than this on a day: no performance figures for it."""
-    min_labelled_days: int = 3
+    min_labelled_days: int = 4
     """Labelled sample days since a change before retraining is requested (0: at once)."""
     seed: int = 0
 

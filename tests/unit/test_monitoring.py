@@ -399,7 +399,7 @@ def test_retraining_waits_for_labels_since_the_change_then_respects_the_cooldown
     from tests.factories import day
 
     onset = day(30)
-    windows = Windows(label_delay_days=3, min_labelled_days=4)  # the default is 3; 4 shows the wait
+    windows = Windows(label_delay_days=3, min_labelled_days=4)
     drift = [Alert(onset, DRIFT_SHARE, 0.5, 0.2)]
     _alerting(warehouse, [onset + dt.timedelta(days=i) for i in range(8)])
 
