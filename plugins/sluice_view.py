@@ -77,6 +77,7 @@ def warehouse_url() -> str:
 
 @cache
 def build() -> Any:
+    import datetime as dt
     import os
 
     from sluice.settings import Settings
@@ -95,6 +96,7 @@ def build() -> Any:
         login_url=login_url,
         metrics_token=os.environ.get("SLUICE_METRICS_TOKEN") or None,
         dag_runs=last_dag_runs,
+        today=lambda: dt.datetime.now(dt.UTC).date(),
     )
     return create_app(config, authenticate)
 

@@ -226,6 +226,10 @@ def seed_view(
             version=v,
         )
         figure(d, "quarantine_rate", 0.01 if d == quarantined_day else 0.0, threshold=0.05)
+        for column in FEATURES:  # quality figures per feature, as the monitor writes them
+            figure(d, "missing_share", round(rng.uniform(0, 0.2), 3), column)
+            figure(d, "out_of_range", int(rng.integers(0, 5)), column)
+        metrics.append((d, "drift_share", "", "rolling_7d", 0.05, 0.1, 0, 7000, v))
         if d <= dates[-4]:  # the newest three days have no lab results yet
             accuracy = 0.72 if drifted else 0.85 + rng.uniform(-0.01, 0.01)
             figure(d, "accuracy", accuracy, version=v)

@@ -143,6 +143,24 @@ def daily_counts(
     return out
 
 
+def newest_day(warehouse: Warehouse) -> dt.date | None:
+    """The newest day delivered or monitored."""
+    b, m = ingest_batches.c, monitoring_metrics.c
+    days = [
+        warehouse.fetch(select(func.max(b.sample_date).label("day")))[0]["day"],
+        warehouse.fetch(select(func.max(m.metric_date).label("day")))[0]["day"],
+    ]
+    days = [d for d in days if d is not None]
+    return max(days) if days else None
+
+
+def last_day_counts(warehouse: Warehouse, model_name: str) -> dict[str, Any] | None:
+    """``daily_counts`` of the newest delivered day."""
+    b = ingest_batches.c
+    newest = warehouse.fetch(select(func.max(b.sample_date).label("day")))[0]["day"]
+    return daily_counts(warehouse, model_name, newest, newest)[0] if newest else None
+
+
 def metric_days(warehouse: Warehouse) -> tuple[dt.date, dt.date] | None:
     """The first and last day with monitoring figures."""
     m = monitoring_metrics.c

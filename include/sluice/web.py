@@ -52,6 +52,8 @@ class ViewConfig:
 
     warehouse: Callable[[], Warehouse]
     model_name: str
+    today: Callable[[], dt.date]
+    """The clock (days since the promotion, the range when the warehouse is empty)."""
     reports_dir: Path | None = None
     data_docs_dir: Path | None = None
     mlflow_url: str | None = None
@@ -60,7 +62,6 @@ class ViewConfig:
     """The login page's URL that returns to the given URL."""
     metrics_token: str | None = None
     dag_runs: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
-    today: Callable[[], dt.date] = field(default=lambda: dt.datetime.now(dt.UTC).date())
 
 
 # --- API models (the OpenAPI schema documents them) --------------------------------------------
@@ -196,11 +197,8 @@ class Quality(BaseModel):
 
 
 def _range(config: ViewConfig, store: Warehouse, days: int) -> tuple[dt.date, dt.date]:
-    bounds = dashboard.metric_days(store)
-    last = bounds[1] if bounds else config.today()
-    newest_batch = dashboard.daily_counts(store, config.model_name, last, last + dt.timedelta(days=3650))
-    if newest_batch:
-        last = max(last, dt.date.fromisoformat(newest_batch[-1]["day"]))
+    """The ``days`` days up to the newest delivered or monitored day (today when there is none)."""
+    last = dashboard.newest_day(store) or config.today()
     return last - dt.timedelta(days=days - 1), last
 
 
@@ -215,14 +213,13 @@ def _docs_link(url: str | None, config: ViewConfig, base: str) -> str | None:
 def overview_data(config: ViewConfig, store: Warehouse) -> dict[str, Any]:
     history = dashboard.decisions(store, config.model_name)
     bounds = dashboard.metric_days(store)
-    counts = dashboard.daily_counts(store, config.model_name, dt.date.min, dt.date.max)
     runs = {r["dag_id"]: r for r in config.dag_runs()}
     return {
         "model_name": config.model_name,
         "champion": dashboard.champion(history, config.today()),
         "dag_runs": [runs.get(d, {"dag_id": d}) for d in DAG_IDS],
         "alerts": dashboard.recent_alerts(store, bounds[1]) if bounds else [],
-        "last_day": counts[-1] if counts else None,
+        "last_day": dashboard.last_day_counts(store, config.model_name),
     }
 
 
@@ -390,12 +387,11 @@ def metrics_text(config: ViewConfig, store: Warehouse) -> bytes:
                 if points:
                     gauge.add_metric([points[-1]["day"]], points[-1]["value"])
                 yield gauge
-            counts = dashboard.daily_counts(store, model, dt.date.min, dt.date.max)
+            last = dashboard.last_day_counts(store, model)
             rows = GaugeMetricFamily(
                 "sluice_rows", "Rows of the newest delivered day, by stage", labels=["day", "stage"]
             )
-            if counts:
-                last = counts[-1]
+            if last:
                 for stage in ("delivered", "published", "quarantined", "scored"):
                     rows.add_metric([last["day"], stage], last[stage])
             yield rows

@@ -101,7 +101,9 @@ def test_drift_series_match_the_metrics_table(seeded, warehouse):
     body = client.get("/api/drift", params={"days": 40}, headers=USER).json()
     stored = {
         r["metric_date"].isoformat(): r["value"]
-        for r in warehouse.fetch(select(m.c.metric_date, m.c.value).where(m.c.metric == "drift_share"))
+        for r in warehouse.fetch(
+            select(m.c.metric_date, m.c.value).where(m.c.metric == "drift_share", m.c.span == "day")
+        )
     }
     assert {p["day"]: p["value"] for p in body["series"]["drift_share"]} == pytest.approx(stored)
     assert len(body["series"]["accuracy"]) == 37, "the newest three days have no labels yet"
