@@ -1,0 +1,161 @@
+"""Static checks of the production stack (docker-compose.yaml, Dockerfile, .env.example): no Docker
+engine runs on these machines, so what can be checked without one is checked here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yaml").read_text())  # anchors and merge keys resolved
+SERVICES = COMPOSE["services"]
+DAG_CODE = [name for name in SERVICES if name.startswith("airflow-")]
+ONE_SHOT = {"airflow-init"}
+VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
+"""A compose variable, ``${NAME}``, ``${NAME:-default}`` or ``${NAME:?error}`` (``$${…}`` is the
+container's own)."""
+
+
+def _env(service: str) -> dict[str, str]:
+    env = SERVICES[service].get("environment") or {}
+    return {k: str(v) for k, v in env.items()}
+
+
+def test_the_topology_is_all_there():
+    assert {
+        "postgres",
+        "redis",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+        "mlflow",
+        "mlflow-serve",
+        "prometheus",
+        "statsd-exporter",
+        "grafana",
+    } <= set(SERVICES)
+    for name in ("prometheus", "statsd-exporter", "grafana"):
+        assert SERVICES[name]["profiles"] == ["monitoring"], name
+
+
+@pytest.mark.parametrize("name", sorted(set(SERVICES) - ONE_SHOT))
+def test_every_long_running_service_has_a_health_check(name):
+    check = SERVICES[name].get("healthcheck")
+    assert check and check.get("test"), f"{name} has no health check"
+
+
+def test_images_are_pinned():
+    for name, service in SERVICES.items():
+        image = service.get("image")
+        if image:
+            repo, _, tag = image.rpartition(":")
+            assert repo and tag and tag != "latest", f"{name}: image {image!r} is not pinned"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM apache/airflow:3\.3\.2-python3\.11$", dockerfile, re.M)
+
+
+def test_no_literal_secrets():
+    secretish = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN")
+    for name in SERVICES:
+        for key, value in _env(name).items():
+            if secretish.search(key):
+                assert VARIABLE.fullmatch(value), f"{name}: {key} is not read from .env"
+            for password in re.findall(r"://[^:/@]+:([^@]+)@", value):
+                assert VARIABLE.fullmatch(password), f"{name}: a password in {key} is written out"
+        for arg in SERVICES[name].get("command") or []:
+            for password in re.findall(r"://[^:/@]+:([^@]+)@", str(arg)):
+                assert VARIABLE.fullmatch(password), f"{name}: a password in its command is written out"
+    example = (REPO / ".env.example").read_text()
+    assert "FERNET_KEY=\n" in example, "the example leaves the Fernet key for the user to generate"
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_every_variable_the_stack_reads_is_in_the_env_example():
+    defined = set(re.findall(r"^([A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.M))
+    lines = (REPO / "docker-compose.yaml").read_text().splitlines()
+    used = {v for line in lines if not line.lstrip().startswith("#") for v in VARIABLE.findall(line)}
+    assert used - defined == set(), f"not in .env.example: {sorted(used - defined)}"
+
+
+def test_services_that_run_dag_code_share_the_same_code():
+    expected = {
+        "/opt/airflow/dags",
+        "/opt/airflow/plugins",
+        "/opt/sluice/include/sluice",
+        "/opt/sluice/expectations",
+    }
+    for name in DAG_CODE:
+        targets = {v.split(":")[1] for v in SERVICES[name]["volumes"]}
+        assert expected <= targets, f"{name} misses {expected - targets}"
+        assert SERVICES[name]["image"] == SERVICES["airflow-scheduler"]["image"]
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for baked in (
+        "COPY --chown=airflow:0 include/",
+        "COPY --chown=airflow:0 expectations/",
+        "dags/",
+        "plugins/",
+    ):
+        assert baked in dockerfile, baked
+
+
+def test_airflow_gets_the_configuration_it_needs():
+    for name in DAG_CODE:
+        env = _env(name)
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        for key in (
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+            "AIRFLOW__CELERY__BROKER_URL",
+            "AIRFLOW__CELERY__RESULT_BACKEND",
+            "AIRFLOW__CORE__FERNET_KEY",
+            "AIRFLOW__API_AUTH__JWT_SECRET",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+            "AIRFLOW_CONN_SLUICE_WAREHOUSE",
+            "MLFLOW_TRACKING_URI",
+        ):
+            assert env.get(key), f"{name}: {key} is not set"
+        assert "simple_auth_manager" in env["AIRFLOW__CORE__AUTH_MANAGER"], "the UI requires a login"
+    worker = SERVICES["airflow-worker"]
+    assert worker["command"] == "celery worker" and "deploy" not in worker, "scaled with --scale"
+    assert "container_name" not in worker
+
+
+def test_the_image_installs_the_requirements_not_at_start_up():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert (
+        "pip install --no-cache-dir -r /opt/sluice/requirements.txt -c /opt/sluice/constraints.txt"
+        in dockerfile
+    )
+    assert re.search(r"^USER airflow$", dockerfile, re.M)
+    assert "_PIP_ADDITIONAL_REQUIREMENTS" not in (REPO / "docker-compose.yaml").read_text()
+
+
+def test_postgres_gets_one_database_and_role_each():
+    script = (REPO / "deploy" / "postgres" / "init-databases.sh").read_text()
+    assert re.findall(r"^create (\w+) \"\$(\w+)\" (\w+)$", script, re.M) == [
+        ("airflow", "AIRFLOW_DB_PASSWORD", "airflow"),
+        ("sluice", "WAREHOUSE_DB_PASSWORD", "warehouse"),
+        ("mlflow", "MLFLOW_DB_PASSWORD", "mlflow"),
+    ]
+    env = _env("airflow-scheduler")
+    assert "@postgres/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert "@postgres/warehouse" in env["AIRFLOW_CONN_SLUICE_WAREHOUSE"]
+    assert any("@postgres/mlflow" in str(a) for a in SERVICES["mlflow"]["command"])
+
+
+def test_monitoring_configs_parse_and_point_at_the_stack():
+    prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in prometheus["scrape_configs"]}
+    assert jobs["sluice"]["metrics_path"] == "/sluice/metrics"
+    assert jobs["sluice"]["static_configs"][0]["targets"] == ["airflow-apiserver:8080"]
+    assert jobs["airflow"]["static_configs"][0]["targets"] == ["statsd-exporter:9102"]
+    import json
+
+    dashboard = json.loads((REPO / "deploy/grafana/dashboards/sluice.json").read_text())
+    sql = [t["rawSql"] for p in dashboard["panels"] for t in p["targets"] if "rawSql" in t]
+    assert sql and all("monitoring_metrics" in q for q in sql)
