@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-scoring bench-monitoring bench-view clean
+.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-scoring bench-monitoring bench-view stack-local stack-local-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,6 +27,13 @@ down:  ## stop what `make up` started
 
 test: install  ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+stack-local: install  ## the production topology as processes here (Celery workers, MLflow server), from docker-compose.yaml and .env
+	@test -f .env || { echo "no .env: cp .env.example .env and fill it in"; exit 1; }
+	$(VENV)/bin/python scripts/stack_local.py start $(STACK_ARGS)
+
+stack-local-down:  ## stop what make stack-local started
+	$(VENV)/bin/python scripts/stack_local.py stop $(STACK_ARGS)
 
 demo: install  ## the closed loop: 60 simulated days through the real DAGs, beside never-retrain and retrain-daily
 	$(VENV)/bin/python scripts/demo.py $(DEMO_ARGS)

@@ -19,6 +19,14 @@ DEFAULT_STATIONS = tuple(f"ST{i:02d}" for i in range(1, 13))
 """The monitoring network's stations; override with SLUICE_STATIONS=ST01,ST02,…"""
 
 
+def worker_hostname() -> str:
+    """The hostname Airflow records for a task (``core.hostname_callable``): ``SLUICE_WORKER_NAME``
+    when set (several workers on one machine, ``make stack-local``), else the machine's FQDN."""
+    import socket
+
+    return os.environ.get("SLUICE_WORKER_NAME") or socket.getfqdn()
+
+
 class ConfigError(ValueError):
     """A setting has a value Sluice cannot use; the message names the variable."""
 

@@ -110,6 +110,7 @@ def test_airflow_gets_the_configuration_it_needs():
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         for key in (
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC",
             "AIRFLOW__CELERY__BROKER_URL",
             "AIRFLOW__CELERY__RESULT_BACKEND",
             "AIRFLOW__CORE__FERNET_KEY",

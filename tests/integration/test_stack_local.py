@@ -1,0 +1,150 @@
+"""The production topology as real processes (``scripts/stack_local.py``): API server, scheduler,
+dag-processor, triggerer, two Celery workers and the MLflow server, configured from
+docker-compose.yaml and an env file, against the PostgreSQL and Redis on 127.0.0.1.
+
+Triggers ``sluice_ingest`` through the REST API with a day Param, waits for the asset chain
+(ingest → features → score, with a champion registered in the stack's MLflow), and checks that both
+workers ran tasks and the warehouse holds the days. Stops everything it started, by PID."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+DAYS = ("2026-01-05", "2026-01-06")
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _call(url: str, token: str | None = None, body: dict | None = None, method: str | None = None) -> dict:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method or ("POST" if body is not None else "GET"),
+        headers={"Content-Type": "application/json"}
+        | ({"Authorization": f"Bearer {token}"} if token else {}),
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    from cryptography.fernet import Fernet
+
+    state = tmp_path_factory.mktemp("stack")
+    env_file = state / "stack.env"
+    lines = []
+    for line in (REPO / ".env.example").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            if key == "FERNET_KEY":
+                value = Fernet.generate_key().decode()
+            elif "PASSWORD" in key or "SECRET" in key or "TOKEN" in key:
+                value = secrets.token_urlsafe(16)
+        lines.append(f"{key}{sep}{value}")
+    env_file.write_text("\n".join(lines) + "\n")
+    port, mlflow_port = _port(), _port()
+    script = [sys.executable, str(REPO / "scripts" / "stack_local.py")]
+    where = ["--state", str(state)]
+    try:
+        subprocess.run(
+            [
+                *script,
+                "start",
+                "--env-file",
+                str(env_file),
+                *where,
+                "--port",
+                str(port),
+                "--mlflow-port",
+                str(mlflow_port),
+            ],
+            check=True,
+            timeout=400,
+        )
+        yield state, port, mlflow_port
+    finally:
+        subprocess.run([*script, "stop", *where], check=False, timeout=120)
+        run = state / "run"
+        assert not list(run.glob("*.pid")), "stop leaves no process behind"
+
+
+def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(stack, monkeypatch):
+    from mlflow.tracking import MlflowClient
+    from sqlalchemy import select
+
+    from sluice import tracking
+    from sluice.training import FAMILIES
+    from sluice.warehouse import Warehouse, prediction_batches
+    from tests.factories import register_model, synthetic
+
+    state, port, mlflow_port = stack
+    base = f"http://localhost:{port}"
+    # a champion in the stack's MLflow, so the chain reaches scoring
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{mlflow_port}")
+    tracking.configure(f"http://127.0.0.1:{mlflow_port}", "sluice", state / "unused")
+    frame = synthetic(6, seed=1)
+    from sluice.schema import FEATURES
+
+    model = FAMILIES["logistic_regression"].build(0).fit(frame[list(FEATURES)], frame["label"])
+    version = register_model(
+        "water_potability", model, frame[list(FEATURES)], tags={"sluice.feature_version": "v1"}
+    )
+    MlflowClient().set_registered_model_alias("water_potability", "champion", str(version))
+
+    password = json.loads((state / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())[
+        "admin"
+    ]
+    token = _call(f"{base}/auth/token", body={"username": "admin", "password": password})["access_token"]
+    for dag_id in ("sluice_ingest", "sluice_features", "sluice_score"):
+        _call(f"{base}/api/v2/dags/{dag_id}", token, {"is_paused": False}, method="PATCH")
+    started = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    runs = [
+        _call(f"{base}/api/v2/dags/sluice_ingest/dagRuns", token, {"logical_date": None, "conf": {"day": d}})[
+            "dag_run_id"
+        ]
+        for d in DAYS
+    ]
+    warehouse = Warehouse("postgresql+psycopg://postgres@127.0.0.1:5432/warehouse")
+    wanted = {dt.date.fromisoformat(d) for d in DAYS}
+    deadline = time.monotonic() + 300
+    scored: set = set()
+    while time.monotonic() < deadline and not wanted <= scored:
+        time.sleep(5)
+        rows = warehouse.fetch(
+            select(prediction_batches.c.sample_date).where(prediction_batches.c.model_version == version)
+        )
+        scored = {r["sample_date"] for r in rows}
+    logs = state / "logs"
+    assert wanted <= scored, f"days scored by v{version}: {sorted(scored)}; logs in {logs}"
+    for run_id in runs:
+        run = _call(f"{base}/api/v2/dags/sluice_ingest/dagRuns/{run_id}", token)
+        assert run["state"] == "success" and run["conf"]["day"] in DAYS
+    instances = _call(
+        f"{base}/api/v2/dags/~/dagRuns/~/taskInstances?limit=1000&start_date_gte={started}", token
+    )["task_instances"]
+    hosts = {
+        t["hostname"]
+        for t in instances
+        if t["dag_id"].startswith("sluice_")
+        and t["state"] == "success"
+        and t["start_date"] >= started  # this test's runs only: the databases outlive a run
+    }
+    assert {"worker-1", "worker-2"} <= hosts, f"task instances ran on {hosts}"
+    warehouse.dispose()
