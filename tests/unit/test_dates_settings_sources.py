@@ -162,3 +162,14 @@ def test_landing_labels(tmp_path):
     (folder / "lab.csv").write_text("sample_id,label,labelled_at\ns1,1,2026-03-02T10:00:00\n")
     assert LandingSource(tmp_path).fetch_labels(dt.date(2026, 3, 2), LOGICAL)["label"].tolist() == ["1"]
     assert LandingSource(tmp_path).fetch_labels(dt.date(2026, 3, 3), LOGICAL).empty
+
+
+def test_a_named_worker_reports_its_name_as_hostname(monkeypatch):
+    import socket
+
+    from sluice.settings import worker_hostname
+
+    monkeypatch.delenv("SLUICE_WORKER_NAME", raising=False)
+    assert worker_hostname() == socket.getfqdn()
+    monkeypatch.setenv("SLUICE_WORKER_NAME", "worker-2")
+    assert worker_hostname() == "worker-2"
