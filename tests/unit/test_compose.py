@@ -160,3 +160,31 @@ def test_monitoring_configs_parse_and_point_at_the_stack():
     dashboard = json.loads((REPO / "deploy/grafana/dashboards/sluice.json").read_text())
     sql = [t["rawSql"] for p in dashboard["panels"] for t in p["targets"] if "rawSql" in t]
     assert sql and all("monitoring_metrics" in q for q in sql)
+
+
+def test_docker_compose_validates_the_file_and_stops_on_a_missing_secret(tmp_path):
+    """Debian's docker-compose (v1) parses and checks the file without an engine (.ci/run installs it)."""
+    import shutil
+    import subprocess
+
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose; .ci/run does)")
+    env = (REPO / ".env.example").read_text().replace("FERNET_KEY=\n", "FERNET_KEY=a-test-key\n")
+    (tmp_path / "complete.env").write_text(env)
+    (tmp_path / "incomplete.env").write_text(env.replace("AIRFLOW_DB_PASSWORD=change-me\n", ""))
+    command = [compose, "-f", str(REPO / "docker-compose.yaml"), "--profile", "monitoring"]
+    ok = subprocess.run(
+        [*command, "--env-file", str(tmp_path / "complete.env"), "config", "-q"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    missing = subprocess.run(
+        [*command, "--env-file", str(tmp_path / "incomplete.env"), "config", "-q"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0 and "AIRFLOW_DB_PASSWORD" in missing.stderr
