@@ -109,7 +109,8 @@ def create_databases(env_file: Path, admin_url: str) -> None:
             password = values.get(variable) or ""
             exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
             verb = "ALTER" if exists else "CREATE"
-            conn.execute(text(f"{verb} ROLE \"{role}\" LOGIN PASSWORD '{password.replace(chr(39), '')}'"))
+            quoted = password.replace("'", "''")  # a SQL literal: DDL takes no bind parameters
+            conn.exec_driver_sql(f"{verb} ROLE \"{role}\" LOGIN PASSWORD '{quoted}'")
             if not conn.execute(
                 text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
             ).first():

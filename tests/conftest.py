@@ -58,6 +58,15 @@ def pg_url() -> str:
     return url
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server a test starts."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _fresh(url: str):
     from sluice.warehouse import Warehouse, metadata
 

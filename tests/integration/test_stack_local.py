@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,10 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 DAYS = ("2026-01-05", "2026-01-06")
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _call(url: str, token: str | None = None, body: dict | None = None, method: str | None = None) -> dict:
@@ -59,7 +52,7 @@ def stack(tmp_path_factory):
                 value = secrets.token_urlsafe(16)
         lines.append(f"{key}{sep}{value}")
     env_file.write_text("\n".join(lines) + "\n")
-    port, mlflow_port = _port(), _port()
+    port, mlflow_port = free_port(), free_port()
     script = [sys.executable, str(REPO / "scripts" / "stack_local.py")]
     where = ["--state", str(state)]
     try:

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,18 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 from tests.factories import seed_view
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +35,7 @@ def standalone(tmp_path_factory):
     store.create_tables()
     seed_view(store, days=60)
     store.dispose()
-    port = _free_port()
+    port = free_port()
     venv_bin = Path(sys.executable).parent  # standalone starts its components as `airflow …`
     env = os.environ | {
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -9,6 +9,7 @@ import pytest
 from sluice import tracking
 from sluice.training import TrainingSpec, dataset_digest
 from sluice.warehouse import Warehouse
+from tests.conftest import free_port
 from tests.factories import day, synthetic, write_day, write_labels
 
 MODEL = "water_potability_test"
@@ -20,16 +21,13 @@ def mlflow_server(tmp_path_factory):
     the REST API is stricter than a local store in places (registering a logged model, for one)."""
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import time
     import urllib.request
 
     root = tmp_path_factory.mktemp("mlflow-server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with open(root / "server.log", "w") as log:  # the child keeps its own copy of the handle
         server = subprocess.Popen(
             [
