@@ -16,6 +16,7 @@ from airflow.sdk import Asset, Connection, Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 if TYPE_CHECKING:
+    from sluice.domain import Domain
     from sluice.settings import Settings
     from sluice.warehouse import Warehouse
 
@@ -71,8 +72,8 @@ def label_cutoff_param() -> Param:
         minimum=0,
         maximum=60,
         title="Label-delay cut-off (days)",
-        description="Leave out the newest N sample days, whose lab results may still be arriving. "
-        "Empty: the label delay setting (SLUICE_LABEL_DELAY_DAYS, default 3).",
+        description="Leave out the newest N sample days, whose labels may still be arriving. "
+        "Empty: the label delay setting (SLUICE_LABEL_DELAY_DAYS, default: the domain's label delay).",
     )
 
 
@@ -88,9 +89,19 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+def domain() -> Domain:
+    """The domain ``SLUICE_DOMAIN`` names. DAG files call it while they are parsed (it is light to
+    import), so a broken domain module shows as an import error of every Sluice DAG, naming the
+    module and what is wrong, before any run starts."""
+    from sluice.domain import active
+
+    return active()
+
+
 def warehouse() -> Warehouse:
-    """The warehouse behind the ``sluice_warehouse`` connection."""
-    from sluice.warehouse import Warehouse, url_of
+    """The warehouse behind the ``sluice_warehouse`` connection, checked to hold the domain's data:
+    a warehouse built for another domain (or not set up) fails the task at once, saying what to do."""
+    from sluice.warehouse import Warehouse, WarehouseSetupError, url_of
 
     try:
         conn = Connection.get(WAREHOUSE_CONN_ID)
@@ -100,7 +111,12 @@ def warehouse() -> Warehouse:
             "AIRFLOW_CONN_SLUICE_WAREHOUSE to a SQLAlchemy URL (make up does) "
             "or add it in Admin → Connections"
         ) from None
-    return Warehouse(url_of(conn))
+    store = Warehouse(url_of(conn), domain=settings().domain)
+    try:
+        store.check_domain()
+    except WarehouseSetupError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    return store
 
 
 def run_day(context: Any) -> dt.date:
@@ -176,12 +192,13 @@ def bad_input_fails_fast(*more: type[Exception]) -> Iterator[None]:
     Beyond the errors every step can raise, a task names the error types of its own library module.
     """
     from sluice.dates import DayError
+    from sluice.domain import DomainError
     from sluice.ingest import IngestError
     from sluice.settings import ConfigError
-    from sluice.simulator import ScenarioError
+    from sluice.sources import SourceError
     from sluice.warehouse import WarehouseError
 
     try:
         yield
-    except (DayError, ConfigError, ScenarioError, IngestError, WarehouseError, *more) as exc:
+    except (DayError, ConfigError, DomainError, SourceError, IngestError, WarehouseError, *more) as exc:
         raise AirflowFailException(str(exc)) from exc

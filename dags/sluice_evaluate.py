@@ -6,10 +6,10 @@ Runs when `sluice_train` registers a challenger (the `sluice.challenger` asset),
 * **resolve** reads the `champion` and `challenger` versions once (the challenger: the form's
   version, else the triggering event's, else the alias).
 * **decide** scores both on the same labelled hold-out (the newest *hold-out* days that neither
-  model trained on), computes ROC AUC, F1, accuracy, log loss and Brier overall and per station,
+  model trained on), computes ROC AUC, F1, accuracy, log loss and Brier overall and per entity (the domain's entity key),
   a paired bootstrap interval of the primary metric's gain, and decides: promote when there is no
   champion, or when the gain is over the margin, the interval's lower end is above zero, and no
-  guardrail metric or station gets worse beyond its tolerance. Else reject, with the reason. The
+  guardrail metric or entity gets worse beyond its tolerance. Else reject, with the reason. The
   decision is written to `model_decisions` (pending).
 * **apply** moves the `champion` alias (and tags the versions), removes the judged version's
   `challenger` alias, then marks the row applied. If the champion moved meanwhile, nothing moves
@@ -37,6 +37,7 @@ from sluice_common import (
     as_of_day,
     as_of_param,
     bad_input_fails_fast,
+    domain,
     event_extras,
     label_cutoff,
     label_cutoff_param,
@@ -121,9 +122,9 @@ def _triggered_by(context: Any, what: str) -> str:
             type="number",
             minimum=0,
             maximum=1,
-            title="Station tolerance",
+            title=f"{domain().entity_title.capitalize()} tolerance",
             description="How much worse than the champion the primary metric may get on any "
-            "station (with at least 100 hold-out rows).",
+            f"{domain().entity_title} (with at least 100 hold-out rows).",
         ),
         "force_promote": Param(
             False,

@@ -3,7 +3,7 @@
 
 Runs when `sluice_ingest` publishes observations (the `sluice.observations` asset), or from the UI
 for a given day. For each day it builds the `features` rows (`sluice.features`: the measurements,
-derived values, and each station's means over the days *before* it), validates them with the
+the domain's derived values, and its entity-history aggregates over the days *before* it), validates them with the
 suite in `expectations/features.py`, and replaces the day's rows in one transaction. A day that
 fails validation is quarantined with its GX result and this task fails with the reason.
 
@@ -27,6 +27,7 @@ from sluice_common import (
     START_DATE,
     bad_input_fails_fast,
     day_param,
+    domain,
     run_days,
     run_time,
     settings,
@@ -49,13 +50,14 @@ log = logging.getLogger(__name__)
     params={
         "day": day_param(),
         "history_days": Param(
-            7,
+            domain().features.history_days,
             type="integer",
             minimum=1,
             maximum=90,
-            title="Station history (days)",
-            description="How many days before the sample's day the per-station means cover. "
-            "Training and scoring must use features built with the same value.",
+            title=f"{domain().entity_title.capitalize()} history (days)",
+            description=f"How many days before the sample's day the per-{domain().entity_title} "
+            "aggregates cover (default: the domain's). Training and scoring must use features built "
+            "with the same value.",
         ),
         "catch_up_days": Param(
             30,

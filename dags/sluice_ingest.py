@@ -1,16 +1,17 @@
 """
-### Ingest one day of water samples: land → validate → publish, and the lab results that arrived
+### Ingest one day of the domain's data: land → validate → publish, and the labels that arrived
 
-* **extract** fetches the day from the source (the simulator, or the files dropped in the landing
-  folder) and lands it *as delivered* in `raw_observations`.
-* **validate** runs the Great Expectations suites of `expectations/raw_observations.py`. A broken
+* **extract** fetches the day from the source (one of the domain's own, or the files dropped in the
+  landing folder) and lands it *as delivered* in `raw_observations`.
+* **validate** runs the Great Expectations suites of `expectations/raw_observations.py`, generated
+  from the domain's declaration (`SLUICE_DOMAIN`) plus the domain's own expectations. A broken
   schema, an empty or oversized delivery quarantines the whole batch; rows that break a row-level
   rule are quarantined and the rest published — unless their share is over the tolerance, then
   the whole batch is held back. A held-back batch fails this task with a message naming the
   batch, the expectations, the columns and the counts, after the quarantine is committed
   (`quarantine`, `quarantine_rows`: nothing is lost). Results are in GX Data Docs.
 * **publish** writes the validated rows to `observations` and emits the `sluice.observations` asset.
-* **labels** stores the lab results that arrived that day and emits `sluice.labels`.
+* **labels** stores the labels that arrived that day and emits `sluice.labels`.
 
 The day is the `day` Param when given, else the run's data interval. Every task replaces its day's
 rows, so re-running or backfilling a day never duplicates anything.
@@ -30,6 +31,7 @@ from sluice_common import (
     START_DATE,
     bad_input_fails_fast,
     day_param,
+    domain,
     now,
     run_day,
     run_time,
@@ -53,10 +55,10 @@ log = logging.getLogger(__name__)
         "source": Param(
             None,
             type=["null", "string"],
-            enum=[None, "simulated", "landing"],
+            enum=[None, *domain().source_names()],
             title="Source",
-            description="Where the batch comes from. Empty: the SLUICE_SOURCE setting (default simulated). "
-            "'landing' reads the CSV/Parquet files under <landing folder>/<day>/.",
+            description="Where the batch comes from. Empty: the SLUICE_SOURCE setting (default: the "
+            "domain's first source). 'landing' reads the CSV/Parquet files under <landing folder>/<day>/.",
         ),
         "tolerance": Param(
             0.05,
@@ -93,7 +95,6 @@ def sluice_ingest():
                 warehouse(),
                 day,
                 gx_root=conf.gx_dir,
-                stations=conf.stations,
                 tolerance=context["params"]["tolerance"],
                 as_of=run_time(context),
             )

@@ -214,11 +214,13 @@ def sluice_train():
 
         mlflow_experiment()  # points this process at the tracking server
         with bad_input_fails_fast(*_errors()):
+            conf = settings()
             registered = tracking.register_challenger(
-                settings().model_name,
+                conf.model_name,
                 [tracking.candidate_from_dict(c) for c in candidates],
                 training_spec(context["params"], prepared["as_of"], prepared["since"]),
                 parent_run_id=prepared["parent_run_id"],
+                description=conf.domain.model_description,
             )
         context["outlet_events"][CHALLENGER].extra = registered
         return registered

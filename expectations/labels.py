@@ -1,35 +1,38 @@
-"""Expectations for lab results (``labels``) delivered on one day, validated as text."""
+"""Expectations for labels (``labels``) delivered on one day, validated as text."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from expectations import BATCH, ROW, meta
 from expectations.raw_observations import ISO_TIMESTAMP
-from sluice.schema import LABEL_COLUMNS
+
+if TYPE_CHECKING:
+    from sluice.domain import Domain
 
 SUITE = "labels.delivered"
 
 
-def labels_suite() -> gx.ExpectationSuite:
+def labels_suite(domain: Domain) -> gx.ExpectationSuite:
+    id_, label, labelled_at = domain.label_columns
     return gx.ExpectationSuite(
         name=SUITE,
         expectations=[
             gxe.ExpectTableColumnsToMatchSet(
-                column_set=[*LABEL_COLUMNS, "row_number"],
+                column_set=[id_, label, labelled_at, "row_number"],
                 exact_match=True,
                 meta=meta(BATCH, "schema adherence"),
             ),
-            gxe.ExpectColumnValuesToNotBeNull(column="sample_id", meta=meta(ROW, "entity identity")),
-            gxe.ExpectColumnValuesToBeUnique(column="sample_id", meta=meta(ROW, "duplicate result")),
-            gxe.ExpectColumnValuesToNotBeNull(column="label", meta=meta(ROW, "missing outcome")),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="label", value_set=["0", "1"], meta=meta(ROW, "binary outcome")
-            ),
-            gxe.ExpectColumnValuesToNotBeNull(column="labelled_at", meta=meta(ROW, "event time")),
+            gxe.ExpectColumnValuesToNotBeNull(column=id_, meta=meta(ROW, "entity identity")),
+            gxe.ExpectColumnValuesToBeUnique(column=id_, meta=meta(ROW, "duplicate result")),
+            gxe.ExpectColumnValuesToNotBeNull(column=label, meta=meta(ROW, "missing outcome")),
+            gxe.ExpectColumnValuesToBeInSet(column=label, value_set=["0", "1"], meta=meta(ROW, "binary outcome")),
+            gxe.ExpectColumnValuesToNotBeNull(column=labelled_at, meta=meta(ROW, "event time")),
             gxe.ExpectColumnValuesToMatchRegex(
-                column="labelled_at", regex=ISO_TIMESTAMP, meta=meta(ROW, "type coercible")
+                column=labelled_at, regex=ISO_TIMESTAMP, meta=meta(ROW, "type coercible")
             ),
         ],
     )

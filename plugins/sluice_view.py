@@ -82,14 +82,15 @@ def build() -> Any:
 
     from sluice.settings import Settings
     from sluice.warehouse import Warehouse
-    from sluice.web import ViewConfig, create_app
+    from sluice.web import ViewConfig, Words, create_app
 
     settings = Settings.from_env()
-    store = Warehouse(warehouse_url())
+    store = Warehouse(warehouse_url(), domain=settings.domain)
     mlflow = settings.mlflow_tracking_uri
     config = ViewConfig(
         warehouse=lambda: store,
         model_name=settings.model_name,
+        words=Words.of(settings.domain),
         reports_dir=settings.reports_dir / "monitoring",
         data_docs_dir=settings.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site",
         mlflow_url=mlflow if mlflow and mlflow.startswith("http") else None,

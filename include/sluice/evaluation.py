@@ -1,7 +1,7 @@
 """Champion vs challenger on the same labelled hold-out, and the decision whether to promote.
 
 :func:`decide` is pure: it takes both models' metrics on the same rows, the bootstrap interval of
-the primary metric's gain and the per-station comparison, and returns ``promote`` or ``reject``
+the primary metric's gain and the per-entity comparison (the domain's entity key), and returns ``promote`` or ``reject``
 with the reason in words. Everything it looks at is recorded in ``model_decisions``.
 
 The hold-out is the newest labelled days that *neither* model trained on (a champion trained
@@ -45,9 +45,9 @@ class Policy:
     )
     """Other metrics and how much worse than the champion's each may get."""
     slice_tolerance: float = 0.05
-    """How much worse than the champion's the primary metric may get on any station."""
+    """How much worse than the champion's the primary metric may get on any entity."""
     min_slice_rows: int = 100
-    """Stations with fewer hold-out rows are reported but not judged (too noisy)."""
+    """Entities with fewer hold-out rows are reported but not judged (too noisy)."""
 
     def __post_init__(self) -> None:
         unknown = [m for m in (self.primary, *self.guardrails) if m not in METRICS]
@@ -80,9 +80,9 @@ class Interval:
 
 @dataclass(frozen=True)
 class SliceResult:
-    """One station's primary metric for both models."""
+    """One entity's primary metric for both models."""
 
-    station: str
+    entity: str
     rows: int
     champion: float | None
     challenger: float | None
@@ -140,7 +140,7 @@ def decide(
         worse = -gain(m, s.challenger, s.champion)
         if worse > policy.slice_tolerance:
             problems.append(
-                f"station {s.station}: {m} gets worse by {worse:.4f} ({s.champion:.4f} → {s.challenger:.4f}, "
+                f"entity {s.entity}: {m} gets worse by {worse:.4f} ({s.champion:.4f} → {s.challenger:.4f}, "
                 f"{s.rows} rows), over the slice tolerance {policy.slice_tolerance:.4f}"
             )
     if problems:
@@ -148,7 +148,7 @@ def decide(
     return Decision(
         PROMOTE,
         f"{head}; {interval.confidence:.0%} interval [{_fmt(interval.low)}, {_fmt(interval.high)}] "
-        "above zero, gain over the margin, no guardrail or station worse beyond its tolerance",
+        "above zero, gain over the margin, no guardrail or entity worse beyond its tolerance",
     )
 
 
@@ -188,20 +188,20 @@ def paired_bootstrap(
 def slice_results(
     frame: pd.DataFrame, champion: np.ndarray, challenger: np.ndarray, metric: str
 ) -> list[SliceResult]:
-    """The primary metric per station for both models (None where a station has one class only)."""
+    """The primary metric per entity for both models (None where an entity has one class only)."""
     out = []
     y = frame["label"].to_numpy()
-    for station, idx in frame.groupby("station_id").indices.items():
+    for entity, idx in frame.groupby("entity").indices.items():
         both = len(set(y[idx])) == 2
         out.append(
             SliceResult(
-                str(station),
+                str(entity),
                 len(idx),
                 metric_value(metric, y[idx], champion[idx]) if both else None,
                 metric_value(metric, y[idx], challenger[idx]) if both else None,
             )
         )
-    return sorted(out, key=lambda s: s.station)
+    return sorted(out, key=lambda s: s.entity)
 
 
 def holdout_days_for(

@@ -1,23 +1,23 @@
-"""Model inputs for one day of published observations (the ``features`` table).
+"""Model inputs for one day of published observations (the ``features`` table), from the domain's
+declaration (:class:`sluice.domain.FeatureSet`; every row carries its version):
 
-Feature set ``v1`` (bump :data:`FEATURE_VERSION` when a definition changes; every row carries it):
+* the domain's inputs as published: numeric columns as numbers, categorical ones as text,
+  **missing values kept missing** (imputation, scaling and encoding learn from data, so they live
+  inside the model pipeline and are fitted on the training window only);
+* the domain's *derived* row features, each computed from the sample's own values;
+* *history* aggregates: per entity (or per the columns an aggregate names), over the
+  ``history_days`` days **before** the sample's day, counts and means of its columns and the share
+  of class 1 among the labels that had arrived by the day before.
 
-* the nine measurements as published, **missing values kept missing**: imputation and scaling
-  learn from data, so they live inside the model pipeline and are fitted on the training window
-  only (no leakage from the hold-out days or the future);
-* ``ph_from_neutral`` = |ph − 7| (drinking water is judged by its distance from neutral);
-* ``missing_measurements``: how many of the nine are missing (a struggling sensor or lab);
-* per station, over the ``history_days`` days **before** the sample's day: the number of samples
-  (``station_history_samples``) and the mean of each measurement (``<m>_station_mean``). A sensor
-  that drifts or sticks shows up as a reading far from its own station's recent past.
-
-Nothing here reads a day after the one being built: the station history covers
-``[day - history_days, day - 1]`` and the day's own rows are only used row by row.
+Nothing here reads a day after the one being built: the history covers
+``[day - history_days, day - 1]``, label rates only count labels that arrived by ``day - 1``,
+and the day's own rows are only used row by row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,13 @@ from sqlalchemy import and_, func, select
 
 from expectations import features as feature_suites
 from sluice import quarantine
-from sluice.schema import FEATURES, MEASUREMENTS, STATION_MEANS
+from sluice.domain import CATEGORICAL, COUNT, LABEL_RATE, Aggregate, Domain
 from sluice.validation import PUBLISH, QUARANTINE, GXRunner, Verdict, decide
-from sluice.warehouse import Warehouse, feature_batches, features, ingest_batches, observations
+from sluice.warehouse import Warehouse, feature_batches, ingest_batches, labels
 
-FEATURE_VERSION = "v1"
 DEFAULT_HISTORY_DAYS = 7
 TABLE = "features"
-KEYS = ("sample_date", "sample_id", "station_id", "sampled_at")
+KEYS = ("sample_date", "sample_id", "entity", "sampled_at")
 
 
 class FeatureError(RuntimeError):
@@ -43,70 +42,127 @@ class FeatureError(RuntimeError):
 
 
 def history_window(day: dt.date, history_days: int) -> tuple[dt.date, dt.date]:
-    """The first and last day of the station history used for ``day``: strictly before it."""
+    """The first and last day of the history used for ``day``: strictly before it."""
     if history_days < 1:
         raise ValueError(f"history_days={history_days} must be at least 1")
     return day - dt.timedelta(days=history_days), day - dt.timedelta(days=1)
 
 
-def station_history(warehouse: Warehouse, day: dt.date, history_days: int) -> pd.DataFrame:
-    """Per station over the history window: ``station_history_samples`` and ``<m>_station_mean``.
+def _group_key(domain: Domain, aggregate: Aggregate) -> tuple[str, ...]:
+    return aggregate.by or (domain.entity,)
 
-    Aggregated in the database (one row per station comes back, however large the days are).
-    Means skip missing readings; a station without history is absent from the result.
+
+def history_groups(domain: Domain) -> dict[tuple[str, ...], list[Aggregate]]:
+    """The domain's history aggregates by the columns they group on, in declaration order."""
+    groups: dict[tuple[str, ...], list[Aggregate]] = {}
+    for aggregate in domain.features.history:
+        groups.setdefault(_group_key(domain, aggregate), []).append(aggregate)
+    return groups
+
+
+def _latest_labels(last: dt.date):
+    """Each sample's newest label among those that arrived by ``last`` (a correction wins)."""
+    lab = labels.c
+    ranked = select(
+        lab.sample_id,
+        lab.label,
+        func.row_number().over(partition_by=lab.sample_id, order_by=lab.label_date.desc()).label("rank"),
+    ).where(lab.label_date <= last)
+    ranked = ranked.subquery("ranked")
+    return select(ranked.c.sample_id, ranked.c.label).where(ranked.c.rank == 1).subquery("known")
+
+
+def entity_history(warehouse: Warehouse, day: dt.date, history_days: int) -> dict[tuple[str, ...], pd.DataFrame]:
+    """The history aggregates of ``day``, one frame per grouping (indexed by its columns).
+
+    Aggregated in the database: one row per group comes back, however large the days are. Means
+    skip missing values; a group without history is absent from its frame.
     """
+    domain = warehouse.domain
     first, last = history_window(day, history_days)
-    o = observations.c
-    query = (
-        select(
-            o.station_id,
-            func.count().label("station_history_samples"),
-            *(func.avg(o[m]).label(mean) for m, mean in zip(MEASUREMENTS, STATION_MEANS, strict=True)),
+    o = warehouse.observations.c
+    out = {}
+    for key, aggregates in history_groups(domain).items():
+        needs_labels = any(a.of == LABEL_RATE for a in aggregates)
+        source = warehouse.observations
+        known = None
+        if needs_labels:
+            known = _latest_labels(last)
+            source = source.outerjoin(known, known.c.sample_id == o[domain.id])
+        columns = []
+        for a in aggregates:
+            value = known.c.label if a.of == LABEL_RATE and known is not None else (o[a.of] if a.of else None)
+            if a.how == COUNT:
+                columns.append((func.count(value) if value is not None else func.count()).label(a.name))
+            else:
+                columns.append(func.avg(value * 1.0 if a.of == LABEL_RATE else value).label(a.name))
+        query = (
+            select(*(o[k] for k in key), *columns)
+            .select_from(source)
+            .where(and_(o.sample_date >= first, o.sample_date <= last))
+            .group_by(*(o[k] for k in key))
         )
-        .where(and_(o.sample_date >= first, o.sample_date <= last))
-        .group_by(o.station_id)
-    )
-    frame = pd.DataFrame(
-        warehouse.fetch(query), columns=["station_id", "station_history_samples", *STATION_MEANS]
-    )
-    return frame.astype({c: "float64" for c in ["station_history_samples", *STATION_MEANS]})
-
-
-def row_features(rows: pd.DataFrame) -> pd.DataFrame:
-    """Features computed from each sample alone (pure; returns a new frame)."""
-    out = pd.DataFrame(index=rows.index)
-    for m in MEASUREMENTS:
-        out[m] = rows[m].astype("float64")
-    out["ph_from_neutral"] = (out["ph"] - 7.0).abs()
-    out["missing_measurements"] = out[list(MEASUREMENTS)].isna().sum(axis=1).astype("float64")
+        names = [a.name for a in aggregates]
+        frame = pd.DataFrame(warehouse.fetch(query), columns=[*key, *names])
+        out[key] = frame.astype({n: "float64" for n in names}).set_index(list(key))
     return out
 
 
-def build_features(
-    day_rows: pd.DataFrame, history: pd.DataFrame, day: dt.date, version: str = FEATURE_VERSION
-) -> pd.DataFrame:
-    """The ``features`` rows for one day's observations and its station history (pure).
+def row_features(rows: pd.DataFrame, domain: Domain) -> pd.DataFrame:
+    """Features computed from each sample alone: the inputs and the derived ones (pure; a new frame)."""
+    out = pd.DataFrame(index=rows.index)
+    for name in domain.numeric:
+        out[name] = rows[name].astype("float64")
+    for name in domain.categorical:
+        out[name] = _text(rows[name])
+    for derived in domain.features.derived:
+        value = derived.compute(rows)
+        out[derived.name] = _text(value) if derived.kind == CATEGORICAL else pd.Series(value, index=rows.index).astype("float64")
+    return out
 
-    ``history`` is :func:`station_history`'s result for ``day``. Rows of other days are refused:
+
+def _text(values: pd.Series) -> pd.Series:
+    series = pd.Series(values)
+    return series.astype(object).where(series.notna(), None)
+
+
+def build_features(
+    day_rows: pd.DataFrame,
+    history: dict[tuple[str, ...], pd.DataFrame],
+    day: dt.date,
+    domain: Domain,
+) -> pd.DataFrame:
+    """The ``features`` rows for one day's observations and its history (pure).
+
+    ``history`` is :func:`entity_history`'s result for ``day``. Rows of other days are refused:
     a feature for day D is built from D's samples and the days before D, never from later ones.
     """
     if len(day_rows):
         days = set(pd.to_datetime(day_rows["sample_date"]).dt.date)
         if days != {day}:
             raise FeatureError(f"features for {day}: got observations of {sorted(map(str, days))}")
-    out = day_rows[list(KEYS)].reset_index(drop=True)
-    out.insert(4, "feature_version", version)
-    derived = row_features(day_rows.reset_index(drop=True))
-    stations = history.set_index("station_id") if len(history) else None
-    joined = (
-        out[["station_id"]].join(stations, on="station_id")
-        if stations is not None
-        else pd.DataFrame({c: np.nan for c in ["station_history_samples", *STATION_MEANS]}, index=out.index)
+    rows = day_rows.reset_index(drop=True)
+    out = pd.DataFrame(
+        {
+            "sample_date": rows["sample_date"],
+            "sample_id": rows[domain.id].astype(str),
+            "entity": rows[domain.entity].astype(str),
+            "sampled_at": rows[domain.event_time],
+            "feature_version": domain.features.version,
+        }
     )
-    derived["station_history_samples"] = joined["station_history_samples"].fillna(0.0).astype("float64")
-    for mean in STATION_MEANS:
-        derived[mean] = joined[mean].astype("float64")
-    return pd.concat([out, derived[list(FEATURES)]], axis=1)
+    derived = row_features(rows, domain)
+    for key, aggregates in history_groups(domain).items():
+        frame = history.get(key)
+        names = [a.name for a in aggregates]
+        if frame is None or frame.empty:
+            joined = pd.DataFrame({n: np.nan for n in names}, index=rows.index)
+        else:
+            joined = rows[list(key)].join(frame, on=list(key))
+        for a in aggregates:
+            column = joined[a.name].astype("float64")
+            derived[a.name] = column.fillna(0.0) if a.how == COUNT else column
+    return pd.concat([out, derived[list(domain.feature_names)]], axis=1)
 
 
 def unbuilt_days(warehouse: Warehouse, up_to: dt.date, lookback_days: int) -> list[dt.date]:
@@ -156,28 +212,29 @@ def build_day(
     history_days: int,
     gx_root: Path,
     as_of: dt.datetime,
-    version: str = FEATURE_VERSION,
 ) -> FeatureDay:
     """Build, validate and write the day's features (replacing the day's rows) in one transaction.
 
     When validation fails the day's features are removed (no stale rows stay visible), the rows
     go to quarantine with the GX result, and the returned verdict says ``quarantine``.
     """
+    domain = warehouse.domain
+    version = domain.features.version
     batch = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == day))
-    day_rows = warehouse.read_partition(observations, day, order_by=["sample_id"])
+    day_rows = warehouse.read_partition(warehouse.observations, day, order_by=[domain.id])
     if day_rows.empty:
         status = batch[0]["status"] if batch else "not ingested"
         raise FeatureError(
             f"no published observations for {day} (ingest status: {status}): "
             "run sluice_ingest for that day first"
         )
-    frame = build_features(day_rows, station_history(warehouse, day, history_days), day, version)
+    frame = build_features(day_rows, entity_history(warehouse, day, history_days), day, domain)
     frame["built_at"] = as_of
     batch_id = f"features-{version}-{batch[0]['batch_id'] if batch else day.isoformat()}"
     checked = frame.drop(columns=["sample_date", "built_at"])
     checked.insert(0, "row_number", np.arange(len(checked), dtype="int64"))
     failures, url = GXRunner(gx_root).validate(
-        feature_suites.features_suite(version), checked, run_name=batch_id, run_time=as_of
+        feature_suites.features_suite(domain), checked, run_name=batch_id, run_time=as_of
     )
     verdict = replace(decide(len(frame), failures, tolerance=0.0), validation_urls=(url,) if url else ())
     q_batch, q_rows = quarantine.records(day, batch_id, TABLE, verdict, checked, as_of)
@@ -196,9 +253,9 @@ def build_day(
     )
     with warehouse.transaction() as tx:
         if verdict.decision == QUARANTINE:
-            tx.delete_partition(features, day)
+            tx.delete_partition(warehouse.features, day)
         else:
-            tx.replace_partition(features, day, frame)
+            tx.replace_partition(warehouse.features, day, frame)
         quarantine.write(tx, day, TABLE, verdict, q_batch, q_rows)
         tx.replace_partition(feature_batches, day, record)
     return FeatureDay(day, version, len(frame), verdict, batch_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,10 @@ from expectations import labels as label_suites
 from expectations import raw_observations as raw_suites
 from sluice import quarantine
 from sluice.dates import day_bounds
-from sluice.schema import IDENTIFIERS, MEASUREMENTS, SOURCE_COLUMNS
+from sluice.domain import NUMERIC, TIMESTAMP, Domain
 from sluice.sources import Source
 from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, GXRunner, Verdict, decide
-from sluice.warehouse import Warehouse, ingest_batches, observations, quarantine_rows, raw_observations
+from sluice.warehouse import Warehouse, ingest_batches, quarantine_rows
 
 RAW = "raw_observations"
 LABELS = "labels"
@@ -70,8 +69,11 @@ def _as_text(series: pd.Series) -> pd.Series:
     return text.where(~missing, None)
 
 
-def to_raw(frame: pd.DataFrame, day: dt.date, batch_id: str, ingested_at: dt.datetime) -> pd.DataFrame:
-    """The delivered frame as ``raw_observations`` rows: known columns as text, others in ``extra``."""
+def to_raw(
+    frame: pd.DataFrame, day: dt.date, batch_id: str, ingested_at: dt.datetime, domain: Domain
+) -> pd.DataFrame:
+    """The delivered frame as ``raw_observations`` rows: declared columns as text, others in ``extra``."""
+    declared = domain.delivered_names
     raw = pd.DataFrame(
         {
             "sample_date": [day] * len(frame),
@@ -79,9 +81,9 @@ def to_raw(frame: pd.DataFrame, day: dt.date, batch_id: str, ingested_at: dt.dat
             "row_number": np.arange(len(frame), dtype="int64"),
         }
     )
-    for column in SOURCE_COLUMNS:
+    for column in declared:
         raw[column] = _as_text(frame[column]).to_numpy() if column in frame else None
-    unknown = [c for c in frame.columns if c not in SOURCE_COLUMNS]
+    unknown = [c for c in frame.columns if c not in declared]
     if unknown:
         extra = frame[unknown].astype(object).where(frame[unknown].notna(), None)
         raw["extra"] = [json.dumps(r, default=str) for r in extra.to_dict("records")]
@@ -121,7 +123,9 @@ def land(
         ]
     )
     with warehouse.transaction() as tx:
-        tx.replace_partition(raw_observations, day, to_raw(frame, day, batch_id, as_of))
+        tx.replace_partition(
+            warehouse.raw_observations, day, to_raw(frame, day, batch_id, as_of, warehouse.domain)
+        )
         tx.replace_partition(ingest_batches, day, batch_row)
     return LandedBatch(day.isoformat(), batch_id, source.name, len(frame), columns)
 
@@ -140,12 +144,13 @@ def delivered_frame(warehouse: Warehouse, day: dt.date) -> tuple[dict[str, Any],
     """The landed batch exactly as delivered (its own columns, text values) plus ``row_number``."""
     batch = _batch(warehouse, day)
     columns = json.loads(batch["columns"])
-    known = [c for c in columns if c in SOURCE_COLUMNS]
+    declared = warehouse.domain.delivered_names
+    known = [c for c in columns if c in declared]
     raw = warehouse.read_partition(
-        raw_observations, day, columns=["row_number", *known, "extra"], order_by=["row_number"]
+        warehouse.raw_observations, day, columns=["row_number", *known, "extra"], order_by=["row_number"]
     )
     frame = raw[["row_number", *known]].copy()
-    unknown = [c for c in columns if c not in SOURCE_COLUMNS]
+    unknown = [c for c in columns if c not in declared]
     if unknown:
         extra = pd.DataFrame([json.loads(e) if e else {} for e in raw["extra"]], index=raw.index)
         for column in unknown:
@@ -153,26 +158,31 @@ def delivered_frame(warehouse: Warehouse, day: dt.date) -> tuple[dict[str, Any],
     return batch, frame
 
 
-def to_typed(delivered: pd.DataFrame) -> pd.DataFrame:
-    """Parse text into types; what does not parse becomes missing (the suites flag it first)."""
+def to_typed(delivered: pd.DataFrame, domain: Domain) -> pd.DataFrame:
+    """Parse text into the declared types; what does not parse becomes missing (the suites flag it
+    first). Text columns stay as delivered."""
     typed = pd.DataFrame({"row_number": delivered["row_number"].astype("int64")})
-    typed["sample_id"] = delivered["sample_id"]
-    typed["station_id"] = delivered["station_id"]
-    typed["sampled_at"] = pd.to_datetime(delivered["sampled_at"], utc=True, errors="coerce", format="ISO8601")
-    for column in MEASUREMENTS:
-        typed[column] = pd.to_numeric(delivered[column].str.strip(), errors="coerce").astype("float64")
+    for column in domain.delivered:
+        values = delivered[column.name]
+        if column.dtype == TIMESTAMP:
+            typed[column.name] = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+        elif column.role == NUMERIC:
+            typed[column.name] = pd.to_numeric(values.str.strip(), errors="coerce").astype("float64")
+        else:
+            typed[column.name] = values
     return typed
 
 
 def _published_elsewhere(warehouse: Warehouse, day: dt.date) -> list[str]:
-    r, o = raw_observations.alias("r"), observations.alias("o")
+    id_ = warehouse.domain.id
+    r, o = warehouse.raw_observations.alias("r"), warehouse.observations.alias("o")
     query = (
-        select(r.c.sample_id)
-        .join(o, o.c.sample_id == r.c.sample_id)
+        select(r.c[id_].label("id"))
+        .join(o, o.c[id_] == r.c[id_])
         .where(r.c.sample_date == day, o.c.sample_date != day)
         .distinct()
     )
-    return sorted(row["sample_id"] for row in warehouse.fetch(query))
+    return sorted(row["id"] for row in warehouse.fetch(query))
 
 
 def validate(
@@ -180,7 +190,6 @@ def validate(
     day: dt.date,
     *,
     gx_root: Path,
-    stations: Sequence[str],
     tolerance: float,
     as_of: dt.datetime,
 ) -> tuple[str, Verdict]:
@@ -190,12 +199,12 @@ def validate(
     ``observations`` are removed in the same transaction: a re-run that now fails never leaves
     the rows of an earlier, different delivery published.
     """
+    domain = warehouse.domain
     batch, delivered = delivered_frame(warehouse, day)
     batch_id = batch["batch_id"]
     runner = GXRunner(gx_root)
-    config = raw_suites.RawSuiteConfig(stations=tuple(stations))
     failures, url = runner.validate(
-        raw_suites.delivered_suite(config),
+        raw_suites.delivered_suite(domain),
         delivered,
         run_name=batch_id,
         run_time=as_of,
@@ -205,8 +214,8 @@ def validate(
     if not any(f.scope == "batch" for f in failures):
         start, end = day_bounds(day)
         more, url = runner.validate(
-            raw_suites.values_suite(config),
-            to_typed(delivered),
+            raw_suites.values_suite(domain),
+            to_typed(delivered, domain),
             run_name=batch_id,
             run_time=as_of,
             parameters={"day_start": start, "day_end": end},
@@ -215,11 +224,11 @@ def validate(
         urls += [url] if url else []
     verdict = decide(len(delivered), failures, tolerance)
     verdict = replace(verdict, validation_urls=tuple(urls))
-    q_batch, q_rows = quarantine.records(day, batch_id, RAW, verdict, delivered, as_of)
+    q_batch, q_rows = quarantine.records(day, batch_id, RAW, verdict, delivered, as_of, id_column=domain.id)
     with warehouse.transaction() as tx:
         quarantine.write(tx, day, RAW, verdict, q_batch, q_rows)
         if verdict.decision == QUARANTINE:
-            tx.delete_partition(observations, day)
+            tx.delete_partition(warehouse.observations, day)
         tx.update_partition(
             ingest_batches,
             day,
@@ -244,14 +253,14 @@ def publish(warehouse: Warehouse, day: dt.date, *, as_of: dt.datetime) -> dict[s
         raise IngestError(f"batch {batch['batch_id']} ({day}) has not been validated: run validate first")
     held = warehouse.read_partition(quarantine_rows, day, columns=["table_name", "batch_id", "row_number"])
     held = held[(held["table_name"] == RAW) & (held["batch_id"] == batch["batch_id"])]
-    typed = to_typed(delivered)
+    typed = to_typed(delivered, warehouse.domain)
     typed = typed[~typed["row_number"].isin(held["row_number"])]
-    rows = typed[list(IDENTIFIERS + MEASUREMENTS)].copy()
+    rows = typed[list(warehouse.domain.delivered_names)].copy()
     rows.insert(0, "sample_date", day)
     rows.insert(1, "batch_id", batch["batch_id"])
     rows["published_at"] = as_of
     with warehouse.transaction() as tx:
-        published = tx.replace_partition(observations, day, rows)
+        published = tx.replace_partition(warehouse.observations, day, rows)
         tx.update_partition(ingest_batches, day, status="published", published_rows=published)
     return {
         "day": day.isoformat(),
@@ -273,7 +282,9 @@ def ingest_labels(
     tolerance: float,
     as_of: dt.datetime,
 ) -> tuple[dict[str, Any], Verdict]:
-    """Store the lab results that arrived on ``day``; invalid rows go to quarantine."""
+    """Store the labels that arrived on ``day``; invalid rows go to quarantine."""
+    domain = warehouse.domain
+    id_, label, labelled_at = domain.label_columns
     frame = source.fetch_labels(day, as_of)
     batch_id = batch_id_for(f"{source.name}-labels", day, frame)
     delivered = frame.reset_index(drop=True)
@@ -282,12 +293,12 @@ def ingest_labels(
         delivered[column] = _as_text(delivered[column])
     if len(delivered):
         failures, url = GXRunner(gx_root).validate(
-            label_suites.labels_suite(), delivered, run_name=batch_id, run_time=as_of
+            label_suites.labels_suite(domain), delivered, run_name=batch_id, run_time=as_of
         )
         verdict = decide(len(delivered), failures, tolerance)
         verdict = replace(verdict, validation_urls=(url,) if url else ())
     else:
-        verdict = Verdict(PUBLISH, "no lab results arrived", 0)
+        verdict = Verdict(PUBLISH, "no labels arrived", 0)
     good = delivered
     if verdict.decision == QUARANTINE:
         good = delivered.iloc[0:0]
@@ -296,14 +307,14 @@ def ingest_labels(
     rows = pd.DataFrame(
         {
             "label_date": [day] * len(good),
-            "sample_id": good["sample_id"].astype(str).to_numpy() if len(good) else [],
-            "label": pd.to_numeric(good["label"]).astype("int64").to_numpy() if len(good) else [],
-            "labelled_at": pd.to_datetime(good["labelled_at"], utc=True, format="ISO8601").to_numpy()
+            "sample_id": good[id_].astype(str).to_numpy() if len(good) else [],
+            "label": pd.to_numeric(good[label]).astype("int64").to_numpy() if len(good) else [],
+            "labelled_at": pd.to_datetime(good[labelled_at], utc=True, format="ISO8601").to_numpy()
             if len(good)
             else [],
         }
     )
-    q_batch, q_rows = quarantine.records(day, batch_id, LABELS, verdict, delivered, as_of)
+    q_batch, q_rows = quarantine.records(day, batch_id, LABELS, verdict, delivered, as_of, id_column=id_)
     with warehouse.transaction() as tx:
         stored = tx.replace_partition(LABELS, day, rows)
         quarantine.write(tx, day, LABELS, verdict, q_batch, q_rows)

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+from sluice.domain import Domain
+
 DRIFT_SCORE = "drift_score"
 DRIFT_SHARE = "drift_share"
 PREDICTION_DRIFT = "prediction_drift"
@@ -166,7 +168,9 @@ def _value_drifts(snapshot) -> list[ColumnDrift]:
     return found
 
 
-def _datasets(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]):
+def _datasets(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], categorical: Iterable[str] = ()
+):
     from evidently import DataDefinition, Dataset
 
     missing = [c for c in columns if c not in reference or c not in current]
@@ -176,7 +180,10 @@ def _datasets(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]
         raise MonitoringError(
             f"drift needs rows on both sides: reference {len(reference)}, current {len(current)}"
         )
-    definition = DataDefinition(numerical_columns=list(columns))
+    categorical = [c for c in columns if c in set(categorical)]
+    definition = DataDefinition(
+        numerical_columns=[c for c in columns if c not in categorical], categorical_columns=categorical
+    )
     return (
         Dataset.from_pandas(current[list(columns)], data_definition=definition),
         Dataset.from_pandas(reference[list(columns)], data_definition=definition),
@@ -189,15 +196,17 @@ def data_drift(
     columns: list[str],
     html_path=None,
     summary: bool = False,
+    categorical: Iterable[str] = (),
 ) -> DriftResult:
     """Per-column drift of ``current`` against ``reference`` with Evidently's ``DataDriftPreset``
     (which picks each column's test by its type and the number of rows); the HTML report is saved
     to ``html_path`` when given, with Evidently's ``DataSummaryPreset`` of both sides when
-    ``summary`` (missing values, ranges, quantiles per column)."""
+    ``summary`` (missing values, ranges, quantiles per column). Columns named in ``categorical``
+    are tested as categories."""
     from evidently import Report
     from evidently.presets import DataDriftPreset, DataSummaryPreset
 
-    current_data, reference_data = _datasets(reference, current, columns)
+    current_data, reference_data = _datasets(reference, current, columns, categorical)
     presets = [DataDriftPreset(columns=list(columns))]
     if summary:
         presets.append(DataSummaryPreset(columns=list(columns)))
@@ -372,18 +381,15 @@ RETRAIN_REQUESTED = "retrain_requested"
 SPAN_DAY = "day"
 
 
-def drift_columns() -> list[str]:
+def drift_columns(domain: Domain) -> list[str]:
     """The features whose drift is tested: those computed from each sample alone.
 
-    The station-history features are left out: a day holds one value per station (12), repeated on
-    every sample, so a per-row test sees hundreds of copies of a dozen numbers and flags them every
-    day; they are averages of the measurements, whose drift is tested. Their gaps and ranges are
-    still checked with the rest.
+    The entity-history features are left out: a day holds one value per entity (a dozen, say),
+    repeated on every sample, so a per-row test sees hundreds of copies of a dozen numbers and
+    flags them every day; they aggregate the inputs, whose drift is tested. Their gaps and ranges
+    are still checked with the rest.
     """
-    from sluice.schema import FEATURES, STATION_MEANS
-
-    history = {*STATION_MEANS, "station_history_samples"}
-    return [c for c in FEATURES if c not in history]
+    return list(domain.row_features)
 
 
 def rolling_span(days: int) -> str:
@@ -594,15 +600,23 @@ class _Figures:
 
 
 def _quality(
-    figures: _Figures, day: dt.date, current: pd.DataFrame, reference: pd.DataFrame, columns
+    figures: _Figures,
+    day: dt.date,
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    columns,
+    categorical: Iterable[str] = (),
 ) -> None:
-    """Gaps per column, and values outside the range the model was trained on."""
+    """Gaps per column, and values outside what the model was trained on: outside the range of a
+    numeric column, or a category the training days never had."""
     for column, share in missing_shares(current, columns).items():
         figures.add(day, "missing_share", share, column=column, sample_size=len(current))
-    low, high = reference[columns].min(), reference[columns].max()
     for column in columns:
-        values = current[column]
-        outside = int(((values < low[column]) | (values > high[column])).sum())
+        values, seen = current[column], reference[column]
+        if column in categorical:
+            outside = int((values.notna() & ~values.isin(set(seen.dropna()))).sum())
+        else:
+            outside = int(((values < seen.min()) | (values > seen.max())).sum())
         figures.add(day, "out_of_range", outside, column=column, sample_size=len(current))
 
 
@@ -662,9 +676,9 @@ def measure_day(
     """
     from pathlib import Path
 
-    from sluice.schema import FEATURES
-
-    columns, drifting, version = list(FEATURES), drift_columns(), model.version
+    domain = warehouse.domain
+    columns, drifting, version = list(domain.feature_names), drift_columns(domain), model.version
+    categorical = set(domain.categorical_features)
     figures = _Figures(thresholds)
     rate, delivered = quarantine_rate(warehouse, day)
     figures.judge(day, QUARANTINE_RATE, rate, sample_size=delivered)
@@ -677,11 +691,13 @@ def measure_day(
     figures.add(day, "rows", current_total, sample_size=current_total)
     drift = report_path = None
     if len(current) and len(reference):
-        _quality(figures, day, current, reference, columns)
+        _quality(figures, day, current, reference, columns, categorical)
         if reports_dir is not None:
             Path(reports_dir).mkdir(parents=True, exist_ok=True)
             report_path = str(Path(reports_dir) / f"{day.isoformat()}.html")
-        drift = data_drift(reference, current, drifting, html_path=report_path, summary=True)
+        drift = data_drift(
+            reference, current, drifting, html_path=report_path, summary=True, categorical=categorical
+        )
         for c in drift.columns:
             figures.add(
                 day,
@@ -695,7 +711,7 @@ def measure_day(
             )
         figures.judge(day, DRIFT_SHARE, drift.share, sample_size=len(current), model_version=version)
         recent, _ = sample(_days(day - dt.timedelta(days=windows.window_days - 1), day), windows.current_rows)
-        rolling = data_drift(reference, recent, drifting)
+        rolling = data_drift(reference, recent, drifting, categorical=categorical)
         figures.add(
             day,
             DRIFT_SHARE,

@@ -13,11 +13,18 @@ from sluice.warehouse import Transaction, quarantine, quarantine_rows
 
 
 def records(
-    day: dt.date, batch_id: str, table: str, verdict: Verdict, delivered: pd.DataFrame, as_of: dt.datetime
+    day: dt.date,
+    batch_id: str,
+    table: str,
+    verdict: Verdict,
+    delivered: pd.DataFrame,
+    as_of: dt.datetime,
+    id_column: str = "sample_id",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``quarantine`` row and the ``quarantine_rows`` rows for a verdict on ``delivered``.
 
-    ``delivered`` must have a ``row_number`` column (the row's position in the batch).
+    ``delivered`` must have a ``row_number`` column (the row's position in the batch); its
+    ``id_column`` (the domain's identifier) is kept as each held row's ``sample_id``.
     """
     batch = pd.DataFrame(
         [
@@ -51,7 +58,7 @@ def records(
             "batch_id": batch_id,
             "table_name": table,
             "row_number": held["row_number"].to_numpy(),
-            "sample_id": held["sample_id"].to_numpy() if "sample_id" in held else None,
+            "sample_id": held[id_column].to_numpy() if id_column in held else None,
             "failed_rules": rules,
             "payload": [json.dumps(r, default=str) for r in payloads.to_dict("records")],
         }

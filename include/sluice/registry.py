@@ -41,8 +41,6 @@ from sluice.evaluation import (
     finite,
     load_holdout,
 )
-from sluice.features import FEATURE_VERSION
-from sluice.schema import FEATURES
 from sluice.warehouse import Warehouse, model_decisions
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -204,14 +202,15 @@ def _compare(
     holdout_days: int,
     policy: Policy,
 ) -> Comparison:
+    building = warehouse.domain.features.version
     for version in (champion, challenger):
         if version is None:
             continue
-        feature_version = model_version(name, version).tags.get(f"{TAG}.feature_version", FEATURE_VERSION)
-        if feature_version != FEATURE_VERSION:
+        feature_version = model_version(name, version).tags.get(f"{TAG}.feature_version", building)
+        if feature_version != building:
             raise EvaluationError(
                 f"version {version} was trained on feature set {feature_version}, the warehouse builds "
-                f"{FEATURE_VERSION}: the two cannot be scored on the same rows; "
+                f"{building}: the two cannot be scored on the same rows; "
                 "use force_promote with a reason"
             )
     frame = load_holdout(
@@ -220,11 +219,11 @@ def _compare(
         label_cutoff_days,
         holdout_days,
         [trained_until(name, v) for v in (champion, challenger) if v is not None],
-        FEATURE_VERSION,
+        building,
     )
     return compare(
         frame,
-        FEATURES,
+        warehouse.domain.feature_names,
         load(name, challenger),
         load(name, champion) if champion is not None else None,
         policy,

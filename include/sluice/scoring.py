@@ -37,10 +37,10 @@ from sqlalchemy import Float, Integer, Text, func, select
 
 from sluice.training import THRESHOLD
 from sluice.warehouse import Warehouse, feature_batches, prediction_batches, predictions, quoted
-from sluice.warehouse import features as features_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from sqlalchemy import Table
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,14 @@ def pin(name: str, version: int | None = None) -> Pinned | None:
     return Pinned(name, int(version), inputs, registered.tags.get("sluice.feature_version"))
 
 
-def check_inputs(pinned: Pinned, table=features_table) -> None:
-    """Refuse a model whose signature asks for columns ``table`` does not hold, or holds as another
-    type; the message names every such column."""
+def check_inputs(pinned: Pinned, table: Table | None = None) -> None:
+    """Refuse a model whose signature asks for columns ``table`` (default: the active domain's
+    ``features``) does not hold, or holds as another type; the message names every such column."""
+    if table is None:
+        from sluice.domain import active
+        from sluice.warehouse import schema_for
+
+        table = schema_for(active()).features
     missing, mismatched = [], []
     # Every column counts, "optional" ones too: MLflow marks a column optional when its training
     # values had gaps, but a fitted scikit-learn pipeline needs every column it was fitted on.
@@ -269,7 +274,7 @@ def score_day(
     predictions of the day, in one transaction: a failure leaves the previous rows as they were."""
     if chunk_size < 1:
         raise ScoringError(f"chunk_size must be a positive number of rows, got {chunk_size}")
-    check_inputs(pinned)
+    check_inputs(pinned, warehouse.features)
     feature_version = _feature_version(warehouse, day)
     if pinned.feature_version and pinned.feature_version != feature_version:
         raise ScoringError(
@@ -356,7 +361,7 @@ class _Predictor:
     def __init__(self, model: Any, pinned: Pinned, day: dt.date, scored_at: dt.datetime) -> None:
         classes = [int(c) for c in getattr(model, "classes_", [0, 1])]
         if 1 not in classes:
-            raise ScoringError(f"{pinned} does not predict class 1 (potable): its classes are {classes}")
+            raise ScoringError(f"{pinned} does not predict class 1: its classes are {classes}")
         self.model, self.pinned, self.positive = model, pinned, classes.index(1)
         self.day, self.scored_at = day, pd.Timestamp(scored_at).tz_convert("UTC")
         self.schema = prediction_schema()
@@ -500,7 +505,7 @@ def read_chunks(
     warehouse: Warehouse, day: dt.date, columns: list[str], chunk_size: int
 ) -> Iterator[pa.Table]:
     """The day's ``features`` (only ``columns``) in Arrow tables of ``chunk_size`` rows."""
-    return warehouse.arrow_chunks(features_table, day, columns, chunk_size)
+    return warehouse.arrow_chunks(warehouse.features, day, columns, chunk_size)
 
 
 def write_predictions(warehouse: Warehouse, batch: dict[str, Any], batches: Iterable[pa.RecordBatch]) -> int:

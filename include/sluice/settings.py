@@ -12,11 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sluice.domain import DEFAULT_DOMAIN, Domain
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "default.yaml"
-SOURCES = ("simulated", "landing")
-DEFAULT_STATIONS = tuple(f"ST{i:02d}" for i in range(1, 13))
-"""The monitoring network's stations; override with SLUICE_STATIONS=ST01,ST02,…"""
 
 
 def worker_hostname() -> str:
@@ -46,44 +44,70 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of one process. Those left empty take the domain's value: the source (its first
+    own source), the model's name, the label delay."""
+
     home: Path
-    source: str = "simulated"
+    domain_path: str = DEFAULT_DOMAIN
+    source_setting: str | None = None
     landing_dir: Path | None = None
     seed: int = 42
     rows_per_day: int = 3000
-    label_delay_days: int = 3
-    scenario: Path = DEFAULT_SCENARIO
-    stations: tuple[str, ...] = DEFAULT_STATIONS
+    label_delay_setting: int | None = None
+    scenario: Path | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_artifacts: Path | None = None
     experiment: str = "sluice"
-    model_name: str = "water_potability"
+    model_name_setting: str | None = None
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ConfigError(f"SLUICE_SOURCE={self.source!r}: expected one of {', '.join(SOURCES)}")
+        if self.source_setting is not None and self.source_setting not in self.domain.source_names():
+            raise ConfigError(
+                f"SLUICE_SOURCE={self.source_setting!r}: domain {self.domain.name!r} has the sources "
+                f"{', '.join(self.domain.source_names())}"
+            )
+
+    @property
+    def domain(self) -> Domain:
+        """The domain ``SLUICE_DOMAIN`` names, loaded and checked once per process."""
+        from sluice.domain import load_cached
+
+        return load_cached(self.domain_path)
+
+    @property
+    def source(self) -> str:
+        return self.source_setting or self.domain.source_names()[0]
+
+    @property
+    def model_name(self) -> str:
+        return self.model_name_setting or self.domain.model_name
+
+    @property
+    def label_delay_days(self) -> int:
+        return self.domain.label.delay_days if self.label_delay_setting is None else self.label_delay_setting
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         home = Path(env.get("SLUICE_HOME") or REPO_ROOT / ".sluice").expanduser().resolve()
         landing = env.get("SLUICE_LANDING_DIR")
-        stations = tuple(s.strip() for s in env.get("SLUICE_STATIONS", "").split(",") if s.strip())
+        delay = env.get("SLUICE_LABEL_DELAY_DAYS")
+        scenario = env.get("SLUICE_SCENARIO")
         return cls(
             home=home,
-            source=env.get("SLUICE_SOURCE") or "simulated",
+            domain_path=env.get("SLUICE_DOMAIN") or DEFAULT_DOMAIN,
+            source_setting=env.get("SLUICE_SOURCE") or None,
             landing_dir=Path(landing).expanduser().resolve() if landing else None,
             seed=_int(env, "SLUICE_SEED", 42),
             rows_per_day=_int(env, "SLUICE_ROWS_PER_DAY", 3000, minimum=1),
-            label_delay_days=_int(env, "SLUICE_LABEL_DELAY_DAYS", 3),
-            scenario=Path(env.get("SLUICE_SCENARIO") or DEFAULT_SCENARIO).expanduser(),
-            stations=stations or DEFAULT_STATIONS,
+            label_delay_setting=_int(env, "SLUICE_LABEL_DELAY_DAYS", 0) if delay not in (None, "") else None,
+            scenario=Path(scenario).expanduser() if scenario else None,
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
             mlflow_artifacts=Path(env["SLUICE_MLFLOW_ARTIFACTS"]).expanduser().resolve()
             if env.get("SLUICE_MLFLOW_ARTIFACTS")
             else None,
             experiment=env.get("SLUICE_MLFLOW_EXPERIMENT") or "sluice",
-            model_name=env.get("SLUICE_MODEL_NAME") or "water_potability",
+            model_name_setting=env.get("SLUICE_MODEL_NAME") or None,
         )
 
     @property

@@ -248,8 +248,10 @@ def train_candidate(
     *,
     parent_run_id: str,
     run_key: str,
+    class_names: tuple[str, str] = ("class 0", "class 1"),
 ) -> Candidate:
-    """Search, fit and evaluate one family in a nested run; log everything a reviewer needs."""
+    """Search, fit and evaluate one family in a nested run; log everything a reviewer needs.
+    ``class_names`` label the confusion matrix (the domain's words for class 0 and 1)."""
     client = MlflowClient()
     for run in _find_runs(client, experiment_id, run_key=run_key, kind="candidate", family=family_name):
         if run.info.status == "FINISHED":
@@ -279,7 +281,7 @@ def train_candidate(
         mlflow.log_metrics(result.cv_scores | {f"holdout_{k}": v for k, v in metrics.items()})
         mlflow.log_metric("train_seconds", seconds)
         mlflow.log_table(_cv_table(result.cv_results), "cv_results.json")
-        _log_figures(y, score, fam.title)
+        _log_figures(y, score, fam.title, class_names)
         if spec.importance_rows:
             _log_importance(result.model, X, y, spec)
         info = mlflow.sklearn.log_model(
@@ -312,7 +314,7 @@ def _cv_table(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _log_figures(y: np.ndarray, score: np.ndarray, title: str) -> None:
+def _log_figures(y: np.ndarray, score: np.ndarray, title: str, class_names: tuple[str, str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display on workers
@@ -321,7 +323,7 @@ def _log_figures(y: np.ndarray, score: np.ndarray, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ConfusionMatrixDisplay.from_predictions(
-        y, (score >= THRESHOLD).astype(int), display_labels=["not potable", "potable"], ax=ax, colorbar=False
+        y, (score >= THRESHOLD).astype(int), display_labels=list(class_names), ax=ax, colorbar=False
     )
     ax.set_title(f"{title}: hold-out confusion matrix")
     fig.tight_layout()
@@ -359,9 +361,15 @@ def _log_importance(model: Any, X: pd.DataFrame, y: np.ndarray, spec: TrainingSp
 
 
 def register_challenger(
-    model_name: str, candidates: list[Candidate], spec: TrainingSpec, *, parent_run_id: str
+    model_name: str,
+    candidates: list[Candidate],
+    spec: TrainingSpec,
+    *,
+    parent_run_id: str,
+    description: str = "",
 ) -> dict[str, Any]:
-    """Register the best candidate as a new version of ``model_name`` with the alias ``challenger``.
+    """Register the best candidate as a new version of ``model_name`` with the alias ``challenger``;
+    ``description`` describes a model registered for the first time (the domain says what it is).
 
     A retry that finds the version already registered from the same run reuses it.
     """
@@ -375,9 +383,7 @@ def register_challenger(
         try:
             client.get_registered_model(model_name)
         except mlflow.exceptions.MlflowException:
-            client.create_registered_model(
-                model_name, description="Drinking-water potability (Sluice): P(potable) per sample"
-            )
+            client.create_registered_model(model_name, description=description or None)
         version = client.create_model_version(
             model_name,
             best.model_uri,
@@ -490,6 +496,13 @@ def train(
                 f"(digest {recorded.get(f'{part}_digest')} then, {digest} now): "
                 "labels or features of the window were rewritten meanwhile; start a new training run"
             )
+    label = warehouse.domain.label
     return train_candidate(
-        experiment_id, spec, split, family_name, parent_run_id=parent_run_id, run_key=run_key
+        experiment_id,
+        spec,
+        split,
+        family_name,
+        parent_run_id=parent_run_id,
+        run_key=run_key,
+        class_names=(label.negative, label.positive),
     )

@@ -11,8 +11,10 @@ and the same hold-out metrics. MLflow logging is in :mod:`sluice.tracking`.
 * **Split by time**: the newest ``holdout_days`` labelled days are the hold-out; nothing of them
   is used to fit, tune or impute. Cross-validation inside the training days is an expanding
   window over whole days (:func:`day_folds`): every validation day comes after its training days.
-* **Families**: each a full scikit-learn Pipeline (imputation and scaling where the estimator
-  needs them, fitted inside each fold) tuned by a randomised search of ``budget`` candidates.
+* **Families**: each a full scikit-learn Pipeline (encoding of categorical inputs, imputation and
+  scaling where the estimator needs them, fitted inside each fold) tuned by a randomised search of
+  ``budget`` candidates. Categorical inputs are one-hot encoded for the linear model and the forest
+  (rare values pooled) and ordinal-encoded as native categories for gradient boosting.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -28,9 +30,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import and_, select
 
-from sluice.features import FEATURE_VERSION
-from sluice.schema import FEATURES, METRICS, MODEL_FAMILIES
-from sluice.warehouse import Warehouse, features, labels
+from sluice.schema import METRICS, MODEL_FAMILIES
+from sluice.warehouse import Warehouse, labels
 
 LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 SCORERS = {
@@ -41,7 +42,7 @@ SCORERS = {
     "brier": "neg_brier_score",
 }
 THRESHOLD = 0.5
-"""Score at or above which a sample is predicted potable (for F1 and accuracy)."""
+"""Score at or above which a sample is predicted class 1 (for F1 and accuracy)."""
 
 
 class TrainingError(ValueError):
@@ -53,17 +54,47 @@ class TrainingError(ValueError):
 
 @dataclass(frozen=True)
 class Family:
-    """A model family: how to build its pipeline, what to search, and what skops must trust."""
+    """A model family: how to build its pipeline, what to search, and what skops must trust.
+
+    ``build(seed, categorical)`` gets the names of the categorical inputs (the first columns the
+    pipeline's encoder is given); with none, the pipeline has no encoder at all.
+    """
 
     name: str
     title: str
-    build: Callable[[int], Any]
+    build: Callable[[int, Sequence[str]], Any]
     space: Callable[[], dict[str, Any]]
     trusted_types: tuple[str, ...]
     """Types outside skops' default trust list that the fitted pipeline holds (loading needs them)."""
 
 
-def _logistic_regression(seed: int) -> Any:
+MIN_CATEGORY_ROWS = 20
+"""A categorical value seen on fewer training rows is pooled with the other rare ones."""
+
+
+def _one_hot(categorical: Sequence[str]) -> list[tuple[str, Any]]:
+    """A one-hot step for the categorical inputs (unknown and rare values pooled), or none."""
+    if not categorical:
+        return []
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    encoder = OneHotEncoder(
+        handle_unknown="infrequent_if_exist", min_frequency=MIN_CATEGORY_ROWS, sparse_output=False
+    )
+    return [
+        (
+            "encode",
+            ColumnTransformer(
+                [("categorical", encoder, list(categorical))],
+                remainder="passthrough",
+                verbose_feature_names_out=False,
+            ),
+        )
+    ]
+
+
+def _logistic_regression(seed: int, categorical: Sequence[str] = ()) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -71,6 +102,7 @@ def _logistic_regression(seed: int) -> Any:
 
     return Pipeline(
         [
+            *_one_hot(categorical),
             ("impute", SimpleImputer(strategy="median", add_indicator=True)),
             ("scale", StandardScaler()),
             ("model", LogisticRegression(max_iter=2000, random_state=seed)),
@@ -84,13 +116,14 @@ def _logistic_regression_space() -> dict[str, Any]:
     return {"model__C": loguniform(1e-3, 1e2), "impute__strategy": ["median", "mean"]}
 
 
-def _random_forest(seed: int) -> Any:
+def _random_forest(seed: int, categorical: Sequence[str] = ()) -> Any:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
 
     return Pipeline(
         [
+            *_one_hot(categorical),
             ("impute", SimpleImputer(strategy="median", add_indicator=True)),
             ("model", RandomForestClassifier(n_estimators=100, max_samples=0.5, n_jobs=1, random_state=seed)),
         ]
@@ -111,15 +144,48 @@ def _random_forest_space() -> dict[str, Any]:
     }
 
 
-def _hist_gradient_boosting(seed: int) -> Any:
+def _hist_gradient_boosting(seed: int, categorical: Sequence[str] = ()) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
 
     # Missing values are handled natively (learned split directions): no imputer. No early
-    # stopping either: its validation split would be a random sample across days.
-    return Pipeline(
-        [("model", HistGradientBoostingClassifier(early_stopping=False, max_iter=200, random_state=seed))]
+    # stopping either: its validation split would be a random sample across days. Categorical
+    # inputs become ordinal codes that the trees split on as categories (rare and unknown values,
+    # like missing ones, become NaN).
+    steps: list[tuple[str, Any]] = []
+    native = "from_dtype"
+    if categorical:
+        import numpy as np
+        from sklearn.compose import ColumnTransformer
+        from sklearn.preprocessing import OrdinalEncoder
+
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+            min_frequency=MIN_CATEGORY_ROWS,
+            max_categories=250,
+        )
+        steps.append(
+            (
+                "encode",
+                ColumnTransformer(
+                    [("categorical", encoder, list(categorical))],
+                    remainder="passthrough",
+                    verbose_feature_names_out=False,
+                ),
+            )
+        )
+        native = list(range(len(categorical)))  # the encoder's columns come first
+    steps.append(
+        (
+            "model",
+            HistGradientBoostingClassifier(
+                early_stopping=False, max_iter=200, random_state=seed, categorical_features=native
+            ),
+        )
     )
+    return Pipeline(steps)
 
 
 def _hist_gradient_boosting_space() -> dict[str, Any]:
@@ -156,7 +222,11 @@ FAMILIES: Mapping[str, Family] = {
             MODEL_FAMILIES["hist_gradient_boosting"],
             _hist_gradient_boosting,
             _hist_gradient_boosting_space,
-            trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+            trusted_types=(
+                "numpy.dtype",
+                "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+                "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+            ),
         ),
     )
 }
@@ -186,11 +256,20 @@ class TrainingSpec:
     seed: int = 42
     selection_metric: str = "roc_auc"
     importance_rows: int = 5_000
-    feature_version: str = FEATURE_VERSION
+    feature_version: str = ""
     n_jobs: int = 1
-    features: tuple[str, ...] = field(default=FEATURES)
+    features: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    """Which of ``features`` are categorical (text); the rest are numbers."""
 
     def __post_init__(self) -> None:
+        if not self.features:  # the active domain's feature set (SLUICE_DOMAIN)
+            from sluice.domain import active
+
+            domain = active()
+            object.__setattr__(self, "features", domain.feature_names)
+            object.__setattr__(self, "categorical", domain.categorical_features)
+            object.__setattr__(self, "feature_version", self.feature_version or domain.features.version)
         problems = []
         if not self.families:
             problems.append("families: choose at least one model family")
@@ -207,6 +286,11 @@ class TrainingSpec:
             problems.append(f"holdout_days={self.holdout_days}: at least 1")
         if self.label_cutoff_days < 0:
             problems.append(f"label_cutoff_days={self.label_cutoff_days}: not negative")
+        if not self.feature_version:
+            problems.append("feature_version: name the feature set the models train on")
+        unknown = [c for c in self.categorical if c not in self.features]
+        if unknown:
+            problems.append(f"categorical: {unknown} are not among the features")
         if self.window_days < self.holdout_days + self.cv_folds + 1:
             problems.append(
                 f"window_days={self.window_days} leaves too few training days for {self.cv_folds} "
@@ -225,13 +309,14 @@ class TrainingSpec:
     def params(self) -> dict[str, Any]:
         """The spec as MLflow params (flat, strings where needed)."""
         first, last = self.window
-        out = {k: v for k, v in asdict(self).items() if k not in ("families", "features")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("families", "features", "categorical")}
         out |= {
             "as_of": self.as_of.isoformat(),
             "families": ",".join(self.families),
             "window_first_day": first.isoformat(),
             "window_last_day": last.isoformat(),
             "n_features": len(self.features),
+            "n_categorical": len(self.categorical),
         }
         return out
 
@@ -273,7 +358,9 @@ def since_change(spec: TrainingSpec, since: dt.date) -> TrainingSpec:
 def load_labelled(warehouse: Warehouse, spec: TrainingSpec) -> pd.DataFrame:
     """Features of the window's sample days with the labels that had arrived by ``spec.as_of``."""
     first, last = spec.window
-    return labelled_between(warehouse, first, last, spec.as_of, spec.feature_version, spec.features)
+    return labelled_between(
+        warehouse, first, last, spec.as_of, spec.feature_version, spec.features, spec.categorical
+    )
 
 
 def labelled_between(
@@ -282,18 +369,23 @@ def labelled_between(
     last: dt.date,
     labels_as_of: dt.date,
     feature_version: str,
-    columns: Sequence[str] = FEATURES,
+    columns: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Features of sample days ``first``..``last`` joined with the labels that arrived by ``labels_as_of``.
 
     One row per labelled sample, ordered by time; a sample labelled twice keeps its newest label.
+    ``columns`` default to the warehouse domain's features (``categorical`` to its categorical ones).
     """
-    f, lab = features.c, labels.c
+    domain = warehouse.domain
+    columns = domain.feature_names if columns is None else tuple(columns)
+    categorical = set(domain.categorical_features if categorical is None else categorical)
+    f, lab = warehouse.features.c, labels.c
     query = (
         select(
             f.sample_date,
             f.sample_id,
-            f.station_id,
+            f.entity,
             f.sampled_at,
             *(f[c] for c in columns),
             lab.label,
@@ -310,7 +402,7 @@ def labelled_between(
         )
     )
     rows = warehouse.fetch(query)
-    names = ["sample_date", "sample_id", "station_id", "sampled_at", *columns, "label", "label_date"]
+    names = ["sample_date", "sample_id", "entity", "sampled_at", *columns, "label", "label_date"]
     frame = pd.DataFrame(rows, columns=names)
     if frame.empty:
         raise TrainingError(
@@ -319,7 +411,11 @@ def labelled_between(
         )
     frame["sample_date"] = pd.to_datetime(frame["sample_date"]).dt.date
     frame["sampled_at"] = pd.to_datetime(frame["sampled_at"], utc=True)
-    frame[list(columns)] = frame[list(columns)].astype("float64")
+    numeric = [c for c in columns if c not in categorical]
+    frame[numeric] = frame[numeric].astype("float64")
+    for column in columns:
+        if column in categorical:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     frame["label"] = frame["label"].astype("int64")
     frame = frame.sort_values(["sample_id", "label_date"]).drop_duplicates("sample_id", keep="last")
     return frame.drop(columns="label_date").sort_values(["sampled_at", "sample_id"]).reset_index(drop=True)
@@ -420,7 +516,7 @@ def search(spec: TrainingSpec, family_name: str, train: pd.DataFrame) -> SearchR
     fam = family(family_name)
     X, y = train[list(spec.features)], train["label"].to_numpy()
     searcher = RandomizedSearchCV(
-        fam.build(spec.seed),
+        fam.build(spec.seed, spec.categorical),
         fam.space(),
         n_iter=spec.budget,
         scoring=SCORERS[spec.selection_metric],
@@ -455,7 +551,7 @@ def _plain(value: Any) -> Any:
 
 
 def metric_value(metric: str, y_true: np.ndarray, score: np.ndarray, threshold: float = THRESHOLD) -> float:
-    """One metric of potability scores against labels (F1 and accuracy at ``threshold``)."""
+    """One metric of class-1 scores against labels (F1 and accuracy at ``threshold``)."""
     from sklearn import metrics as m
 
     if metric == "roc_auc":
@@ -473,7 +569,7 @@ def metric_value(metric: str, y_true: np.ndarray, score: np.ndarray, threshold: 
 
 
 def holdout_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = THRESHOLD) -> dict[str, float]:
-    """ROC AUC, F1, accuracy, log loss and Brier score of potability scores against labels."""
+    """ROC AUC, F1, accuracy, log loss and Brier score of class-1 scores against labels."""
     return {metric: metric_value(metric, y_true, score, threshold) for metric in METRICS}
 
 

@@ -15,6 +15,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from sluice.schema import FEATURES, MEASUREMENTS
+from sluice.domain import TIMESTAMP, Domain
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,23 +53,6 @@ metadata = MetaData()
 def _timestamp(name: str, nullable: bool = False) -> Column:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
-
-raw_observations = Table(
-    "raw_observations",
-    metadata,
-    Column("sample_date", Date, nullable=False),
-    Column("batch_id", Text, nullable=False),
-    Column("row_number", Integer, nullable=False),
-    Column("sample_id", Text),
-    Column("station_id", Text),
-    Column("sampled_at", Text),
-    *(Column(name, Text) for name in MEASUREMENTS),
-    Column("extra", Text, comment="JSON object of delivered columns outside the schema"),
-    _timestamp("ingested_at"),
-    Index("ix_raw_observations_day", "sample_date", "row_number", unique=True),
-    comment="What the source delivered, as delivered (text), one partition per sample_date",
-    info={"partition": "sample_date"},
-)
 
 ingest_batches = Table(
     "ingest_batches",
@@ -84,22 +69,6 @@ ingest_batches = Table(
     _timestamp("validated_at", nullable=True),
     Column("validation_url", Text),
     comment="One row per delivered day: what arrived and what validation decided",
-    info={"partition": "sample_date"},
-)
-
-observations = Table(
-    "observations",
-    metadata,
-    Column("sample_date", Date, nullable=False),
-    Column("batch_id", Text, nullable=False),
-    Column("sample_id", Text, nullable=False),
-    Column("station_id", Text, nullable=False),
-    _timestamp("sampled_at"),
-    *(Column(name, Float) for name in MEASUREMENTS),
-    _timestamp("published_at"),
-    UniqueConstraint("sample_id", name="uq_observations_sample_id"),
-    Index("ix_observations_day", "sample_date"),
-    comment="Validated rows only, typed",
     info={"partition": "sample_date"},
 )
 
@@ -143,28 +112,12 @@ labels = Table(
     metadata,
     Column("label_date", Date, nullable=False, comment="the day the lab results arrived"),
     Column("sample_id", Text, nullable=False),
-    Column("label", SmallInteger, nullable=False, comment="1 = potable"),
+    Column("label", SmallInteger, nullable=False, comment="1 = the domain's class 1 (its label words)"),
     _timestamp("labelled_at"),
     UniqueConstraint("label_date", "sample_id", name="uq_labels_day_sample"),
     Index("ix_labels_sample_id", "sample_id"),
     comment="Ground truth that arrives days after sampling",
     info={"partition": "label_date"},
-)
-
-features = Table(
-    "features",
-    metadata,
-    Column("sample_date", Date, nullable=False),
-    Column("sample_id", Text, nullable=False),
-    Column("station_id", Text, nullable=False),
-    _timestamp("sampled_at"),
-    Column("feature_version", Text, nullable=False),
-    *(Column(name, Float) for name in FEATURES),
-    _timestamp("built_at"),
-    UniqueConstraint("sample_id", name="uq_features_sample_id"),
-    Index("ix_features_day", "sample_date"),
-    comment="Model inputs per published sample; missing values stay missing (the model imputes)",
-    info={"partition": "sample_date"},
 )
 
 feature_batches = Table(
@@ -188,8 +141,8 @@ predictions = Table(
     Column("sample_id", Text, nullable=False),
     Column("model_name", Text, nullable=False),
     Column("model_version", Integer, nullable=False),
-    Column("score", Float, nullable=False, comment="P(potable) from the model"),
-    Column("predicted", SmallInteger, nullable=False, comment="1 = potable (score >= the threshold)"),
+    Column("score", Float, nullable=False, comment="P(class 1) from the model"),
+    Column("predicted", SmallInteger, nullable=False, comment="1 = class 1 (score >= the threshold)"),
     _timestamp("scored_at"),
     # The biggest table, written in bulk: on PostgreSQL a BRIN index (rows arrive day by day) finds
     # a day's blocks at a fraction of a B-tree's cost per inserted row; per-day counts are in
@@ -250,7 +203,7 @@ model_decisions = Table(
     Column("ci_high", Float),
     Column("champion_metrics", Text, comment="JSON: metrics of the champion on the hold-out"),
     Column("challenger_metrics", Text, comment="JSON: metrics of the challenger on the same rows"),
-    Column("slices", Text, comment="JSON: per-station primary metric of both"),
+    Column("slices", Text, comment="JSON: per-entity primary metric of both"),
     Column("holdout_first_day", Date),
     Column("holdout_last_day", Date),
     Column("holdout_rows", Integer),
@@ -262,6 +215,112 @@ model_decisions = Table(
     comment="Every champion/challenger decision, with the evidence (MLflow keeps no alias history)",
     info={"partition": "decision_date"},
 )
+
+domain_record = Table(
+    "sluice_domain",
+    metadata,
+    Column("table_name", Text, primary_key=True),
+    Column("domain", Text, nullable=False),
+    Column("module", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False, comment="of the declaration the table was built from"),
+    Column("feature_version", Text, nullable=False),
+    Column("declaration", Text, nullable=False, comment="JSON: columns, roles, types, features"),
+    _timestamp("recorded_at"),
+    comment="Which domain (and declaration) each domain-shaped table was built for: never a silent mix",
+)
+
+DOMAIN_TABLES = ("raw_observations", "observations", "features")
+"""The tables whose columns come from the domain's declaration; every other table is the lifecycle's."""
+
+
+def _typed_column(column: Any, *, nullable: bool = True) -> Column:
+    """The warehouse column for one declared column, typed: text, float (numbers of either
+    declared type: integers are checked by validation) or timestamp."""
+    if column.dtype == TIMESTAMP:
+        return _timestamp(column.name, nullable=nullable)
+    sql_type = Text if column.dtype == "text" else Float
+    return Column(column.name, sql_type, nullable=nullable)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The warehouse's tables for one domain: the lifecycle's and the three built from the declaration."""
+
+    domain: Domain
+    metadata: MetaData
+
+    @property
+    def raw_observations(self) -> Table:
+        return self.metadata.tables["raw_observations"]
+
+    @property
+    def observations(self) -> Table:
+        return self.metadata.tables["observations"]
+
+    @property
+    def features(self) -> Table:
+        return self.metadata.tables["features"]
+
+    def table(self, name_or_table: str | Table) -> Table:
+        name = name_or_table.name if isinstance(name_or_table, Table) else name_or_table
+        try:
+            return self.metadata.tables[name]
+        except KeyError:
+            raise WarehouseError(
+                f"unknown table {name!r}; known: {', '.join(sorted(self.metadata.tables))}"
+            ) from None
+
+
+@cache
+def schema_for(domain: Domain) -> Schema:
+    """The tables of a warehouse that holds ``domain``'s data (built once per domain)."""
+    md = MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(md)
+    id_, event = domain.id, domain.event_time
+    Table(
+        "raw_observations",
+        md,
+        Column("sample_date", Date, nullable=False),
+        Column("batch_id", Text, nullable=False),
+        Column("row_number", Integer, nullable=False),
+        *(Column(c.name, Text) for c in domain.delivered),
+        Column("extra", Text, comment="JSON object of delivered columns outside the schema"),
+        _timestamp("ingested_at"),
+        Index("ix_raw_observations_day", "sample_date", "row_number", unique=True),
+        comment=f"{domain.title}: what the source delivered, as delivered (text), one partition per day",
+        info={"partition": "sample_date"},
+    )
+    Table(
+        "observations",
+        md,
+        Column("sample_date", Date, nullable=False),
+        Column("batch_id", Text, nullable=False),
+        *(_typed_column(c, nullable=c.name not in (id_, event, domain.entity)) for c in domain.delivered),
+        _timestamp("published_at"),
+        UniqueConstraint(id_, name="uq_observations_id"),
+        Index("ix_observations_day", "sample_date"),
+        comment=f"{domain.title}: validated rows only, typed",
+        info={"partition": "sample_date"},
+    )
+    categorical = set(domain.categorical_features)
+    Table(
+        "features",
+        md,
+        Column("sample_date", Date, nullable=False),
+        Column("sample_id", Text, nullable=False, comment=f"the delivered {id_}"),
+        Column("entity", Text, nullable=False, comment=f"the delivered {domain.entity}"),
+        Column("sampled_at", DateTime(timezone=True), nullable=False, comment=f"the delivered {event}"),
+        Column("feature_version", Text, nullable=False),
+        *(Column(name, Text if name in categorical else Float) for name in domain.feature_names),
+        _timestamp("built_at"),
+        UniqueConstraint("sample_id", name="uq_features_sample_id"),
+        Index("ix_features_day", "sample_date"),
+        comment="Model inputs per published sample; missing values stay missing (the model imputes)",
+        info={"partition": "sample_date"},
+    )
+    return Schema(domain, md)
+
 
 _PG_COPY_TYPES = {
     Date: "date",
@@ -277,15 +336,31 @@ class WarehouseError(RuntimeError):
     """A warehouse operation was asked for something that cannot be done; the message says what."""
 
 
-def _table(name_or_table: str | Table) -> Table:
-    if isinstance(name_or_table, Table):
-        return name_or_table
-    try:
-        return metadata.tables[name_or_table]
-    except KeyError:
-        raise WarehouseError(
-            f"unknown table {name_or_table!r}; known: {', '.join(sorted(metadata.tables))}"
-        ) from None
+class WarehouseSetupError(WarehouseError):
+    """The warehouse is not set up for this process (no tables, an older schema): retrying will not
+    help; the message says which command to run."""
+
+
+class DomainMismatch(WarehouseSetupError):
+    """The warehouse's tables were built for another domain, or another declaration of this one."""
+
+
+def _mismatch(table: str, row: Any, domain: Domain) -> str:
+    if row.domain != domain.name:
+        return f"table {table} holds domain {row.domain!r} ({row.module}), not {domain.name!r}"
+    before = json.loads(row.declaration)
+    now_cols = {c.name: (c.role, c.dtype) for c in domain.columns}
+    then_cols = {c["name"]: (c["role"], c["type"]) for c in before.get("columns", [])}
+    changes = [f"+{n}" for n in now_cols if n not in then_cols] + [f"-{n}" for n in then_cols if n not in now_cols]
+    changes += [f"{n}: {then_cols[n]} -> {now_cols[n]}" for n in now_cols if n in then_cols and then_cols[n] != now_cols[n]]
+    if before.get("feature_version") != domain.features.version:
+        changes.append(f"feature version {before.get('feature_version')} -> {domain.features.version}")
+    if list(before.get("features", [])) != list(domain.feature_names):
+        changes.append("the feature list changed")
+    return (
+        f"table {table} was built for another declaration of domain {domain.name!r} "
+        f"(recorded {row.recorded_at:%Y-%m-%d}; changes: {', '.join(changes) or 'column kinds'})"
+    )
 
 
 def _partition_column(table: Table) -> Column:
@@ -322,7 +397,10 @@ def _column_values(series: pd.Series, column: Column) -> list[Any]:
 class Warehouse:
     """The warehouse behind one SQLAlchemy URL (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, domain: Domain | None = None, echo: bool = False) -> None:
+        from sluice.domain import active
+
+        self.schema = schema_for(domain or active())
         parsed = make_url(url)
         if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg":
             # psycopg 3 is the one driver installed, and the one that does binary COPY
@@ -340,12 +418,110 @@ class Warehouse:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def domain(self) -> Domain:
+        return self.schema.domain
+
+    def table(self, name_or_table: str | Table) -> Table:
+        """This warehouse's table of that name (the domain tables are the domain's)."""
+        return self.schema.table(name_or_table)
+
+    @property
+    def observations(self) -> Table:
+        return self.schema.observations
+
+    @property
+    def raw_observations(self) -> Table:
+        return self.schema.raw_observations
+
+    @property
+    def features(self) -> Table:
+        return self.schema.features
+
     def __repr__(self) -> str:
         return f"Warehouse({self.url.render_as_string(hide_password=True)})"
 
-    def create_tables(self) -> None:
-        """Create the tables that do not exist yet (idempotent)."""
-        metadata.create_all(self.engine, checkfirst=True)
+    def create_tables(self, recorded_at: dt.datetime | None = None) -> None:
+        """Bring the warehouse to this version of Sluice and this domain (idempotent): migrate the
+        lifecycle tables (Alembic), create the domain's tables that do not exist yet, and record the
+        domain they were built for. A warehouse built for another domain, or for another
+        declaration of this one, is refused (:meth:`check_domain`) before anything is created."""
+        from sluice import migrations
+
+        migrations.upgrade(self)
+        self.check_domain(missing_ok=True)
+        self.schema.metadata.create_all(self.engine, checkfirst=True)
+        self._record_domain(recorded_at or dt.datetime.now(dt.UTC))
+
+    def _record_domain(self, recorded_at: dt.datetime) -> None:
+        from sluice.domain import describe
+
+        domain = self.domain
+        with self.transaction() as tx:
+            known = {r.table_name for r in tx.conn.execute(select(domain_record.c.table_name))}
+            rows = [
+                {
+                    "table_name": name,
+                    "domain": domain.name,
+                    "module": domain.module,
+                    "fingerprint": domain.fingerprint,
+                    "feature_version": domain.features.version,
+                    "declaration": json.dumps(describe(domain)),
+                    "recorded_at": recorded_at,
+                }
+                for name in DOMAIN_TABLES
+                if name not in known
+            ]
+            if rows:
+                tx.conn.execute(domain_record.insert(), rows)
+
+    def check_domain(self, *, missing_ok: bool = False) -> None:
+        """Refuse to work on tables built for another domain or another declaration of this one.
+
+        The message says what the tables hold, what this process declares, and what to do. Tables
+        with no record yet are checked column by column against the declaration (a warehouse built
+        by hand, or by an older Sluice); with ``missing_ok`` a missing table is fine (``init``
+        creates it), else the error says to run ``sluice init``.
+        """
+        from sqlalchemy import inspect
+
+        domain = self.domain
+        inspector = inspect(self.engine)
+        existing = set(inspector.get_table_names())
+        if domain_record.name not in existing:
+            if missing_ok:
+                return
+            raise WarehouseSetupError(
+                f"{self}: the warehouse has no Sluice tables (or predates domains): run `sluice init` "
+                "(make up does) with the same SLUICE_DOMAIN as the tasks"
+            )
+        with self.engine.connect() as conn:
+            recorded = {r.table_name: r for r in conn.execute(select(domain_record))}
+        problems = []
+        for name in DOMAIN_TABLES:
+            row = recorded.get(name)
+            if row is not None:
+                if row.fingerprint != domain.fingerprint:
+                    problems.append(_mismatch(name, row, domain))
+                continue
+            if name not in existing:
+                if not missing_ok:
+                    problems.append(f"table {name} does not exist: run `sluice init`")
+                continue
+            have = [c["name"] for c in inspector.get_columns(name)]
+            want = [c.name for c in self.table(name).columns]
+            if have != want:
+                problems.append(
+                    f"table {name} was built for other columns than domain {domain.name!r} declares "
+                    f"(it has {have}; the domain needs {want})"
+                )
+        if problems:
+            raise DomainMismatch(
+                f"{self} holds data of another shape than SLUICE_DOMAIN={domain.module or domain.name} "
+                f"declares: {'; '.join(problems)}. Point SLUICE_DOMAIN at the domain this warehouse was "
+                "built for, or give this domain a warehouse of its own (the sluice_warehouse "
+                "connection); when only the feature set changed, bump its version in a new warehouse."
+            )
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -354,7 +530,7 @@ class Warehouse:
     def transaction(self) -> Iterator[Transaction]:
         """Everything written through the yielded object commits together, or not at all."""
         with self.engine.begin() as conn:
-            yield Transaction(conn)
+            yield Transaction(conn, self.schema)
 
     def replace_partition(self, table: str | Table, day: dt.date, frame: pd.DataFrame) -> int:
         """Replace the ``day`` partition of ``table`` with ``frame``, in one transaction."""
@@ -371,7 +547,7 @@ class Warehouse:
         """The ``day`` partition of ``table`` as one frame (for bounded partitions)."""
         chunks = list(self.iter_partition(table, day, columns=columns, order_by=order_by))
         if not chunks:
-            return _empty_frame(_table(table), columns)
+            return _empty_frame(self.table(table), columns)
         return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
     def iter_partition(
@@ -383,7 +559,7 @@ class Warehouse:
         chunksize: int = 200_000,
     ) -> Iterator[pd.DataFrame]:
         """Stream the ``day`` partition of ``table`` in frames of at most ``chunksize`` rows."""
-        table = _table(table)
+        table = self.table(table)
         cols = [table.c[c] for c in columns] if columns else list(table.c)
         query = select(*cols).where(_partition_column(table) == day)
         if order_by:
@@ -410,7 +586,7 @@ class Warehouse:
         :meth:`iter_partition` frames are converted."""
         import pyarrow as pa
 
-        table = _table(table)
+        table = self.table(table)
         unknown = [c for c in columns if c not in table.c]
         if unknown:
             raise WarehouseError(f"{table.name} has no columns {unknown}")
@@ -457,7 +633,7 @@ class Warehouse:
     def count(self, table: str | Table, day: dt.date | None = None) -> int:
         from sqlalchemy import func
 
-        table = _table(table)
+        table = self.table(table)
         query = select(func.count()).select_from(table)
         if day is not None:
             query = query.where(_partition_column(table) == day)
@@ -465,7 +641,7 @@ class Warehouse:
 
     def digest(self, table: str | Table, day: dt.date | None = None, exclude: Iterable[str] = ()) -> str:
         """A checksum of a table (or one partition), independent of physical row order."""
-        table = _table(table)
+        table = self.table(table)
         skip = set(exclude)
         cols = [c for c in table.c if c.name not in skip]
         query = select(*cols)
@@ -479,11 +655,12 @@ class Warehouse:
 class Transaction:
     """Writes inside one database transaction (see :meth:`Warehouse.transaction`)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, schema: Schema) -> None:
         self.conn = conn
+        self.schema = schema
 
     def delete_partition(self, table: str | Table, day: dt.date, **equals: Any) -> int:
-        table = _table(table)
+        table = self.schema.table(table)
         query = delete(table).where(_partition_column(table) == day)
         for name, value in equals.items():
             query = query.where(table.c[name] == value)
@@ -491,7 +668,7 @@ class Transaction:
 
     def replace_partition(self, table: str | Table, day: dt.date, frame: pd.DataFrame, **equals: Any) -> int:
         """Delete the day's rows (optionally only those matching ``equals``), insert ``frame``."""
-        table = _table(table)
+        table = self.schema.table(table)
         partition = _partition_column(table).name
         if len(frame):
             days = pd.to_datetime(frame[partition]).dt.date.unique() if partition in frame else []
@@ -504,12 +681,12 @@ class Transaction:
         return self.insert(table, frame)
 
     def update_partition(self, table: str | Table, day: dt.date, **values: Any) -> int:
-        table = _table(table)
+        table = self.schema.table(table)
         query = update(table).where(_partition_column(table) == day).values(**values)
         return self.conn.execute(query).rowcount
 
     def insert(self, table: str | Table, frame: pd.DataFrame) -> int:
-        table = _table(table)
+        table = self.schema.table(table)
         missing = [c.name for c in table.c if c.name not in frame.columns and not c.nullable]
         unknown = [c for c in frame.columns if c not in table.c]
         if missing or unknown:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from sluice import charts, dashboard
 from sluice.monitoring import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
+from sluice.domain import Domain
 from sluice.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -46,6 +47,21 @@ DAG_IDS = (
 )
 
 
+@dataclass(frozen=True)
+class Words:
+    """The domain's words the view speaks (``Words.of(domain)``)."""
+
+    domain: str = ""
+    title: str = "Sluice"
+    positive: str = "class 1"
+    negative: str = "class 0"
+    entity: str = "entity"
+
+    @classmethod
+    def of(cls, domain: Domain) -> Words:
+        return cls(domain.name, domain.title, domain.label.positive, domain.label.negative, domain.entity_title)
+
+
 @dataclass
 class ViewConfig:
     """What the view needs from its deployment."""
@@ -62,6 +78,7 @@ class ViewConfig:
     """The login page's URL that returns to the given URL."""
     metrics_token: str | None = None
     dag_runs: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
+    words: Words = field(default_factory=Words)
 
 
 # --- API models (the OpenAPI schema documents them) --------------------------------------------
@@ -104,8 +121,17 @@ class DayCounts(BaseModel):
     scored_by_version: int | None
 
 
+class DomainWords(BaseModel):
+    domain: str = Field(description="The domain's name (SLUICE_DOMAIN's declaration)")
+    title: str = Field(description="What the model predicts, in the domain's words")
+    positive: str = Field(description="What class 1 means (the score is P(class 1))")
+    negative: str = Field(description="What class 0 means")
+    entity: str = Field(description="What the entity key is (the history and slice key)")
+
+
 class Overview(BaseModel):
     model_name: str
+    domain: DomainWords
     champion: Champion | None = Field(description="None until a first promotion")
     dag_runs: list[DagRun] = Field(description="The last run of each Sluice DAG")
     alerts: list[Alert] = Field(description="Alerts of the last 7 monitored days, newest first")
@@ -216,6 +242,7 @@ def overview_data(config: ViewConfig, store: Warehouse) -> dict[str, Any]:
     runs = {r["dag_id"]: r for r in config.dag_runs()}
     return {
         "model_name": config.model_name,
+        "domain": asdict(config.words),
         "champion": dashboard.champion(history, config.today()),
         "dag_runs": [runs.get(d, {"dag_id": d}) for d in DAG_IDS],
         "alerts": dashboard.recent_alerts(store, bounds[1]) if bounds else [],
@@ -357,12 +384,25 @@ def history_chart(decisions: Sequence[dict[str, Any]], today: dt.date) -> str:
 def metrics_text(config: ViewConfig, store: Warehouse) -> bytes:
     """Prometheus exposition of the figures an on-call dashboard watches."""
     from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
     model = config.model_name
+    words = config.words
 
     class Collector:
         def collect(self):
+            info = InfoMetricFamily("sluice_domain", "The domain the deployment serves, in its words")
+            info.add_metric(
+                [],
+                {
+                    "domain": words.domain,
+                    "title": words.title,
+                    "positive": words.positive,
+                    "entity": words.entity,
+                    "model": model,
+                },
+            )
+            yield info
             history = dashboard.decisions(store, model)
             champ = dashboard.champion(history, config.today())
             version = GaugeMetricFamily("sluice_champion_version", "Champion model version", labels=["model"])
@@ -483,6 +523,7 @@ def _pages(config: ViewConfig, page_auth: Callable[..., Any]) -> APIRouter:
             base=_base(request),
             page=name.removesuffix(".html"),
             model_name=config.model_name,
+            words=config.words,
             mlflow_url=config.mlflow_url,
             airflow_url=config.airflow_url,
             **values,

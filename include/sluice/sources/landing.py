@@ -2,8 +2,8 @@
 
 Layout::
 
-    <landing>/<YYYY-MM-DD>/*.csv | *.parquet          observations sampled that day
-    <landing>/labels/<YYYY-MM-DD>/*.csv | *.parquet   lab results that arrived that day
+    <landing>/<YYYY-MM-DD>/*.csv | *.parquet          observations of that day
+    <landing>/labels/<YYYY-MM-DD>/*.csv | *.parquet   labels that arrived that day
 
 A day whose folder does not exist has not been delivered yet. Every file in a day's folder is
 part of the batch (read in name order). CSV values are kept as the text in the file.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sluice.simulator import DeliveryNotReady
+from sluice.sources import DeliveryNotReady
 
 SUFFIXES = (".csv", ".parquet")
 
@@ -43,6 +43,7 @@ def read_folder(folder: Path) -> pd.DataFrame:
 class LandingSource:
     root: Path
     name: str = "landing"
+    label_columns: tuple[str, ...] = ("sample_id", "label", "labelled_at")
 
     def fetch(self, day: dt.date, as_of: dt.datetime) -> pd.DataFrame:
         folder = self.root / day.isoformat()
@@ -53,5 +54,5 @@ class LandingSource:
     def fetch_labels(self, day: dt.date, as_of: dt.datetime) -> pd.DataFrame:
         folder = self.root / "labels" / day.isoformat()
         if not folder.is_dir():
-            return pd.DataFrame({"sample_id": [], "label": [], "labelled_at": []})
+            return pd.DataFrame({c: [] for c in self.label_columns})
         return read_folder(folder)

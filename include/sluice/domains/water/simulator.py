@@ -25,8 +25,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from sluice.schema import MEASUREMENTS, SOURCE_COLUMNS
-from sluice.settings import DEFAULT_STATIONS
+from sluice.domains.water import DOMAIN, MEASUREMENTS, STATIONS
+from sluice.sources import DeliveryNotReady, SourceError
+
+SOURCE_COLUMNS = DOMAIN.delivered_names
+DEFAULT_STATIONS = STATIONS
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,7 @@ BASE_CONCEPT: dict[str, float] = {
 N_STATIONS = len(DEFAULT_STATIONS)
 
 
-class DeliveryNotReady(RuntimeError):
-    """The day's batch has not been delivered yet; try again later."""
-
-
-class ScenarioError(ValueError):
+class ScenarioError(SourceError):
     """The scenario file is invalid; the message names the event and the field."""
 
 

@@ -1,4 +1,4 @@
-"""The built-in source: the deterministic simulator, delivered as a real feed would be."""
+"""The water domain's source: the deterministic simulator, delivered as a real feed would be."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from sluice.settings import Settings
-from sluice.simulator import (
-    DeliveryNotReady,
+from sluice.domain import Domain
+from sluice.domains.water import DEFAULT_SCENARIO
+from sluice.domains.water.simulator import (
     Scenario,
     SimulatorConfig,
     delivered_at,
     generate_batch,
     generate_labels,
 )
+from sluice.settings import Settings
+from sluice.sources import DeliveryNotReady
 
 
 @dataclass(frozen=True)
@@ -24,13 +26,13 @@ class SimulatedSource:
     name: str = "simulated"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SimulatedSource:
+    def from_settings(cls, settings: Settings, domain: Domain | None = None) -> SimulatedSource:
         return cls(
             SimulatorConfig(
                 seed=settings.seed,
                 rows_per_day=settings.rows_per_day,
                 label_delay_days=settings.label_delay_days,
-                scenario=Scenario.load(settings.scenario),
+                scenario=Scenario.load(settings.scenario or DEFAULT_SCENARIO),
             )
         )
 
