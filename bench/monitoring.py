@@ -46,13 +46,13 @@ def measured(args: argparse.Namespace) -> dict:
     if args.child == "full":
         import pandas as pd
 
-        from sluice.schema import FEATURES
+        from sluice.domains.water import DOMAIN
 
         reference = pd.concat(
             [warehouse.read_partition("features", d) for d in monitoring._days(*champion.train_days)]
         )
         current = warehouse.read_partition("features", day)
-        result = monitoring.data_drift(reference, current, list(FEATURES))
+        result = monitoring.data_drift(reference, current, list(DOMAIN.feature_names))
         found = {"drift_share": result.share, "rows": len(current)}
     else:
         report = monitoring.measure_day(

@@ -58,8 +58,8 @@ def train_champion(warehouse, root: Path, rows_per_day: int) -> int:
     from mlflow.tracking import MlflowClient
 
     from sluice import tracking
-    from sluice.settings import DEFAULT_SCENARIO
-    from sluice.simulator import Scenario, SimulatorConfig
+    from sluice.domains.water import DEFAULT_SCENARIO
+    from sluice.domains.water.simulator import Scenario, SimulatorConfig
     from sluice.sources.simulated import SimulatedSource
     from sluice.training import TrainingSpec
 
@@ -112,25 +112,26 @@ def make_day(warehouse, day: dt.date, rows: int) -> None:
     """``rows`` feature rows for ``day``, copied from the history's rows with new sample ids."""
     from sqlalchemy import delete, func, select, text
 
-    from sluice.schema import FEATURES
-    from sluice.warehouse import feature_batches, features
+    from sluice.domains.water import DOMAIN
+    from sluice.warehouse import feature_batches
 
+    features = warehouse.features
     if warehouse.count(features, day) == rows:
         return
     in_history = features.c.sample_date.between(HISTORY_FIRST, HISTORY_LAST)
     template = int(warehouse.scalar(select(func.count()).select_from(features).where(in_history)))
     copies = -(-rows // template)
-    measured = ", ".join(f'"{c}"' for c in FEATURES)
+    measured = ", ".join(f'"{c}"' for c in DOMAIN.feature_names)
     started = time.perf_counter()
     with warehouse.transaction() as tx:
         tx.delete_partition(features, day)
         tx.conn.execute(delete(feature_batches).where(feature_batches.c.sample_date == day))
         tx.conn.execute(
             text(
-                f"INSERT INTO features (sample_date, sample_id, station_id, sampled_at, feature_version, "
+                f"INSERT INTO features (sample_date, sample_id, entity, sampled_at, feature_version, "
                 f"{measured}, built_at) "
                 "WITH RECURSIVE copy(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM copy WHERE i < :copies) "
-                "SELECT :day, f.sample_id || '/' || :tag || '/' || copy.i, f.station_id, f.sampled_at, "
+                "SELECT :day, f.sample_id || '/' || :tag || '/' || copy.i, f.entity, f.sampled_at, "
                 "f.feature_version, "
                 f"{', '.join('f.' + c for c in measured.split(', '))}, f.built_at "
                 "FROM features f CROSS JOIN copy WHERE f.sample_date BETWEEN :first AND :last LIMIT :rows"
@@ -160,11 +161,11 @@ def make_day(warehouse, day: dt.date, rows: int) -> None:
 
 def copy_history(source, target) -> None:
     """The history's features and batches from one warehouse into another (the SQLite one)."""
-    from sluice.warehouse import feature_batches, features
+    from sluice.warehouse import feature_batches
 
     day = HISTORY_FIRST
     while day <= HISTORY_LAST:
-        for table in (features, feature_batches):
+        for table in ("features", feature_batches):
             target.replace_partition(table, day, source.read_partition(table, day))
         day += dt.timedelta(days=1)
 
@@ -194,11 +195,12 @@ def run_naive(url: str, day: dt.date, version: int, chunk_size: int) -> dict:
     from sqlalchemy import select
 
     from sluice import registry
-    from sluice.warehouse import Warehouse, features
+    from sluice.warehouse import Warehouse
 
     model = registry.load(MODEL, version)
     inputs = list(model.feature_names_in_)
-    engine = Warehouse(url).engine
+    store = Warehouse(url)
+    engine, features = store.engine, store.features
     before = rss_mb()
     with CpuMeter() as cpu:
         frame = pd.read_sql(select(features).where(features.c.sample_date == day), engine)
@@ -302,7 +304,7 @@ def measure(path: str, url: str, day: dt.date, version: int, args: argparse.Name
 def set_up(args: argparse.Namespace) -> tuple[list[tuple], int]:
     """The champion (trained once per state folder) and the N-row days: ``(plan, version)``."""
     from sluice import registry, tracking
-    from sluice.warehouse import Warehouse, create_database_if_missing, metadata
+    from sluice.warehouse import Warehouse, create_database_if_missing
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="sluice-bench-scoring-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -314,7 +316,7 @@ def set_up(args: argparse.Namespace) -> tuple[list[tuple], int]:
     version = registry.alias_version(MODEL, "champion")
     if version is None:
         for warehouse in (pg, sqlite):
-            metadata.drop_all(warehouse.engine)
+            warehouse.drop_tables()
             warehouse.create_tables()
         version = train_champion(pg, root, args.history_rows)
     for warehouse in (pg, sqlite):

@@ -64,18 +64,18 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from sluice.settings import DEFAULT_SCENARIO
-    from sluice.simulator import Scenario, SimulatorConfig
+    from sluice.domains.water import DEFAULT_SCENARIO
+    from sluice.domains.water.simulator import Scenario, SimulatorConfig
     from sluice.sources.simulated import SimulatedSource
     from sluice.training import TrainingSpec
-    from sluice.warehouse import Warehouse, create_database_if_missing, metadata
+    from sluice.warehouse import Warehouse, create_database_if_missing
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="sluice-bench-training-"))
     url = args.warehouse or f"sqlite:///{root / 'warehouse.db'}"
     create_database_if_missing(url)
     warehouse = Warehouse(url)
     if not args.reuse_data:
-        metadata.drop_all(warehouse.engine)
+        warehouse.drop_tables()
     warehouse.create_tables()
     scenario = Scenario.load(DEFAULT_SCENARIO)
     config = SimulatorConfig(seed=42, rows_per_day=args.rows, label_delay_days=3, scenario=scenario)

@@ -35,8 +35,8 @@ AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 
 def prepare(url: str, rows: int) -> dict:
     from sluice import ingest
-    from sluice.settings import DEFAULT_SCENARIO
-    from sluice.simulator import Scenario, SimulatorConfig
+    from sluice.domains.water import DEFAULT_SCENARIO
+    from sluice.domains.water.simulator import Scenario, SimulatorConfig
     from sluice.sources.simulated import SimulatedSource
     from sluice.warehouse import Warehouse
 
@@ -54,13 +54,10 @@ def prepare(url: str, rows: int) -> dict:
 
 def run_dataframe(url: str, gx_root: Path) -> dict:
     from sluice import ingest
-    from sluice.settings import DEFAULT_STATIONS
     from sluice.warehouse import Warehouse
 
     t = time.perf_counter()
-    _, verdict = ingest.validate(
-        Warehouse(url), DAY, gx_root=gx_root, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=AS_OF
-    )
+    _, verdict = ingest.validate(Warehouse(url), DAY, gx_root=gx_root, tolerance=0.05, as_of=AS_OF)
     return {
         "seconds": time.perf_counter() - t,
         "bad_rows": len(verdict.bad_rows),
@@ -73,8 +70,7 @@ def run_sql(url: str, gx_root: Path) -> dict:
 
     from expectations import raw_observations as suites
     from sluice.dates import day_bounds
-    from sluice.schema import MEASUREMENTS
-    from sluice.settings import DEFAULT_STATIONS
+    from sluice.domains.water import DOMAIN, MEASUREMENTS
     from sluice.validation import _failures, decide
 
     t = time.perf_counter()
@@ -93,7 +89,7 @@ def run_sql(url: str, gx_root: Path) -> dict:
         "SELECT row_number, sample_id, station_id, sampled_at, "
         f"{', '.join(MEASUREMENTS)} FROM raw_observations WHERE sample_date = DATE '{DAY.isoformat()}'"
     )
-    config = suites.RawSuiteConfig(stations=DEFAULT_STATIONS)
+    config = DOMAIN
     start, end = day_bounds(DAY)
     failures = []
     rows = None

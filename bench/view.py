@@ -41,14 +41,14 @@ def measure(url: str, days: int, repeat: int) -> dict[str, tuple[float, float]]:
 
     from fastapi.testclient import TestClient
 
-    from sluice.warehouse import Warehouse, create_database_if_missing, metadata
+    from sluice.warehouse import Warehouse, create_database_if_missing
     from sluice.web import ViewConfig, create_app
     from tests.factories import seed_view
 
     if url.startswith("postgresql"):
         create_database_if_missing(url, admin_database="postgres")
     store = Warehouse(url)
-    metadata.drop_all(store.engine)
+    store.drop_tables()
     store.create_tables()
     written = seed_view(store, days=days, first=dt.date(2025, 3, 1))
 

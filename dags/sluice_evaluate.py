@@ -6,7 +6,8 @@ Runs when `sluice_train` registers a challenger (the `sluice.challenger` asset),
 * **resolve** reads the `champion` and `challenger` versions once (the challenger: the form's
   version, else the triggering event's, else the alias).
 * **decide** scores both on the same labelled hold-out (the newest *hold-out* days that neither
-  model trained on), computes ROC AUC, F1, accuracy, log loss and Brier overall and per entity (the domain's entity key),
+  model trained on), computes ROC AUC, F1, accuracy, log loss and Brier overall and per entity
+  (the domain's entity key),
   a paired bootstrap interval of the primary metric's gain, and decides: promote when there is no
   champion, or when the gain is over the margin, the interval's lower end is above zero, and no
   guardrail metric or entity gets worse beyond its tolerance. Else reject, with the reason. The

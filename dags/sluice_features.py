@@ -2,8 +2,9 @@
 ### Build the model inputs of each newly published day, validated before they are written
 
 Runs when `sluice_ingest` publishes observations (the `sluice.observations` asset), or from the UI
-for a given day. For each day it builds the `features` rows (`sluice.features`: the measurements,
-the domain's derived values, and its entity-history aggregates over the days *before* it), validates them with the
+for a given day. For each day it builds the `features` rows (`sluice.features`: the domain's
+inputs, its derived values, and its entity-history aggregates over the days *before* it), validates
+them with the
 suite in `expectations/features.py`, and replaces the day's rows in one transaction. A day that
 fails validation is quarantined with its GX result and this task fails with the reason.
 

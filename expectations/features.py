@@ -24,7 +24,9 @@ IDENTITY = ("sample_id", "entity", "sampled_at", "feature_version")
 
 def _between(column: str, bounds: tuple[float | None, float | None], why: str) -> gxe.Expectation:
     low, high = bounds
-    return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high, meta=meta(BATCH, why))
+    return gxe.ExpectColumnValuesToBeBetween(
+        column=column, min_value=low, max_value=high, meta=meta(BATCH, why)
+    )
 
 
 def features_suite(domain: Domain) -> gx.ExpectationSuite:
@@ -40,7 +42,9 @@ def features_suite(domain: Domain) -> gx.ExpectationSuite:
         gxe.ExpectColumnValuesToNotBeNull(column="sample_id", meta=meta(BATCH, "entity identity")),
         gxe.ExpectColumnValuesToBeUnique(column="sample_id", meta=meta(BATCH, "no duplicates")),
         gxe.ExpectColumnValuesToNotBeNull(column="sampled_at", meta=meta(BATCH, "event time")),
-        gxe.ExpectColumnValuesToBeInSet(column="feature_version", value_set=[version], meta=meta(BATCH, "one version")),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="feature_version", value_set=[version], meta=meta(BATCH, "one version")
+        ),
     ]
     for derived in domain.features.derived:
         if derived.range is not None:

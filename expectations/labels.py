@@ -29,7 +29,9 @@ def labels_suite(domain: Domain) -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToNotBeNull(column=id_, meta=meta(ROW, "entity identity")),
             gxe.ExpectColumnValuesToBeUnique(column=id_, meta=meta(ROW, "duplicate result")),
             gxe.ExpectColumnValuesToNotBeNull(column=label, meta=meta(ROW, "missing outcome")),
-            gxe.ExpectColumnValuesToBeInSet(column=label, value_set=["0", "1"], meta=meta(ROW, "binary outcome")),
+            gxe.ExpectColumnValuesToBeInSet(
+                column=label, value_set=["0", "1"], meta=meta(ROW, "binary outcome")
+            ),
             gxe.ExpectColumnValuesToNotBeNull(column=labelled_at, meta=meta(ROW, "event time")),
             gxe.ExpectColumnValuesToMatchRegex(
                 column=labelled_at, regex=ISO_TIMESTAMP, meta=meta(ROW, "type coercible")

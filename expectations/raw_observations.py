@@ -51,7 +51,9 @@ def delivered_suite(domain: Domain) -> gx.ExpectationSuite:
         ),
         gxe.ExpectColumnValuesToNotBeNull(column=entity, meta=meta(ROW, "entity identity")),
         gxe.ExpectColumnValuesToNotBeNull(column=event, meta=meta(ROW, "event time")),
-        gxe.ExpectColumnValuesToMatchRegex(column=event, regex=ISO_TIMESTAMP, meta=meta(ROW, "type coercible")),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column=event, regex=ISO_TIMESTAMP, meta=meta(ROW, "type coercible")
+        ),
     ]
     for column in domain.delivered:
         if column.role == NUMERIC:

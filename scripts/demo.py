@@ -100,19 +100,20 @@ class Loop:
         return states
 
 
-def scenario_start() -> dt.date:
+def scenario():
+    from sluice.domains.water import DEFAULT_SCENARIO
+    from sluice.domains.water.simulator import Scenario
     from sluice.settings import Settings
-    from sluice.simulator import Scenario
 
-    return Scenario.load(Settings.from_env().scenario).start
+    return Scenario.load(Settings.from_env().scenario or DEFAULT_SCENARIO)
+
+
+def scenario_start() -> dt.date:
+    return scenario().start
 
 
 def onset_day() -> dt.date:
-    from sluice.settings import Settings
-    from sluice.simulator import Scenario
-
-    scenario = Scenario.load(Settings.from_env().scenario)
-    return min(e.first for e in scenario.events if e.kind in ("covariate_drift", "concept_drift"))
+    return min(e.first for e in scenario().events if e.kind in ("covariate_drift", "concept_drift"))
 
 
 def prepare(home: Path, days: int) -> None:

@@ -34,6 +34,9 @@ for leaked in (
     "SLUICE_MLFLOW_ARTIFACTS",
     "SLUICE_MLFLOW_EXPERIMENT",
     "SLUICE_MODEL_NAME",
+    "SLUICE_DOMAIN",
+    "SLUICE_STATIONS",
+    "SLUICE_LABEL_DELAY_DAYS",
 ):
     os.environ.pop(leaked, None)
 
@@ -67,11 +70,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _fresh(url: str):
-    from sluice.warehouse import Warehouse, metadata
+def _fresh(url: str, domain=None):
+    from sluice.warehouse import Warehouse
 
-    warehouse = Warehouse(url)
-    metadata.drop_all(warehouse.engine)
+    warehouse = Warehouse(url, domain=domain)
+    warehouse.drop_tables()
     warehouse.create_tables()
     return warehouse
 

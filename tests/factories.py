@@ -7,8 +7,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from sluice.features import FEATURE_VERSION
-from sluice.schema import FEATURES
+from sluice.domains.water import DOMAIN
+
+FEATURES = DOMAIN.feature_names
+FEATURE_VERSION = DOMAIN.features.version
 
 START = dt.date(2026, 1, 1)
 
@@ -34,7 +36,7 @@ def write_day(warehouse, d: dt.date, n: int = 4) -> None:
     frame = synthetic(1, rows_per_day=n, seed=d.toordinal()).drop(columns="label")
     frame["sample_date"] = d
     frame["sample_id"] = [f"S{d:%Y%m%d}-{i}" for i in range(n)]
-    frame["station_id"] = "ST01"
+    frame["entity"] = "ST01"
     frame["sampled_at"] = pd.Timestamp(d, tz="UTC")
     frame["feature_version"] = FEATURE_VERSION
     frame["built_at"] = pd.Timestamp(d, tz="UTC")
@@ -66,9 +68,7 @@ def seed_days(
     source = make_source(conf, None)
     for day in days:
         ingest.land(warehouse, source, day, as_of)
-        ingest.validate(
-            warehouse, day, gx_root=conf.gx_dir, stations=conf.stations, tolerance=0.05, as_of=as_of
-        )
+        ingest.validate(warehouse, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
         ingest.publish(warehouse, day, as_of=as_of)
         ingest.ingest_labels(warehouse, source, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
         if day not in without_features:
@@ -83,7 +83,7 @@ def publish_features(
     frame = synthetic(1, rows_per_day=n, seed=d.toordinal() if seed is None else seed).drop(columns="label")
     frame["sample_date"] = d
     frame["sample_id"] = [f"S{d:%Y%m%d}-{i:07d}" for i in range(n)]
-    frame["station_id"] = [f"ST{1 + i % 12:02d}" for i in range(n)]
+    frame["entity"] = [f"ST{1 + i % 12:02d}" for i in range(n)]
     frame["sampled_at"] = pd.Timestamp(d, tz="UTC")
     frame["feature_version"] = feature_version
     frame["built_at"] = pd.Timestamp(d, tz="UTC")
@@ -144,7 +144,6 @@ def register_model(
 def serve_day(warehouse, model, d, n=400, shift=0.0, version=1, seed=None, name="m"):
     """Publish ``d``'s features (optionally shifted) and score them with ``model``."""
     from sluice import scoring
-    from sluice.schema import FEATURES
 
     ids = publish_features(warehouse, d, n, seed=seed)
     if shift:

@@ -69,7 +69,14 @@ ROLE_TYPES: Mapping[str, tuple[str, ...]] = {
     CATEGORICAL: (TEXT,),
     LABEL: (INTEGER,),
 }
-DEFAULT_TYPE = {ID: TEXT, EVENT_TIME: TIMESTAMP, ENTITY: TEXT, NUMERIC: FLOAT, CATEGORICAL: TEXT, LABEL: INTEGER}
+DEFAULT_TYPE = {
+    ID: TEXT,
+    EVENT_TIME: TIMESTAMP,
+    ENTITY: TEXT,
+    NUMERIC: FLOAT,
+    CATEGORICAL: TEXT,
+    LABEL: INTEGER,
+}
 
 # aggregations of the entity history
 COUNT, MEAN = "count", "mean"
@@ -79,7 +86,9 @@ LABEL_RATE = "@label"
 
 # The lifecycle's own column names beside the domain's: a delivered column may not take one of the
 # first set (raw_observations, observations), a feature none of the second (features).
-RESERVED = frozenset({"sample_date", "batch_id", "row_number", "extra", "ingested_at", "published_at", "labelled_at"})
+RESERVED = frozenset(
+    {"sample_date", "batch_id", "row_number", "extra", "ingested_at", "published_at", "labelled_at"}
+)
 RESERVED_FEATURES = frozenset(
     {"sample_date", "sample_id", "entity", "sampled_at", "feature_version", "built_at", "row_number", "label"}
 )
@@ -224,9 +233,7 @@ class Domain:
     @property
     def categorical(self) -> tuple[str, ...]:
         """Categorical inputs: the CATEGORICAL columns, and the entity key when it is an input."""
-        return tuple(
-            c.name for c in self.columns if c.role == CATEGORICAL or (c.role == ENTITY and c.input)
-        )
+        return tuple(c.name for c in self.columns if c.role == CATEGORICAL or (c.role == ENTITY and c.input))
 
     @property
     def label_columns(self) -> tuple[str, str, str]:
@@ -296,7 +303,9 @@ class Domain:
             if not c.name or not c.name.isidentifier() or c.name != c.name.lower():
                 out.append(f"column {c.name!r}: names are lower-case Python identifiers")
             if c.name in RESERVED:
-                out.append(f"column {c.name!r}: the name is reserved by Sluice ({', '.join(sorted(RESERVED))})")
+                out.append(
+                    f"column {c.name!r}: the name is reserved by Sluice ({', '.join(sorted(RESERVED))})"
+                )
             if c.role not in ROLES:
                 out.append(f"column {c.name!r}: unknown role {c.role!r} (roles: {', '.join(ROLES)})")
                 continue
@@ -357,7 +366,10 @@ class Domain:
             out.append(f"feature {dup!r} is declared more than once (or shadows an input column)")
         for name in names:
             if name in RESERVED_FEATURES:
-                out.append(f"feature {name!r}: the name is reserved by Sluice ({', '.join(sorted(RESERVED_FEATURES))})")
+                out.append(
+                    f"feature {name!r}: the name is reserved by Sluice "
+                    f"({', '.join(sorted(RESERVED_FEATURES))})"
+                )
             if not name.isidentifier():
                 out.append(f"feature {name!r}: names are Python identifiers")
         for d in fs.derived:
@@ -370,9 +382,7 @@ class Domain:
             if a.how not in HOW:
                 out.append(f"history feature {a.name!r}: how={a.how!r} is not one of {', '.join(HOW)}")
             if a.how == MEAN and a.of != LABEL_RATE and a.of not in numeric:
-                out.append(
-                    f"history feature {a.name!r}: of={a.of!r} is not a numeric column (or LABEL_RATE)"
-                )
+                out.append(f"history feature {a.name!r}: of={a.of!r} is not a numeric column (or LABEL_RATE)")
             for key in a.by:
                 if key not in columns or self.column(key).role not in (ENTITY, CATEGORICAL):
                     out.append(f"history feature {a.name!r}: by={key!r} is not a categorical column")

@@ -1,8 +1,8 @@
 """Champion vs challenger on the same labelled hold-out, and the decision whether to promote.
 
 :func:`decide` is pure: it takes both models' metrics on the same rows, the bootstrap interval of
-the primary metric's gain and the per-entity comparison (the domain's entity key), and returns ``promote`` or ``reject``
-with the reason in words. Everything it looks at is recorded in ``model_decisions``.
+the primary metric's gain and the per-entity comparison (the domain's entity key), and returns
+``promote`` or ``reject`` with the reason in words. Everything it looks at is recorded in ``model_decisions``.
 
 The hold-out is the newest labelled days that *neither* model trained on (a champion trained
 later than the challenger would otherwise be judged on its own training data).

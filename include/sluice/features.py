@@ -17,7 +17,6 @@ and the day's own rows are only used row by row.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,9 @@ def _latest_labels(last: dt.date):
     return select(ranked.c.sample_id, ranked.c.label).where(ranked.c.rank == 1).subquery("known")
 
 
-def entity_history(warehouse: Warehouse, day: dt.date, history_days: int) -> dict[tuple[str, ...], pd.DataFrame]:
+def entity_history(
+    warehouse: Warehouse, day: dt.date, history_days: int
+) -> dict[tuple[str, ...], pd.DataFrame]:
     """The history aggregates of ``day``, one frame per grouping (indexed by its columns).
 
     Aggregated in the database: one row per group comes back, however large the days are. Means
@@ -117,7 +118,11 @@ def row_features(rows: pd.DataFrame, domain: Domain) -> pd.DataFrame:
         out[name] = _text(rows[name])
     for derived in domain.features.derived:
         value = derived.compute(rows)
-        out[derived.name] = _text(value) if derived.kind == CATEGORICAL else pd.Series(value, index=rows.index).astype("float64")
+        out[derived.name] = (
+            _text(value)
+            if derived.kind == CATEGORICAL
+            else pd.Series(value, index=rows.index).astype("float64")
+        )
     return out
 
 

@@ -288,7 +288,7 @@ def train_candidate(
             result.model,
             name="model",
             serialization_format="skops",
-            skops_trusted_types=list(fam.trusted_types),
+            skops_trusted_types=list(fam.trusted(spec.categorical)),
             signature=mlflow.models.infer_signature(X, result.model.predict_proba(X)),
             input_example=X.head(5),
             pyfunc_predict_fn="predict_proba",

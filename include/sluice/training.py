@@ -66,6 +66,12 @@ class Family:
     space: Callable[[], dict[str, Any]]
     trusted_types: tuple[str, ...]
     """Types outside skops' default trust list that the fitted pipeline holds (loading needs them)."""
+    categorical_trusted_types: tuple[str, ...] = ()
+    """More such types its pipeline holds when it encodes categorical inputs."""
+
+    def trusted(self, categorical: Sequence[str] = ()) -> tuple[str, ...]:
+        """What skops must trust to load this family's pipeline fitted with those categorical inputs."""
+        return self.trusted_types + (self.categorical_trusted_types if categorical else ())
 
 
 MIN_CATEGORY_ROWS = 20
@@ -222,11 +228,9 @@ FAMILIES: Mapping[str, Family] = {
             MODEL_FAMILIES["hist_gradient_boosting"],
             _hist_gradient_boosting,
             _hist_gradient_boosting_space,
-            trusted_types=(
-                "numpy.dtype",
-                "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-                "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-            ),
+            trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+            # the encoder's output is checked by a partial of check_array (set_output plumbing)
+            categorical_trusted_types=("functools.partial", "sklearn.utils.validation.check_array"),
         ),
     )
 }

@@ -351,8 +351,14 @@ def _mismatch(table: str, row: Any, domain: Domain) -> str:
     before = json.loads(row.declaration)
     now_cols = {c.name: (c.role, c.dtype) for c in domain.columns}
     then_cols = {c["name"]: (c["role"], c["type"]) for c in before.get("columns", [])}
-    changes = [f"+{n}" for n in now_cols if n not in then_cols] + [f"-{n}" for n in then_cols if n not in now_cols]
-    changes += [f"{n}: {then_cols[n]} -> {now_cols[n]}" for n in now_cols if n in then_cols and then_cols[n] != now_cols[n]]
+    changes = [f"+{n}" for n in now_cols if n not in then_cols] + [
+        f"-{n}" for n in then_cols if n not in now_cols
+    ]
+    changes += [
+        f"{n}: {then_cols[n]} -> {now_cols[n]}"
+        for n in now_cols
+        if n in then_cols and then_cols[n] != now_cols[n]
+    ]
     if before.get("feature_version") != domain.features.version:
         changes.append(f"feature version {before.get('feature_version')} -> {domain.features.version}")
     if list(before.get("features", [])) != list(domain.feature_names):
@@ -452,6 +458,17 @@ class Warehouse:
         self.check_domain(missing_ok=True)
         self.schema.metadata.create_all(self.engine, checkfirst=True)
         self._record_domain(recorded_at or dt.datetime.now(dt.UTC))
+
+    def drop_tables(self) -> None:
+        """Drop every Sluice table, the domain's and the migrations' record included (tests, and a
+        deliberate reset: this deletes the data)."""
+        from sqlalchemy import text
+
+        from sluice.migrations import VERSION_TABLE
+
+        self.schema.metadata.drop_all(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{VERSION_TABLE}"'))
 
     def _record_domain(self, recorded_at: dt.datetime) -> None:
         from sluice.domain import describe

@@ -25,8 +25,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from sluice import charts, dashboard
-from sluice.monitoring import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
 from sluice.domain import Domain
+from sluice.monitoring import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
 from sluice.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -59,7 +59,9 @@ class Words:
 
     @classmethod
     def of(cls, domain: Domain) -> Words:
-        return cls(domain.name, domain.title, domain.label.positive, domain.label.negative, domain.entity_title)
+        return cls(
+            domain.name, domain.title, domain.label.positive, domain.label.negative, domain.entity_title
+        )
 
 
 @dataclass

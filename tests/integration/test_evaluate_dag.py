@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import delete, select
 
 from sluice import registry, tracking
-from sluice.schema import FEATURES
-from sluice.settings import DEFAULT_STATIONS, Settings
+from sluice.domains.water import STATIONS as DEFAULT_STATIONS
+from sluice.settings import Settings
 from sluice.training import FAMILIES, TrainingSpec, load_labelled
 from sluice.warehouse import Warehouse, model_decisions
-from tests.factories import register_model, seed_days
+from tests.factories import FEATURES, register_model, seed_days
 from tests.integration.test_ingest_dag import asset_events, run
 
 pytestmark = pytest.mark.integration

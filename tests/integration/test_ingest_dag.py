@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from sluice.settings import DEFAULT_SCENARIO
+from sluice.domains.water import DEFAULT_SCENARIO
 
 pytestmark = pytest.mark.integration
 

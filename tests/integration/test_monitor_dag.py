@@ -15,11 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from sluice import tracking
-from sluice.schema import FEATURES
 from sluice.settings import Settings
 from sluice.training import FAMILIES
 from sluice.warehouse import monitoring_metrics
-from tests.factories import day, register_model, serve_day, synthetic
+from tests.factories import FEATURES, day, register_model, serve_day, synthetic
 from tests.integration.test_ingest_dag import asset_events, run
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from sluice import tracking
-from sluice.schema import FEATURES
 from sluice.settings import Settings
 from sluice.training import FAMILIES
 from sluice.warehouse import prediction_batches, predictions
-from tests.factories import day, publish_features, register_model, synthetic
+from tests.factories import FEATURES, day, publish_features, register_model, synthetic
 from tests.integration.test_ingest_dag import asset_events, run
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,8 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from sluice.schema import FEATURES
 from tests.conftest import REPO
-from tests.factories import day, publish_features
+from tests.factories import FEATURES, day, publish_features
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

@@ -93,7 +93,7 @@ def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(sta
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{mlflow_port}")
     tracking.configure(f"http://127.0.0.1:{mlflow_port}", "sluice", state / "unused")
     frame = synthetic(6, seed=1)
-    from sluice.schema import FEATURES
+    from tests.factories import FEATURES
 
     model = FAMILIES["logistic_regression"].build(0).fit(frame[list(FEATURES)], frame["label"])
     version = register_model(

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from sluice.dates import DayError, day_bounds, resolve_day, resolve_days
+from sluice.domains.water import known_stations
+from sluice.domains.water.source import SimulatedSource
 from sluice.settings import ConfigError, Settings
-from sluice.simulator import DeliveryNotReady
-from sluice.sources import make_source
+from sluice.sources import DeliveryNotReady, make_source
 from sluice.sources.landing import LandingSource
-from sluice.sources.simulated import SimulatedSource
 
 LOGICAL = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 
@@ -94,23 +94,28 @@ def test_settings_defaults_and_overrides(tmp_path):
     assert default.home.name == ".sluice"
     assert default.source == "simulated"
     assert default.landing == default.home / "landing"
-    assert len(default.stations) == 12
+    assert default.domain.name == "water"
+    assert (default.model_name, default.label_delay_days) == ("water_potability", 3), "the domain's"
+    assert len(default.domain.column("station_id").categories) == 12
+    assert known_stations({"SLUICE_STATIONS": "A, B"}) == ("A", "B")
     custom = Settings.from_env(
         {
             "SLUICE_HOME": str(tmp_path),
             "SLUICE_SOURCE": "landing",
-            "SLUICE_STATIONS": "A, B",
             "SLUICE_SEED": "9",
+            "SLUICE_LABEL_DELAY_DAYS": "0",
+            "SLUICE_MODEL_NAME": "mine",
         }
     )
-    assert (custom.home, custom.source, custom.stations, custom.seed) == (tmp_path, "landing", ("A", "B"), 9)
+    assert (custom.home, custom.source, custom.seed) == (tmp_path, "landing", 9)
+    assert (custom.label_delay_days, custom.model_name) == (0, "mine"), "settings win over the domain"
     assert custom.default_warehouse_url == f"sqlite:///{tmp_path}/warehouse.db"
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"SLUICE_SOURCE": "ftp"}, "SLUICE_SOURCE='ftp': expected one of simulated, landing"),
+        ({"SLUICE_SOURCE": "ftp"}, "SLUICE_SOURCE='ftp': domain 'water' has the sources simulated, landing"),
         ({"SLUICE_ROWS_PER_DAY": "many"}, "SLUICE_ROWS_PER_DAY='many' is not an integer"),
         ({"SLUICE_ROWS_PER_DAY": "0"}, "SLUICE_ROWS_PER_DAY=0 must be at least 1"),
     ],

@@ -1,4 +1,4 @@
-"""The promotion decision (pure), the paired bootstrap, station slices and the hold-out days."""
+"""The promotion decision (pure), the paired bootstrap, entity slices and the hold-out days."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ SLICES_OK = [SliceResult("ST01", 400, 0.90, 0.92), SliceResult("ST02", 400, 0.88
             interval(0.020, 0.040),
             [SliceResult("ST01", 400, 0.90, 0.93), SliceResult("ST07", 350, 0.91, 0.80)],
             "reject",
-            "station ST07: roc_auc gets worse by 0.1100",
+            "entity ST07: roc_auc gets worse by 0.1100",
             id="better-overall-but-a-station-much-worse",
         ),
         pytest.param(
@@ -155,13 +155,13 @@ def test_the_bootstrap_is_paired_seeded_and_brackets_the_estimate():
     assert same.low == same.high == same.estimate == 0.0, "paired: identical models never differ"
 
 
-def test_slices_per_station_skip_one_class_stations():
-    frame = pd.DataFrame({"station_id": ["A"] * 4 + ["B"] * 2, "label": [0, 1, 0, 1, 1, 1]})
+def test_slices_per_entity_skip_one_class_entities():
+    frame = pd.DataFrame({"entity": ["A"] * 4 + ["B"] * 2, "label": [0, 1, 0, 1, 1, 1]})
     champion = np.array([0.2, 0.8, 0.6, 0.4, 0.9, 0.9])
     challenger = np.array([0.2, 0.8, 0.3, 0.7, 0.9, 0.9])
     a, b = slice_results(frame, champion, challenger, "roc_auc")
-    assert (a.station, a.rows, a.champion, a.challenger) == ("A", 4, 0.75, 1.0)
-    assert (b.station, b.rows, b.champion, b.challenger) == ("B", 2, None, None)
+    assert (a.entity, a.rows, a.champion, a.challenger) == ("A", 4, 0.75, 1.0)
+    assert (b.entity, b.rows, b.champion, b.challenger) == ("B", 2, None, None)
 
 
 def test_compare_scores_both_models_on_the_same_rows():
@@ -173,7 +173,7 @@ def test_compare_scores_both_models_on_the_same_rows():
             return np.column_stack([1 - self.score[: len(X)], self.score[: len(X)]])
 
     y, good = scores(600, 1, 0.6)
-    frame = pd.DataFrame({"x": 0.0, "label": y, "station_id": "ST01", "sample_date": dt.date(2026, 1, 5)})
+    frame = pd.DataFrame({"x": 0.0, "label": y, "entity": "ST01", "sample_date": dt.date(2026, 1, 5)})
     result = compare(frame, ["x"], Fixed(good), Fixed(1 - good), Policy(n_bootstrap=200))
     assert result.rows == 600 and result.days == [dt.date(2026, 1, 5)]
     assert result.challenger["roc_auc"] == pytest.approx(1 - result.champion["roc_auc"])

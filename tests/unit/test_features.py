@@ -10,11 +10,16 @@ import pandas as pd
 import pytest
 
 from sluice import features, ingest
-from sluice.features import FEATURE_VERSION, FeatureError, build_features, history_window, row_features
-from sluice.schema import FEATURES, MEASUREMENTS, STATION_MEANS
-from sluice.settings import DEFAULT_STATIONS
-from sluice.simulator import Scenario, SimulatorConfig
-from sluice.sources.simulated import SimulatedSource
+from sluice.domains.water import DOMAIN, MEASUREMENTS
+from sluice.domains.water import STATIONS as DEFAULT_STATIONS
+from sluice.domains.water.simulator import Scenario, SimulatorConfig
+from sluice.domains.water.source import SimulatedSource
+from sluice.features import FeatureError, build_features, history_window, row_features
+
+FEATURES = DOMAIN.feature_names
+FEATURE_VERSION = DOMAIN.features.version
+STATIONS = ("station_id",)
+STATION_MEANS = tuple(f"{m}_station_mean" for m in MEASUREMENTS)
 
 AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 START = dt.date(2026, 1, 1)
@@ -51,7 +56,7 @@ def observation_rows(d: dt.date, stations: list[str], ph: list[float | None]) ->
 def test_row_features_are_computed_per_row_and_keep_missing_values_missing():
     rows = observation_rows(day(3), ["ST01", "ST02", "ST03"], [7.0, 9.5, None])
     rows.loc[2, "sulfate"] = np.nan
-    out = row_features(rows)
+    out = row_features(rows, DOMAIN)
     assert out["ph_from_neutral"].tolist()[:2] == [0.0, 2.5]
     assert np.isnan(out.loc[2, "ph_from_neutral"])
     assert np.isnan(out.loc[2, "ph"]), "imputation belongs in the model pipeline, not in the table"
@@ -64,12 +69,13 @@ def test_build_features_joins_each_sample_with_its_own_stations_history():
     history = pd.DataFrame(
         {"station_id": ["ST01", "ST02"], "station_history_samples": [10.0, 4.0]}
         | {mean: [1.0, 2.0] for mean in STATION_MEANS}
-    )
-    out = build_features(rows, history, day(3))
+    ).set_index("station_id")
+    out = build_features(rows, {STATIONS: history}, day(3), DOMAIN)
+    assert out["entity"].tolist() == ["ST01", "ST02", "ST07"], "the entity key is the station"
     assert list(out.columns) == [
         "sample_date",
         "sample_id",
-        "station_id",
+        "entity",
         "sampled_at",
         "feature_version",
         *FEATURES,
@@ -81,7 +87,7 @@ def test_build_features_joins_each_sample_with_its_own_stations_history():
 
 
 def test_build_features_works_without_any_history():
-    out = build_features(observation_rows(day(0), ["ST01"], [7.0]), pd.DataFrame(), day(0))
+    out = build_features(observation_rows(day(0), ["ST01"], [7.0]), {}, day(0), DOMAIN)
     assert out.loc[0, "station_history_samples"] == 0.0
     assert out[list(STATION_MEANS)].isna().all(axis=None)
 
@@ -91,7 +97,7 @@ def test_build_features_refuses_rows_of_another_day():
     with pytest.raises(
         FeatureError, match=r"features for 2026-01-04: got observations of \['2026-01-04', '2026-01-05'\]"
     ):
-        build_features(rows, pd.DataFrame(), day(3))
+        build_features(rows, {}, day(3), DOMAIN)
 
 
 def test_the_history_window_ends_the_day_before():
@@ -114,7 +120,7 @@ def test_station_history_reads_only_the_days_before_and_averages_what_was_measur
     publish(warehouse, day(0), observation_rows(day(0), ["ST01"], [100.0]))  # before the window
     publish(warehouse, day(3), observation_rows(day(3), ["ST01"], [100.0]))  # the day itself
     publish(warehouse, day(4), observation_rows(day(4), ["ST01"], [100.0]))  # the future
-    stats = features.station_history(warehouse, day(3), history_days=2).set_index("station_id")
+    stats = features.entity_history(warehouse, day(3), history_days=2)[STATIONS]
     assert stats.loc["ST01", "station_history_samples"] == 3
     assert stats.loc["ST01", "ph_station_mean"] == pytest.approx(7.5)  # (6 + 9) / 2, the missing one skipped
     assert stats.loc["ST02", "ph_station_mean"] == pytest.approx(8.0)
@@ -123,7 +129,7 @@ def test_station_history_reads_only_the_days_before_and_averages_what_was_measur
 def ingest_days(warehouse, gx_root, days):
     for d in days:
         ingest.land(warehouse, SOURCE, d, AS_OF)
-        ingest.validate(warehouse, d, gx_root=gx_root, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=AS_OF)
+        ingest.validate(warehouse, d, gx_root=gx_root, tolerance=0.05, as_of=AS_OF)
         ingest.publish(warehouse, d, as_of=AS_OF)
 
 
@@ -167,8 +173,8 @@ def test_features_that_fail_validation_are_quarantined_and_nothing_stale_stays(
     features.build_day(warehouse, day(0), history_days=7, gx_root=tmp_path, as_of=AS_OF)
     assert warehouse.count("features", day(0)) > 0
 
-    def broken(rows):  # a feature-code bug: a negative count
-        out = row_features(rows)
+    def broken(rows, domain):  # a feature-code bug: a negative count
+        out = row_features(rows, domain)
         out["missing_measurements"] = -1.0
         return out
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import text
 
 from sluice import ingest
+from sluice.domains.water.simulator import Scenario, SimulatorConfig
+from sluice.domains.water.source import SimulatedSource
 from sluice.ingest import IngestError
-from sluice.settings import DEFAULT_STATIONS
-from sluice.simulator import DeliveryNotReady, Scenario, SimulatorConfig
-from sluice.sources.simulated import SimulatedSource
+from sluice.sources import DeliveryNotReady
 
 AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 START = dt.date(2026, 1, 1)
@@ -36,9 +36,7 @@ def day(offset: int) -> dt.date:
 
 def run_day(warehouse, gx_root, d: dt.date, as_of: dt.datetime = AS_OF):
     batch = ingest.land(warehouse, SOURCE, d, as_of)
-    _, verdict = ingest.validate(
-        warehouse, d, gx_root=gx_root, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=as_of
-    )
+    _, verdict = ingest.validate(warehouse, d, gx_root=gx_root, tolerance=0.05, as_of=as_of)
     published = ingest.publish(warehouse, d, as_of=as_of) if verdict.decision != "quarantine" else None
     ingest.ingest_labels(warehouse, SOURCE, d, gx_root=gx_root, tolerance=0.05, as_of=as_of)
     return batch, verdict, published
@@ -130,9 +128,7 @@ def test_a_day_that_becomes_quarantined_on_rerun_unpublishes_its_old_rows(wareho
         )
     )
     ingest.land(warehouse, broken, day(1), AS_OF)
-    _, verdict = ingest.validate(
-        warehouse, day(1), gx_root=tmp_path, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=AS_OF
-    )
+    _, verdict = ingest.validate(warehouse, day(1), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
     assert verdict.decision == "quarantine"
     assert warehouse.count("observations", day(1)) == 0
 
@@ -150,25 +146,19 @@ def test_a_replayed_sample_id_is_not_published_twice(warehouse, tmp_path):
             return frame
 
     ingest.land(warehouse, Replaying(), day(2), AS_OF)
-    _, verdict = ingest.validate(
-        warehouse, day(2), gx_root=tmp_path, stations=DEFAULT_STATIONS, tolerance=1.0, as_of=AS_OF
-    )
+    _, verdict = ingest.validate(warehouse, day(2), gx_root=tmp_path, tolerance=1.0, as_of=AS_OF)
     assert {f.rule for f in verdict.failures} == {"expect_column_values_to_not_be_in_set(sample_id)"}
     assert verdict.quarantined_rows == 5
 
 
 def test_steps_out_of_order_say_what_to_do(warehouse, tmp_path):
     with pytest.raises(IngestError, match="nothing landed for 2026-01-02: run the extract task"):
-        ingest.validate(
-            warehouse, day(1), gx_root=tmp_path, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=AS_OF
-        )
+        ingest.validate(warehouse, day(1), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
     ingest.land(warehouse, SOURCE, day(1), AS_OF)
     with pytest.raises(IngestError, match="has not been validated: run validate first"):
         ingest.publish(warehouse, day(1), as_of=AS_OF)
     ingest.land(warehouse, SOURCE, day(4), AS_OF)
-    ingest.validate(
-        warehouse, day(4), gx_root=tmp_path, stations=DEFAULT_STATIONS, tolerance=0.05, as_of=AS_OF
-    )
+    ingest.validate(warehouse, day(4), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
     with pytest.raises(IngestError, match=r"\(2026-01-05\) is quarantined: nothing to publish"):
         ingest.publish(warehouse, day(4), as_of=AS_OF)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sluice.domains.water import DOMAIN
 from sluice.monitoring import (
     ACCURACY_DROP,
     DRIFT_SHARE,
@@ -139,9 +140,8 @@ def _labels(warehouse, label_day: dt.date, sample_day: dt.date, n: int, flip: bo
 def test_served_performance_uses_the_serving_version_and_the_labels_in_by_then(warehouse):
     from sluice import scoring
     from sluice.monitoring import served_performance
-    from sluice.schema import FEATURES
     from sluice.training import FAMILIES, holdout_metrics
-    from tests.factories import day, publish_features, synthetic
+    from tests.factories import FEATURES, day, publish_features, synthetic
 
     train = synthetic(10)
     model = FAMILIES["logistic_regression"].build(0).fit(train[list(FEATURES)], train["label"])
@@ -255,9 +255,8 @@ def _champion(train=(0, 9), holdout=(10, 12), accuracy=0.9):
 
 @pytest.fixture
 def fitted():
-    from sluice.schema import FEATURES
     from sluice.training import FAMILIES
-    from tests.factories import synthetic
+    from tests.factories import FEATURES, synthetic
 
     train = synthetic(10)
     return FAMILIES["logistic_regression"].build(0).fit(train[list(FEATURES)], train["label"])
@@ -307,9 +306,9 @@ def test_a_stable_day_raises_nothing_and_a_drifted_day_names_its_columns(warehou
     assert {DRIFT_SHARE, PREDICTION_DRIFT} <= metrics
     shifted = {c.column for c in drifted.drift.columns if c.drifted}
     assert {"chloramines", "turbidity", "trihalomethanes", "ph"} <= shifted
-    assert {c.column for c in drifted.drift.columns} == set(drift_columns())
-    assert drifted.figure(DRIFT_SHARE) == pytest.approx(len(shifted) / len(drift_columns()))
-    assert "ph_station_mean" not in drift_columns()
+    assert {c.column for c in drifted.drift.columns} == set(drift_columns(DOMAIN))
+    assert drifted.figure(DRIFT_SHARE) == pytest.approx(len(shifted) / len(drift_columns(DOMAIN)))
+    assert "ph_station_mean" not in drift_columns(DOMAIN)
     assert (tmp_path / f"{drifted_day}.html").exists()
     message = next(a for a in drifted.alerts if a.metric == DRIFT_SHARE).message()
     assert message.startswith(f"{drifted_day}: drift_share is")
@@ -334,7 +333,7 @@ def test_performance_waits_for_the_labels_and_a_drop_alerts_on_the_sample_day(wa
     accuracy = report.figure("accuracy", day=sample_day)
     truth = synthetic(1, rows_per_day=400, seed=sample_day.toordinal())["label"].to_numpy()
     features = warehouse.read_partition("features", sample_day)
-    from sluice.schema import FEATURES
+    from tests.factories import FEATURES
 
     predicted = (fitted.predict_proba(features[list(FEATURES)])[:, 1] >= 0.5).astype(int)
     assert accuracy == pytest.approx(np.mean(predicted == 1 - truth))

@@ -13,11 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from sluice import scoring
-from sluice.schema import FEATURES
 from sluice.scoring import Pinned, ScoringError
 from sluice.training import FAMILIES
 from sluice.warehouse import prediction_batches, predictions
-from tests.factories import day, publish_features, synthetic
+from tests.factories import FEATURES, day, publish_features, synthetic
 
 AT = dt.datetime(2026, 1, 20, 1, tzinfo=dt.UTC)
 
@@ -59,7 +58,7 @@ def test_missing_and_mistyped_columns_are_named():
         ("ph", "double", True),
         ("ph_squared", "double", True),
         ("turbidity", "string", True),
-        ("station_id", "double", True),
+        ("entity", "double", True),
         ("gappy_extra", "double", False),  # optional in MLflow's sense: values had gaps
     )
     with pytest.raises(ScoringError) as err:
@@ -67,7 +66,7 @@ def test_missing_and_mistyped_columns_are_named():
     message = str(err.value)
     assert "columns missing from features: ph_squared, gappy_extra" in message
     assert "turbidity (model expects string" in message
-    assert "station_id (model expects double" in message
+    assert "entity (model expects double" in message
     assert "water_potability version 1" in message
 
 

@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sluice.schema import MEASUREMENTS, SOURCE_COLUMNS
-from sluice.settings import DEFAULT_SCENARIO
-from sluice.simulator import (
+from sluice.domains.water import DEFAULT_SCENARIO, MEASUREMENTS
+from sluice.domains.water.simulator import (
     MARGINALS,
-    DeliveryNotReady,
+    SOURCE_COLUMNS,
     Scenario,
     ScenarioError,
     SimulatorConfig,
@@ -24,7 +23,8 @@ from sluice.simulator import (
     potable_probability,
     true_measurements,
 )
-from sluice.sources.simulated import SimulatedSource
+from sluice.domains.water.source import SimulatedSource
+from sluice.sources import DeliveryNotReady
 
 DAY = dt.date(2026, 1, 10)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sluice import training
-from sluice.schema import FEATURES, MODEL_FAMILIES
+from sluice.schema import MODEL_FAMILIES
 from sluice.training import (
     FAMILIES,
     TrainingError,
@@ -20,7 +20,7 @@ from sluice.training import (
     select_best,
     time_split,
 )
-from tests.factories import day, synthetic, write_day, write_labels
+from tests.factories import FEATURES, day, synthetic, write_day, write_labels
 
 # --- spec ------------------------------------------------------------------------------------
 
@@ -125,6 +125,38 @@ def test_skops_trusts_exactly_the_types_each_fitted_pipeline_needs(family_name):
     assert sorted(untrusted) == sorted(FAMILIES[family_name].trusted_types)
 
 
+@pytest.mark.parametrize("family_name", list(FAMILIES))
+def test_every_family_takes_categorical_inputs_and_skops_trusts_what_they_need(family_name):
+    import skops.io
+
+    frame = synthetic(6, rows_per_day=200)
+    rng = np.random.default_rng(1)
+    frame["channel"] = rng.choice(["web", "app", "phone", None], len(frame)).astype(object)
+    # class 1 is much likelier by phone: an encoder that drops the column loses this signal
+    frame["label"] = np.where(frame["channel"] == "phone", 1, frame["label"])
+    features = (*FEATURES, "channel")
+    spec = TrainingSpec(
+        as_of=day(20),
+        window_days=10,
+        holdout_days=2,
+        budget=1,
+        cv_folds=2,
+        features=features,
+        categorical=("channel",),
+        feature_version="v1",
+    )
+    split = time_split(frame, holdout_days=2)
+    model = search(spec, family_name, split.train).model
+    unseen = split.holdout[list(features)].head(5).copy()
+    unseen["channel"] = ["fax", None, "web", "phone", "app"]  # a category training never saw
+    assert model.predict_proba(unseen).shape == (5, 2)
+    by_phone = split.holdout[list(features)].assign(channel="phone")
+    by_web = split.holdout[list(features)].assign(channel="web")
+    assert model.predict_proba(by_phone)[:, 1].mean() > model.predict_proba(by_web)[:, 1].mean()
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    assert sorted(untrusted) == sorted(FAMILIES[family_name].trusted(spec.categorical))
+
+
 def test_training_is_reproducible_for_the_same_seed_and_data():
     split = time_split(synthetic(8, rows_per_day=40), holdout_days=2)
     X, y = split.holdout[list(FEATURES)], split.holdout["label"].to_numpy()
@@ -190,7 +222,7 @@ def test_only_labels_that_had_arrived_by_as_of_within_the_window_are_used(wareho
     frame = load_labelled(warehouse, spec)
     assert sorted(set(frame["sample_date"])) == [day(i) for i in range(2, 7)]  # day 7 has no label yet
     assert set(frame["sample_id"].str[-1]) == {"0"}, "labels that arrive after as_of are not used"
-    assert list(frame.columns) == ["sample_date", "sample_id", "station_id", "sampled_at", *FEATURES, "label"]
+    assert list(frame.columns) == ["sample_date", "sample_id", "entity", "sampled_at", *FEATURES, "label"]
     assert frame["sampled_at"].is_monotonic_increasing
 
     early = TrainingSpec(as_of=day(10), window_days=9, holdout_days=1, cv_folds=2, label_cutoff_days=3)

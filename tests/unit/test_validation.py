@@ -10,14 +10,15 @@ import pytest
 from expectations import labels as label_suites
 from expectations import raw_observations as raw_suites
 from sluice.dates import day_bounds
+from sluice.domains.water import DOMAIN
+from sluice.domains.water.simulator import SimulatorConfig, generate_batch
 from sluice.ingest import to_typed
-from sluice.schema import SOURCE_COLUMNS
-from sluice.settings import DEFAULT_STATIONS
-from sluice.simulator import SimulatorConfig, generate_batch
 from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, Failure, GXRunner, decide
 
+SOURCE_COLUMNS = DOMAIN.delivered_names
+
 DAY = dt.date(2026, 1, 10)
-CONFIG = raw_suites.RawSuiteConfig(stations=DEFAULT_STATIONS)
+CONFIG = DOMAIN
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def run(runner: GXRunner, frame: pd.DataFrame, published_elsewhere=()) -> list[F
     start, end = day_bounds(DAY)
     more, _ = runner.validate(
         raw_suites.values_suite(CONFIG),
-        to_typed(frame),
+        to_typed(frame, DOMAIN),
         run_name="test",
         run_time=dt.datetime(2026, 1, 11, tzinfo=dt.UTC),
         parameters={"day_start": start, "day_end": end},
@@ -209,7 +210,7 @@ def test_labels_suite(runner):
         }
     )
     failures, _ = runner.validate(
-        label_suites.labels_suite(),
+        label_suites.labels_suite(DOMAIN),
         frame,
         run_name="labels",
         run_time=dt.datetime(2026, 1, 11, tzinfo=dt.UTC),

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from sluice.warehouse import Warehouse, WarehouseError, connection_url, metadata
+from sluice.warehouse import Warehouse, WarehouseError, connection_url
 
 DAY = dt.date(2026, 1, 10)
 AT = dt.datetime(2026, 1, 11, 1, 2, 3, tzinfo=dt.UTC)
@@ -83,7 +83,7 @@ def test_nulls_floats_and_timestamps_round_trip(warehouse):
             "sample_id": ["s1", "s2"],
             "station_id": "ST01",
             "sampled_at": [AT, AT + dt.timedelta(seconds=1)],
-            **{c.name: [0.1, None] for c in metadata.tables["observations"].c if c.type.python_type is float},
+            **{c.name: [0.1, None] for c in warehouse.observations.c if c.type.python_type is float},
             "published_at": AT,
         }
     )

@@ -114,7 +114,9 @@ DOMAIN = Domain(
         version="v1",
         derived=(
             Derived("ph_from_neutral", ph_from_neutral, range=(0.0, 7.0)),
-            Derived("missing_measurements", missing_measurements, range=(0, len(MEASUREMENTS)), not_null=True),
+            Derived(
+                "missing_measurements", missing_measurements, range=(0, len(MEASUREMENTS)), not_null=True
+            ),
         ),
         history=(
             Aggregate("station_history_samples", COUNT, range=(0, None)),

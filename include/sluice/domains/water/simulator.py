@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 from sluice.domains.water import DOMAIN, MEASUREMENTS, STATIONS
-from sluice.sources import DeliveryNotReady, SourceError
+from sluice.sources import SourceError
 
 SOURCE_COLUMNS = DOMAIN.delivered_names
 DEFAULT_STATIONS = STATIONS

@@ -58,16 +58,16 @@ def upgrade() -> None:
             "fingerprint", sa.Text(), nullable=False, comment="of the declaration the table was built from"
         ),
         sa.Column("feature_version", sa.Text(), nullable=False),
-        sa.Column(
-            "declaration", sa.Text(), nullable=False, comment="JSON: columns, roles, types, features"
-        ),
+        sa.Column("declaration", sa.Text(), nullable=False, comment="JSON: columns, roles, types, features"),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("table_name"),
         comment="Which domain (and declaration) each domain-shaped table was built for: never a silent mix",
     )
-    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("features")} if _has("features") else set()
+    columns = (
+        {c["name"] for c in sa.inspect(op.get_bind()).get_columns("features")} if _has("features") else set()
+    )
     if "station_id" in columns:
-        op.execute('ALTER TABLE features RENAME COLUMN station_id TO entity')
+        op.execute("ALTER TABLE features RENAME COLUMN station_id TO entity")
     _comments(new=True)
 
 
@@ -76,7 +76,7 @@ def downgrade() -> None:
     if _has("features"):
         columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("features")}
         if "entity" in columns:
-            op.execute('ALTER TABLE features RENAME COLUMN entity TO station_id')
+            op.execute("ALTER TABLE features RENAME COLUMN entity TO station_id")
     op.drop_table("sluice_domain")
 
 

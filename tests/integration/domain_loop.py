@@ -1,0 +1,139 @@
+"""Drive the whole loop of the domain ``SLUICE_DOMAIN`` names through the real DAGs with ``dag.test()``:
+ingest and features for each day, a training, an evaluation, scoring and monitoring of the last
+day, then the view's API. Prints one JSON line of what it found (the test asserts on it).
+
+Run as ``python -m tests.integration.domain_loop FIRST_DAY DAYS`` in a process whose environment
+names the domain, the warehouse, Airflow's home and MLflow's store: the domain is chosen once per
+process, as in a deployment, so a test of another domain runs this in a subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+
+
+def run(dag, day: dt.date, conf: dict | None = None) -> dict[str, str]:
+    logical = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    defaults = {name: dag.params.get_param(name).value for name in dag.params}
+    dr = dag.test(
+        logical_date=logical,
+        run_after=logical + dt.timedelta(days=1, hours=1),
+        run_conf=defaults | (conf or {}),
+    )
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    if not set(states.values()) <= {"success", "skipped"}:
+        raise SystemExit(f"{dag.dag_id} for {day}: {states}")
+    return states
+
+
+def view_overview(warehouse, settings) -> tuple[dict, str]:
+    from fastapi.testclient import TestClient
+
+    from sluice.web import ViewConfig, Words, create_app
+
+    async def authenticate(request):
+        return "tester"
+
+    config = ViewConfig(
+        warehouse=lambda: warehouse,
+        model_name=settings.model_name,
+        today=lambda: dt.date(2030, 1, 1),
+        words=Words.of(settings.domain),
+        metrics_token="t",
+    )
+    client = TestClient(create_app(config, authenticate))
+    overview = client.get("/api/overview")
+    metrics = client.get("/metrics", headers={"Authorization": "Bearer t"})
+    return overview.json(), metrics.text
+
+
+def main(first: dt.date, days: int) -> dict:
+    from airflow.dag_processing.dagbag import BundleDagBag
+    from airflow.utils import db
+    from mlflow.tracking import MlflowClient
+    from sqlalchemy import func, select
+
+    from sluice import cli
+    from sluice.settings import Settings
+    from sluice.tracking import configure
+    from sluice.warehouse import Warehouse, monitoring_metrics
+
+    db.resetdb(skip_init=False)
+    url = os.environ["AIRFLOW_CONN_SLUICE_WAREHOUSE"]
+    Warehouse(url).drop_tables()
+    assert cli.main(["init"]) == 0
+    settings = Settings.from_env()
+    warehouse = Warehouse(url)
+    folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
+    bag = BundleDagBag(dag_folder=folder, bundle_path=folder, bundle_name="dags-folder")
+    if bag.import_errors:
+        raise SystemExit(f"DAG import errors: {bag.import_errors}")
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            task.retries = 0
+    dags = bag.dags
+    all_days = [first + dt.timedelta(days=i) for i in range(days)]
+    last = all_days[-1]
+    for day in all_days:
+        run(dags["sluice_ingest"], day)
+        run(dags["sluice_features"], day, {"day": day.isoformat()})
+    train = {
+        "as_of": last.isoformat(),
+        "window_days": days - 2,
+        "holdout_days": 2,
+        "label_cutoff_days": 1,
+        "budget": 2,
+        "cv_folds": 2,
+        "importance_rows": 200,
+    }
+    run(dags["sluice_train"], last, train)
+    run(dags["sluice_evaluate"], last, {"as_of": last.isoformat(), "label_cutoff_days": 1})
+    run(dags["sluice_score"], last, {"day": last.isoformat()})
+    run(
+        dags["sluice_monitor"], last, {"day": last.isoformat(), "label_delay_days": 1, "min_labelled_days": 0}
+    )
+
+    configure(settings.tracking_uri, settings.experiment, settings.artifacts_dir)
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(settings.model_name, "champion")
+    registered = client.get_registered_model(settings.model_name)
+    metric_rows = warehouse.scalar(
+        select(func.count()).select_from(monitoring_metrics).where(monitoring_metrics.c.metric_date == last)
+    )
+    columns = sorted(
+        {
+            r["column_name"]
+            for r in warehouse.fetch(select(monitoring_metrics.c.column_name))
+            if r["column_name"]
+        }
+    )
+    overview, metrics = view_overview(warehouse, settings)
+    features = warehouse.read_partition("features", last)
+    return {
+        "domain": settings.domain.name,
+        "model_name": settings.model_name,
+        "champion_version": int(champion.version),
+        "champion_family": champion.tags.get("sluice.family"),
+        "model_description": registered.description,
+        "observations": warehouse.count("observations", last),
+        "features": len(features),
+        "feature_columns": list(features.columns),
+        "categorical_values": sorted(set(features[settings.domain.categorical[0]].dropna())),
+        "predictions": warehouse.count("predictions", last),
+        "labels": warehouse.count("labels"),
+        "monitoring_rows": int(metric_rows),
+        "monitored_columns": columns,
+        "overview": overview,
+        "metrics": metrics,
+        "quarantined_rows": warehouse.count("quarantine_rows"),
+    }
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    found = main(dt.date.fromisoformat(sys.argv[1]), int(sys.argv[2]))
+    print("RESULT " + json.dumps(found, default=str))
