@@ -82,8 +82,9 @@ class Orders:
         import pandas as pd
 
         frame, returned = self._day(day - dt.timedelta(days=1))
+        labelled_at = f"{day}T12:00:00Z"
         return pd.DataFrame(
-            {"order_id": frame["order_id"], "returned": returned.astype(str), "labelled_at": f"{day}T12:00:00Z"}
+            {"order_id": frame["order_id"], "returned": returned.astype(str), "labelled_at": labelled_at}
         )
 
 
