@@ -89,6 +89,11 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+def tags(*more: str) -> list[str]:
+    """A Sluice DAG's tags: ``sluice``, the domain's name (the UI filters by it), then ``more``."""
+    return ["sluice", f"domain:{domain().name}", *more]
+
+
 def domain() -> Domain:
     """The domain ``SLUICE_DOMAIN`` names. DAG files call it while they are parsed (it is light to
     import), so a broken domain module shows as an import error of every Sluice DAG, naming the

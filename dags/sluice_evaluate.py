@@ -46,6 +46,7 @@ from sluice_common import (
     run_key,
     run_time,
     settings,
+    tags,
     warehouse,
 )
 
@@ -72,7 +73,7 @@ def _triggered_by(context: Any, what: str) -> str:
     catchup=False,
     max_active_runs=1,  # evaluations are serialised; apply also checks the champion did not move
     default_args=DEFAULT_ARGS,
-    tags=["sluice", "models"],
+    tags=tags("models"),
     doc_md=__doc__,
     params={
         "challenger_version": Param(

@@ -32,6 +32,7 @@ from sluice_common import (
     run_days,
     run_time,
     settings,
+    tags,
     warehouse,
 )
 
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
     # run is queued (apache/airflow#56050). Days are independent partitions, so runs may overlap.
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
-    tags=["sluice", "features"],
+    tags=tags("features"),
     doc_md=__doc__,
     params={
         "day": day_param(),

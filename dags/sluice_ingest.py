@@ -36,6 +36,7 @@ from sluice_common import (
     run_day,
     run_time,
     settings,
+    tags,
     warehouse,
 )
 
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
     catchup=False,
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
-    tags=["sluice", "ingest"],
+    tags=tags("ingest"),
     doc_md=__doc__,
     params={
         "day": day_param(),

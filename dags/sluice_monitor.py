@@ -51,6 +51,7 @@ from sluice_common import (
     run_day,
     run_time,
     settings,
+    tags,
     warehouse,
 )
 
@@ -99,7 +100,7 @@ def windows(params: dict):
     catchup=False,
     max_active_runs=1,  # the cooldown reads the requests of the days before: one day at a time
     default_args=DEFAULT_ARGS,
-    tags=["sluice", "monitoring"],
+    tags=tags("monitoring"),
     doc_md=__doc__,
     params={
         "day": day_param(),

@@ -40,6 +40,7 @@ from sluice_common import (
     run_key,
     run_time,
     settings,
+    tags,
     warehouse,
 )
 
@@ -61,7 +62,7 @@ def _errors() -> tuple[type[Exception], ...]:
     # so runs may overlap; a cap of 1 can drop asset events (apache/airflow#56050).
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
-    tags=["sluice", "models"],
+    tags=tags("models"),
     doc_md=__doc__,
     params={
         "day": day_param(),

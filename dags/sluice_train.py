@@ -42,6 +42,7 @@ from sluice_common import (
     mlflow_experiment,
     run_key,
     settings,
+    tags,
     warehouse,
 )
 
@@ -89,7 +90,7 @@ def _errors() -> tuple[type[Exception], ...]:
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["sluice", "training"],
+    tags=tags("training"),
     doc_md=__doc__,
     params={
         "as_of": as_of_param("the day in the retraining request"),

@@ -111,3 +111,19 @@ def test_params_render_as_a_form(dagbag):
     assert json.loads(json.dumps(params.dump()))["tolerance"] == 0.05
     with pytest.raises(Exception, match="(?i)maximum|less than or equal"):
         params["tolerance"] = 1.5
+
+
+def test_a_broken_domain_fails_every_dag_at_parse_time_naming_it(tmp_path, monkeypatch):
+    """SLUICE_DOMAIN names a module with a mistake: every Sluice DAG shows an import error that names
+    the module and the mistake, before any run starts (not at the fifth task of a run)."""
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    (tmp_path / "typo_domain.py").write_text("from sluice.domain import Domain\nDOMAIN = Domain(name='x')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SLUICE_DOMAIN", "typo_domain")
+    bag = BundleDagBag(dag_folder=str(DAGS), bundle_path=DAGS, bundle_name="dags-folder")
+    assert {Path(f).name for f in bag.import_errors} == {p.name for p in DAG_FILES}
+    for error in bag.import_errors.values():
+        assert "SLUICE_DOMAIN='typo_domain' cannot be imported" in error
+        assert "missing 5 required positional arguments" in error
+    sys.modules.pop("typo_domain", None)
