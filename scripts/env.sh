@@ -20,4 +20,7 @@ export SLUICE_MLFLOW_BACKEND="${SLUICE_MLFLOW_BACKEND:-sqlite:///$SLUICE_HOME/ml
 export SLUICE_MLFLOW_ARTIFACTS="${SLUICE_MLFLOW_ARTIFACTS:-$SLUICE_HOME/mlflow/artifacts}"
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-http://127.0.0.1:$MLFLOW_PORT}"
 export GX_ANALYTICS_ENABLED=False
+# The domain every process serves (a dotted module path); put a team's own domain module on PYTHONPATH.
+export SLUICE_DOMAIN="${SLUICE_DOMAIN:-sluice.domains.water}"
+export PYTHONPATH="${PYTHONPATH:-}"
 export PATH="$repo/.venv/bin:$PATH"

@@ -83,6 +83,8 @@ def configuration(env_file: Path, state: Path, port: int, mlflow_port: int) -> d
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__METRICS__STATSD_ON": "false",  # no exporter here
+        # the team's domain folder on this machine instead of the containers' mount point
+        "PYTHONPATH": values.get("SLUICE_DOMAIN_PATH") or os.environ.get("PYTHONPATH", ""),
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     return env

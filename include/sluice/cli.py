@@ -1,6 +1,8 @@
 """``sluice``: set up and inspect the local state without Airflow.
 
-    sluice init                 create the warehouse tables and the GX context (idempotent)
+    sluice init                 check the domain, migrate and create the warehouse tables for it,
+                                create the GX context (idempotent)
+    sluice domain               the domain SLUICE_DOMAIN names, as the warehouse records it (JSON)
     sluice status [--days N]    what the warehouse holds for the last N delivered days: rows
                                 delivered, published, quarantined, and scored (by which version)
 
@@ -25,11 +27,13 @@ def init(args: argparse.Namespace, settings: Settings) -> int:
     from sluice.validation import GXRunner
     from sluice.warehouse import Warehouse
 
-    warehouse = Warehouse(_warehouse_url(args, settings))
+    domain = settings.domain  # a broken domain module fails here, before anything is created
+    warehouse = Warehouse(_warehouse_url(args, settings), domain=domain)
     warehouse.create_tables()
     GXRunner(settings.gx_dir).context  # noqa: B018 - creates the File data context on disk
     for folder in (settings.landing, settings.reports_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    print(f"domain: {domain.name} ({domain.module}, features {domain.features.version})")
     print(f"warehouse ready: {warehouse}")
     print(f"GX context: {settings.gx_dir}")
     return 0
@@ -40,7 +44,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
 
     from sluice.warehouse import Warehouse, ingest_batches, prediction_batches
 
-    warehouse = Warehouse(_warehouse_url(args, settings))
+    warehouse = Warehouse(_warehouse_url(args, settings), domain=settings.domain)
     rows = warehouse.fetch(
         select(ingest_batches).order_by(ingest_batches.c.sample_date.desc()).limit(args.days)
     )
@@ -69,16 +73,34 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def show_domain(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from sluice.domain import describe
+
+    print(json.dumps(describe(settings.domain), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sluice", description=__doc__.split("\n\n")[0])
     parser.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("init", help="create the warehouse tables and the GX context")
+    commands.add_parser("domain", help="the domain SLUICE_DOMAIN names (JSON)")
     show = commands.add_parser("status", help="what the warehouse holds for recent days")
     show.add_argument("--days", type=int, default=10)
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    return {"init": init, "status": status}[args.command](args, settings)
+    from sluice.domain import DomainError
+    from sluice.settings import ConfigError
+    from sluice.warehouse import WarehouseError
+
+    try:
+        settings = Settings.from_env()
+        return {"init": init, "domain": show_domain, "status": status}[args.command](args, settings)
+    except (DomainError, ConfigError, WarehouseError) as exc:
+        print(f"sluice {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

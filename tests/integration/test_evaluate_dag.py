@@ -167,7 +167,7 @@ def test_a_better_challenger_is_promoted(evaluate_dag, seeded):
     )
     assert row["ci_low"] > 0 and row["gain"] >= row["margin"]
     assert json.loads(row["champion_metrics"])["roc_auc"] < 0.65, "shuffled labels learn next to nothing"
-    assert {s["station"] for s in json.loads(row["slices"])} == set(DEFAULT_STATIONS)
+    assert {s["entity"] for s in json.loads(row["slices"])} == set(DEFAULT_STATIONS)
     assert champion_events()[before:] == [
         {"model_name": MODEL, "version": better, "previous": weak, "decision": "promote"}
     ]

@@ -80,8 +80,8 @@ def big_day(pg_url):
     with warehouse.transaction() as tx:  # the big day: the 2,000 rows copied with new ids, in SQL
         tx.conn.execute(
             text(
-                "INSERT INTO features (sample_date, sample_id, station_id, sampled_at, feature_version, "
-                f"{measured}, built_at) SELECT sample_date, sample_id || '/' || g, station_id, sampled_at, "
+                "INSERT INTO features (sample_date, sample_id, entity, sampled_at, feature_version, "
+                f"{measured}, built_at) SELECT sample_date, sample_id || '/' || g, entity, sampled_at, "
                 f"feature_version, {measured}, built_at FROM features, generate_series(2, :copies) g "
                 "WHERE sample_date = :day"
             ),

@@ -55,3 +55,23 @@ def test_status_shows_each_day_and_the_version_serving_it(warehouse, warehouse_u
     assert first[:5] == ["2026-01-01", "partial", "11", "10", "1"]
     assert first[5:8] == ["10", "by", "v2"]
     assert second[:6] == ["2026-01-02", "partial", "21", "20", "1", "-"]
+
+
+def test_init_and_domain_name_the_domain_and_refuse_a_broken_one(
+    warehouse_url, tmp_path, monkeypatch, capsys
+):
+    import json
+
+    assert cli.main(["--warehouse", warehouse_url, "init"]) == 0
+    assert "domain: water (sluice.domains.water, features v1)" in capsys.readouterr().out
+    assert cli.main(["domain"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert (described["domain"], described["model_name"]) == ("water", "water_potability")
+    assert described["features"][-1] == "turbidity_station_mean"
+
+    (tmp_path / "half_done.py").write_text("DOMAIN = None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SLUICE_DOMAIN", "half_done")
+    assert cli.main(["--warehouse", warehouse_url, "init"]) == 2
+    err = capsys.readouterr().err
+    assert "sluice init: domain module 'half_done' defines no DOMAIN" in err

@@ -351,3 +351,23 @@ def test_migrations_from_scratch_give_the_tables_the_code_declares(warehouse_url
         differences = compare_metadata(context, metadata)
     assert differences == []
     store.drop_tables()
+
+
+def test_the_readmes_smallest_domain_is_a_complete_domain(write_module):
+    """The example under "Your own data" is what a user copies: it must load as it is written."""
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Your own data", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    domain = load(write_module("readme_shop_returns", example))
+    assert domain.feature_names == (
+        "amount",
+        "items",
+        "channel",
+        "per_item",
+        "shop_orders",
+        "shop_return_rate",
+        "channel_amount",
+    )
+    assert domain.categorical_features == ("channel",)
