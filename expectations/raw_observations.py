@@ -19,7 +19,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from expectations import BATCH, ROW, meta
-from sluice.domain import CATEGORICAL, ENTITY, INTEGER, NUMERIC
+from sluice.domain import CATEGORICAL, ENTITY, EVENT_TIME, FLOAT, ID, INFO, INTEGER, NUMERIC, TIMESTAMP
 
 if TYPE_CHECKING:
     from sluice.domain import Domain
@@ -56,14 +56,22 @@ def delivered_suite(domain: Domain) -> gx.ExpectationSuite:
         ),
     ]
     for column in domain.delivered:
-        if column.role == NUMERIC:
+        if column.role in (ID, EVENT_TIME):
+            continue
+        if column.dtype in (FLOAT, INTEGER):
             regex = WHOLE_NUMBER if column.dtype == INTEGER else NUMBER
             expectations.append(
                 gxe.ExpectColumnValuesToMatchRegex(
                     column=column.name, regex=regex, meta=meta(ROW, "type coercible")
                 )
             )
-        elif column.role in (ENTITY, CATEGORICAL) and column.categories is not None:
+        elif column.dtype == TIMESTAMP:
+            expectations.append(
+                gxe.ExpectColumnValuesToMatchRegex(
+                    column=column.name, regex=ISO_TIMESTAMP, meta=meta(ROW, "type coercible")
+                )
+            )
+        elif column.categories is not None:
             expectations.append(
                 gxe.ExpectColumnValuesToBeInSet(
                     column=column.name,
@@ -90,7 +98,7 @@ def values_suite(domain: Domain) -> gx.ExpectationSuite:
         ),
     ]
     for column in domain.delivered:
-        if column.role not in (NUMERIC, CATEGORICAL):
+        if column.role not in (NUMERIC, CATEGORICAL, INFO):
             continue
         if column.range is not None:
             low, high = column.range

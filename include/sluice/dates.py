@@ -70,7 +70,11 @@ def resolve_days(
     return [resolve_day(None, (), logical_date)]
 
 
-def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The first and the last microsecond of ``day`` in UTC."""
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-    return start, start + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+def day_bounds(day: dt.date, timezone: str = "UTC") -> tuple[dt.datetime, dt.datetime]:
+    """The first and the last microsecond of ``day`` where its days are counted (``timezone``), in UTC."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+    return start.astimezone(dt.UTC), (end - dt.timedelta(microseconds=1)).astimezone(dt.UTC)

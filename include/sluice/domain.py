@@ -10,8 +10,9 @@ A domain declares:
 * **columns** — what a source delivers for one day, each with a *role*: the identifier (``ID``), the
   event time (``EVENT_TIME``), the *entity* key (``ENTITY``: whose history the history features
   aggregate, and the segments champion/challenger compares on), numeric inputs (``NUMERIC``),
-  categorical inputs (``CATEGORICAL``), and the label (``LABEL``: delivered later, in the labels
-  feed). Ranges, allowed categories and tolerated null shares become default expectations.
+  categorical inputs (``CATEGORICAL``), columns kept and checked but never model inputs (``INFO``:
+  e.g. what is only known after the event), and the label (``LABEL``: delivered later, in the
+  labels feed). Ranges, allowed categories and tolerated null shares become default expectations.
 * **the label** — its column, what class 1 and class 0 mean in words, how many days after the
   event it arrives.
 * **features** — row features computed from each sample alone and entity-history aggregates over
@@ -46,15 +47,16 @@ if TYPE_CHECKING:
 DEFAULT_DOMAIN = "sluice.domains.water"
 
 # roles
-ID, EVENT_TIME, ENTITY, NUMERIC, CATEGORICAL, LABEL = (
+ID, EVENT_TIME, ENTITY, NUMERIC, CATEGORICAL, INFO, LABEL = (
     "id",
     "event_time",
     "entity",
     "numeric",
     "categorical",
+    "info",
     "label",
 )
-ROLES = (ID, EVENT_TIME, ENTITY, NUMERIC, CATEGORICAL, LABEL)
+ROLES = (ID, EVENT_TIME, ENTITY, NUMERIC, CATEGORICAL, INFO, LABEL)
 SINGLE_ROLES = (ID, EVENT_TIME, ENTITY, LABEL)
 """Roles exactly one column has."""
 
@@ -67,6 +69,7 @@ ROLE_TYPES: Mapping[str, tuple[str, ...]] = {
     ENTITY: (TEXT,),
     NUMERIC: (FLOAT, INTEGER),
     CATEGORICAL: (TEXT,),
+    INFO: TYPES,
     LABEL: (INTEGER,),
 }
 DEFAULT_TYPE = {
@@ -75,6 +78,7 @@ DEFAULT_TYPE = {
     ENTITY: TEXT,
     NUMERIC: FLOAT,
     CATEGORICAL: TEXT,
+    INFO: TEXT,
     LABEL: INTEGER,
 }
 
@@ -195,6 +199,9 @@ class Domain:
     value_expectations: ExpectationHook | None = None
     """The domain's own expectations on a delivered day once typed."""
     max_rows_per_day: int = 20_000_000
+    timezone: str = "UTC"
+    """Where the domain's days begin and end (an IANA name): a day's deliveries hold the events of
+    that local day."""
     module: str = ""
 
     # --- views of the declaration ---
@@ -278,6 +285,7 @@ class Domain:
         doc = {
             "domain": self.name,
             "columns": [[c.name, c.role, c.dtype, c.input] for c in self.columns],
+            "timezone": self.timezone,
             "features": [[f, f in self.categorical_features] for f in self.feature_names],
             "feature_version": self.features.version,
         }
@@ -300,34 +308,19 @@ class Domain:
         for dup in sorted({n for n in names if names.count(n) > 1}):
             out.append(f"column {dup!r} is declared more than once")
         for c in self.columns:
-            if not c.name or not c.name.isidentifier() or c.name != c.name.lower():
-                out.append(f"column {c.name!r}: names are lower-case Python identifiers")
-            if c.name in RESERVED:
-                out.append(
-                    f"column {c.name!r}: the name is reserved by Sluice ({', '.join(sorted(RESERVED))})"
-                )
-            if c.role not in ROLES:
-                out.append(f"column {c.name!r}: unknown role {c.role!r} (roles: {', '.join(ROLES)})")
-                continue
-            if c.dtype not in TYPES:
-                out.append(f"column {c.name!r}: unknown type {c.dtype!r} (types: {', '.join(TYPES)})")
-            elif c.dtype not in ROLE_TYPES[c.role]:
-                allowed = " or ".join(ROLE_TYPES[c.role])
-                out.append(f"column {c.name!r}: a {c.role} column is {allowed}, not {c.dtype}")
-            if not 0.0 <= c.max_null_share <= 1.0:
-                out.append(f"column {c.name!r}: max_null_share={c.max_null_share} is not a share in [0, 1]")
-            if c.range is not None and c.role != NUMERIC:
-                out.append(f"column {c.name!r}: only numeric columns take a range")
-            if c.range is not None and None not in c.range and c.range[0] > c.range[1]:
-                out.append(f"column {c.name!r}: range {c.range} is empty")
-            if c.input and c.role != ENTITY:
-                out.append(f"column {c.name!r}: input=True is for the entity key (other inputs have roles)")
+            out += _column_problems(c)
         for role in SINGLE_ROLES:
             found = [c.name for c in self.columns if c.role == role]
             if len(found) > 1:
                 out.append(f"role {role!r} is declared twice: {', '.join(found)}")
             elif not found:
                 out.append(f"no column has the role {role!r}")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(self.timezone)
+        except Exception:
+            out.append(f"timezone {self.timezone!r} is not an IANA time zone name (e.g. Europe/Paris)")
         if not self.numeric and not self.categorical:
             out.append("no model inputs: declare at least one numeric or categorical column")
         label = self.label
@@ -394,6 +387,33 @@ class Domain:
             where = self.module or self.name
             raise DomainError(f"domain {where}: " + "; ".join(problems))
         return self
+
+
+def _column_problems(c: Column) -> list[str]:
+    """What is wrong with one column's declaration."""
+    out: list[str] = []
+    if not c.name or not c.name.isidentifier() or c.name != c.name.lower():
+        out.append(f"column {c.name!r}: names are lower-case Python identifiers")
+    if c.name in RESERVED:
+        out.append(f"column {c.name!r}: the name is reserved by Sluice ({', '.join(sorted(RESERVED))})")
+    if c.role not in ROLES:
+        out.append(f"column {c.name!r}: unknown role {c.role!r} (roles: {', '.join(ROLES)})")
+        return out
+    if c.dtype not in TYPES:
+        out.append(f"column {c.name!r}: unknown type {c.dtype!r} (types: {', '.join(TYPES)})")
+    elif c.dtype not in ROLE_TYPES[c.role]:
+        allowed = " or ".join(ROLE_TYPES[c.role])
+        out.append(f"column {c.name!r}: a {c.role} column is {allowed}, not {c.dtype}")
+    if not 0.0 <= c.max_null_share <= 1.0:
+        out.append(f"column {c.name!r}: max_null_share={c.max_null_share} is not a share in [0, 1]")
+    numeric = c.role == NUMERIC or (c.role == INFO and c.dtype in (FLOAT, INTEGER))
+    if c.range is not None and not numeric:
+        out.append(f"column {c.name!r}: only numeric columns take a range")
+    if c.range is not None and None not in c.range and c.range[0] > c.range[1]:
+        out.append(f"column {c.name!r}: range {c.range} is empty")
+    if c.input and c.role != ENTITY:
+        out.append(f"column {c.name!r}: input=True is for the entity key (other inputs have roles)")
+    return out
 
 
 def load(path: str) -> Domain:

@@ -24,7 +24,7 @@ from expectations import labels as label_suites
 from expectations import raw_observations as raw_suites
 from sluice import quarantine
 from sluice.dates import day_bounds
-from sluice.domain import NUMERIC, TIMESTAMP, Domain
+from sluice.domain import FLOAT, INTEGER, TIMESTAMP, Domain
 from sluice.sources import Source
 from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, GXRunner, Verdict, decide
 from sluice.warehouse import Warehouse, ingest_batches, quarantine_rows
@@ -166,7 +166,7 @@ def to_typed(delivered: pd.DataFrame, domain: Domain) -> pd.DataFrame:
         values = delivered[column.name]
         if column.dtype == TIMESTAMP:
             typed[column.name] = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-        elif column.role == NUMERIC:
+        elif column.dtype in (FLOAT, INTEGER):
             typed[column.name] = pd.to_numeric(values.str.strip(), errors="coerce").astype("float64")
         else:
             typed[column.name] = values
@@ -212,7 +212,7 @@ def validate(
     )
     urls = [url] if url else []
     if not any(f.scope == "batch" for f in failures):
-        start, end = day_bounds(day)
+        start, end = day_bounds(day, domain.timezone)
         more, url = runner.validate(
             raw_suites.values_suite(domain),
             to_typed(delivered, domain),

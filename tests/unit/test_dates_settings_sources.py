@@ -62,6 +62,14 @@ def test_resolve_day_errors_say_where_they_looked():
         resolve_day(None, [], None)
 
 
+def test_day_bounds_follow_the_domains_timezone():
+    start, end = day_bounds(dt.date(2013, 1, 1), "America/New_York")
+    assert start == dt.datetime(2013, 1, 1, 5, tzinfo=dt.UTC)
+    assert end == dt.datetime(2013, 1, 2, 4, 59, 59, 999999, tzinfo=dt.UTC)
+    summer, _ = day_bounds(dt.date(2013, 7, 1), "America/New_York")
+    assert summer == dt.datetime(2013, 7, 1, 4, tzinfo=dt.UTC), "daylight saving time"
+
+
 def test_day_bounds_cover_the_whole_day():
     start, end = day_bounds(dt.date(2026, 3, 2))
     assert (start.isoformat(), end.isoformat()) == (

@@ -175,6 +175,18 @@ BROKEN = [
         id="no-feature-version",
     ),
     pytest.param(
+        domain_source().replace(
+            'model_name="shop_returns",', 'model_name="shop_returns", timezone="Mars/Olympus",'
+        ),
+        "timezone 'Mars/Olympus' is not an IANA time zone name",
+        id="unknown-timezone",
+    ),
+    pytest.param(
+        domain_source(GOOD_COLUMNS + '    Column("note", INFO, range=(0, 1)),\n'),
+        "column 'note': only numeric columns take a range",
+        id="range-on-text",
+    ),
+    pytest.param(
         domain_source(label='Label("returned", "returned", "kept", delay_days=-1)'),
         "label delay_days=-1 is negative",
         id="negative-delay",
