@@ -14,6 +14,62 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def run_loop(
+    domain: str, first: dt.date, days: int, home: Path, warehouse_url: str, pythonpath: Sequence[Path] = ()
+) -> dict:
+    """Run this module for ``domain`` in a process of its own (the domain on ``PYTHONPATH``); what it
+    found. For the tests: the environment names only what the run needs."""
+    import subprocess
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SLUICE_", "MLFLOW"))}
+    env |= {
+        "PYTHONPATH": os.pathsep.join([*map(str, pythonpath), str(REPO), str(REPO / "dags")]),
+        "SLUICE_DOMAIN": domain,
+        "SLUICE_HOME": str(home),
+        "SLUICE_ROWS_PER_DAY": "300",
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW_CONN_SLUICE_WAREHOUSE": warehouse_url,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "SLUICE_MLFLOW_ARTIFACTS": str(home / "artifacts"),
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+    (home / "airflow").mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.integration.domain_loop", first.isoformat(), str(days)],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, f"the loop failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def separate_warehouse(request, tmp_path: Path, pg_database: str) -> str:
+    """A warehouse URL of its own for a domain's loop: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'warehouse.db'}"
+    from sqlalchemy.engine import make_url
+
+    from sluice.warehouse import create_database_if_missing
+
+    url = make_url(request.getfixturevalue("pg_url")).set(database=pg_database)
+    rendered = url.render_as_string(hide_password=False)
+    create_database_if_missing(rendered)
+    return rendered
 
 
 def run(dag, day: dt.date, conf: dict | None = None) -> dict[str, str]:

@@ -8,16 +8,12 @@ once per process, as in a deployment), on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+import datetime as dt
 import textwrap
 
 import pytest
-from sqlalchemy.engine import make_url
 
-from tests.conftest import REPO
+from tests.integration.domain_loop import run_loop, separate_warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -140,53 +136,15 @@ def domain_folder(tmp_path_factory):
     return folder
 
 
-def run_loop(domain_folder, home, warehouse_url: str, days: int = 8) -> dict:
-    """The loop in a subprocess with the domain on PYTHONPATH; what domain_loop found."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SLUICE_", "MLFLOW"))}
-    env |= {
-        "PYTHONPATH": os.pathsep.join([str(domain_folder), str(REPO), str(REPO / "dags")]),
-        "SLUICE_DOMAIN": "acme_returns",
-        "SLUICE_HOME": str(home),
-        "SLUICE_ROWS_PER_DAY": "300",
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW_CONN_SLUICE_WAREHOUSE": warehouse_url,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "SLUICE_MLFLOW_ARTIFACTS": str(home / "artifacts"),
-        "GX_ANALYTICS_ENABLED": "False",
-    }
-    (home / "airflow").mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.integration.domain_loop", "2026-03-01", str(days)],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, f"the loop failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
-    return json.loads(lines[-1].removeprefix("RESULT "))
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def acme_warehouse(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'acme.db'}"
-    from sluice.warehouse import create_database_if_missing
-
-    url = make_url(request.getfixturevalue("pg_url")).set(database="sluice_test_acme")
-    rendered = url.render_as_string(hide_password=False)
-    create_database_if_missing(rendered)
-    return rendered
+    return separate_warehouse(request, tmp_path, "sluice_test_acme")
 
 
 def test_a_domain_in_one_file_runs_the_whole_loop(domain_folder, acme_warehouse, tmp_path):
-    found = run_loop(domain_folder, tmp_path / "home", acme_warehouse)
+    found = run_loop(
+        "acme_returns", dt.date(2026, 3, 1), 8, tmp_path / "home", acme_warehouse, [domain_folder]
+    )
     assert found["domain"] == "acme_returns"
     assert found["model_name"] == "acme_returns"
     assert found["champion_version"] == 1, "the first challenger is promoted: a champion exists"
