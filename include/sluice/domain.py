@@ -457,6 +457,7 @@ def describe(domain: Domain) -> dict[str, Any]:
         "fingerprint": domain.fingerprint,
         "feature_version": domain.features.version,
         "columns": [{"name": c.name, "role": c.role, "type": c.dtype} for c in domain.columns],
+        "timezone": domain.timezone,
         "features": list(domain.feature_names),
         "categorical_features": list(domain.categorical_features),
         "label": {"column": domain.label.column, "positive": domain.label.positive},

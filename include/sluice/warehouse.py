@@ -359,13 +359,16 @@ def _mismatch(table: str, row: Any, domain: Domain) -> str:
         for n in now_cols
         if n in then_cols and then_cols[n] != now_cols[n]
     ]
+    if before.get("timezone", "UTC") != domain.timezone:
+        changes.append(f"timezone {before.get('timezone', 'UTC')} -> {domain.timezone}")
     if before.get("feature_version") != domain.features.version:
         changes.append(f"feature version {before.get('feature_version')} -> {domain.features.version}")
     if list(before.get("features", [])) != list(domain.feature_names):
         changes.append("the feature list changed")
     return (
         f"table {table} was built for another declaration of domain {domain.name!r} "
-        f"(recorded {row.recorded_at:%Y-%m-%d}; changes: {', '.join(changes) or 'column kinds'})"
+        f"(recorded {row.recorded_at:%Y-%m-%d}, fingerprint {row.fingerprint}, now {domain.fingerprint}; "
+        f"changes: {', '.join(changes) or 'the kinds of its columns or features'})"
     )
 
 

@@ -36,6 +36,26 @@ def _call(url: str, token: str | None = None, body: dict | None = None, method: 
         return json.loads(answer.read())
 
 
+WAREHOUSE = "postgresql+psycopg://postgres@127.0.0.1:5432/warehouse"
+
+
+def _empty_warehouse() -> None:
+    """The stack's databases outlive a run (make stack-local keeps them): its warehouse starts
+    without tables, so that ``sluice init`` builds them as this code declares them."""
+    from sqlalchemy import create_engine, text
+
+    from sluice.warehouse import Warehouse
+
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'warehouse'")).scalar()
+    admin.dispose()
+    if exists:
+        stale = Warehouse(WAREHOUSE)
+        stale.drop_tables()
+        stale.dispose()
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     from cryptography.fernet import Fernet
@@ -54,6 +74,7 @@ def stack(tmp_path_factory):
     env_file.write_text("\n".join(lines) + "\n")
     port, mlflow_port = free_port(), free_port()
     script = [sys.executable, str(REPO / "scripts" / "stack_local.py")]
+    _empty_warehouse()
     where = ["--state", str(state)]
     try:
         subprocess.run(
@@ -114,7 +135,7 @@ def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(sta
         ]
         for d in DAYS
     ]
-    warehouse = Warehouse("postgresql+psycopg://postgres@127.0.0.1:5432/warehouse")
+    warehouse = Warehouse(WAREHOUSE)
     wanted = {dt.date.fromisoformat(d) for d in DAYS}
     deadline = time.monotonic() + 300
     scored: set = set()
