@@ -127,3 +127,12 @@ def test_a_broken_domain_fails_every_dag_at_parse_time_naming_it(tmp_path, monke
         assert "SLUICE_DOMAIN='typo_domain' cannot be imported" in error
         assert "missing 5 required positional arguments" in error
     sys.modules.pop("typo_domain", None)
+
+
+def test_every_dag_reaches_any_domains_history_without_catching_up(dagbag):
+    """A run for a day before a DAG's start date runs no task: the flights domain replays 2013."""
+    import datetime as dt
+
+    for dag in dagbag.dags.values():
+        assert dag.start_date <= dt.datetime(2013, 1, 1, tzinfo=dt.UTC), dag.dag_id
+        assert dag.catchup is False, f"{dag.dag_id} would schedule every day since its start"

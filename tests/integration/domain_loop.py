@@ -81,7 +81,7 @@ def run(dag, day: dt.date, conf: dict | None = None) -> dict[str, str]:
         run_conf=defaults | (conf or {}),
     )
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
-    if not set(states.values()) <= {"success", "skipped"}:
+    if not states or not set(states.values()) <= {"success", "skipped"}:
         raise SystemExit(f"{dag.dag_id} for {day}: {states}")
     return states
 
