@@ -84,3 +84,21 @@ def test_local_days_and_local_features():
     assert set(out["weekday"]) == {3.0}, "Thursday in New York"
     assert set(out["month"]) == {7.0}
     assert set(out["carrier"]) <= set(DOMAIN.column("carrier").categories)
+
+
+def test_the_last_day_of_2013_is_held_back_because_its_weather_stopped(warehouse, tmp_path):
+    """The data's weather ends on 2013-12-30: GX holds back 12-31 as a batch, naming the rule."""
+    from sluice import ingest
+    from sluice.warehouse import Warehouse
+
+    store = Warehouse(str(warehouse.url.render_as_string(hide_password=False)), domain=DOMAIN)
+    store.drop_tables()
+    store.create_tables()
+    source = replay.FlightsReplay()
+    for day, expected in ((dt.date(2013, 12, 30), "publish"), (dt.date(2013, 12, 31), "quarantine")):
+        ingest.land(store, source, day, LATER)
+        _, verdict = ingest.validate(store, day, gx_root=tmp_path, tolerance=0.05, as_of=LATER)
+        assert verdict.decision == expected, verdict.message("b", day)
+    assert [f.rule for f in verdict.failures] == ["expect_column_values_to_be_between(weather_age)"]
+    assert "weather feed" in verdict.message("b", day)
+    store.drop_tables()

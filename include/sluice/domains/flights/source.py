@@ -84,6 +84,7 @@ def flights() -> pd.DataFrame:
         by="origin",
         direction="backward",  # only what had been observed by the scheduled departure
     )
+    joined["weather_age"] = (joined["scheduled"] - joined["observed"]).dt.total_seconds() // 60
     cancelled = joined["dep_time"].isna()
     diverted = joined["dep_time"].notna() & joined["arr_delay"].isna()
     joined["late"] = ((joined["arr_delay"] > LATE_MINUTES) | cancelled | diverted).astype(int)
@@ -114,9 +115,8 @@ def delivery(day: dt.date) -> pd.DataFrame:
             "distance": rows["distance"].astype(str),
         }
     )
-    for column in (*OPERATIONS, *WEATHER):
-        values = rows[column]
-        text = values.map(
+    for column in (*OPERATIONS, "weather_age", *WEATHER):
+        text = rows[column].map(
             lambda v: None if pd.isna(v) else (str(int(v)) if float(v).is_integer() else repr(float(v)))
         )
         out[column] = text
