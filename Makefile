@@ -35,8 +35,9 @@ stack-local: install  ## the production topology as processes here (Celery worke
 stack-local-down:  ## stop what make stack-local started
 	$(VENV)/bin/python scripts/stack_local.py stop $(STACK_ARGS)
 
-demo: install  ## the closed loop: 60 simulated days through the real DAGs, beside never-retrain and retrain-daily
-	$(VENV)/bin/python scripts/demo.py $(DEMO_ARGS)
+DOMAIN ?= water
+demo: install  ## the closed loop through the real DAGs, beside never-retrain and retrain-daily (DOMAIN=water: 60 simulated days; DOMAIN=flights: 2013's departures, DEMO_ARGS=--days 365 for the year)
+	$(VENV)/bin/python scripts/demo.py --domain $(DOMAIN) $(DEMO_ARGS)
 
 test-fast: install  ## unit tests only
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
