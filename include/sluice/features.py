@@ -59,14 +59,16 @@ def history_groups(domain: Domain) -> dict[tuple[str, ...], list[Aggregate]]:
     return groups
 
 
-def _latest_labels(last: dt.date):
-    """Each sample's newest label among those that arrived by ``last`` (a correction wins)."""
+def _latest_labels(first: dt.date, last: dt.date):
+    """Each sample's newest label among those that arrived from ``first`` to ``last`` (a correction
+    wins). A sample of the window ``first``..``last`` cannot be labelled before its own day, so
+    only the window's labels are ranked, not every label ever received."""
     lab = labels.c
     ranked = select(
         lab.sample_id,
         lab.label,
         func.row_number().over(partition_by=lab.sample_id, order_by=lab.label_date.desc()).label("rank"),
-    ).where(lab.label_date <= last)
+    ).where(lab.label_date.between(first, last))
     ranked = ranked.subquery("ranked")
     return select(ranked.c.sample_id, ranked.c.label).where(ranked.c.rank == 1).subquery("known")
 
@@ -88,7 +90,7 @@ def entity_history(
         source = warehouse.observations
         known = None
         if needs_labels:
-            known = _latest_labels(last)
+            known = _latest_labels(first, last)
             source = source.outerjoin(known, known.c.sample_id == o[domain.id])
         columns = []
         for a in aggregates:

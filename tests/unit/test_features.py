@@ -208,3 +208,83 @@ def test_unbuilt_days_are_published_days_without_features(warehouse, tmp_path):
     assert features.unbuilt_days(warehouse, day(3), lookback_days=7) == [day(0), day(3)]
     assert features.unbuilt_days(warehouse, day(3), lookback_days=2) == [day(3)]
     assert features.unbuilt_days(warehouse, day(2), lookback_days=7) == [day(0)], "never after up_to"
+
+
+def test_label_rates_count_only_labels_known_the_day_before_and_the_newest_wins(warehouse_url):
+    """A history label rate for day D uses the window's samples whose label had arrived by D - 1; a
+    corrected label counts once, with its newest value; grouped counts follow their own key."""
+    from sluice.domain import (
+        CATEGORICAL,
+        COUNT,
+        ENTITY,
+        EVENT_TIME,
+        ID,
+        LABEL,
+        LABEL_RATE,
+        MEAN,
+        NUMERIC,
+        Aggregate,
+        Column,
+        Domain,
+        FeatureSet,
+        Label,
+    )
+    from sluice.warehouse import Warehouse
+    from tests.factories import write_labels
+
+    shop = Domain(
+        name="shop",
+        title="Shop",
+        columns=(
+            Column("order_id", ID),
+            Column("placed_at", EVENT_TIME),
+            Column("shop", ENTITY),
+            Column("channel", CATEGORICAL),
+            Column("amount", NUMERIC),
+            Column("returned", LABEL),
+        ),
+        label=Label("returned", "returned", "kept"),
+        features=FeatureSet(
+            "t1",
+            history=(
+                Aggregate("return_rate", MEAN, of=LABEL_RATE),
+                Aggregate("labelled", COUNT, of=LABEL_RATE),
+                Aggregate("channel_orders", COUNT, by=("channel",)),
+            ),
+        ),
+        model_name="shop",
+    ).check()
+    store = Warehouse(warehouse_url, domain=shop)
+    store.drop_tables()
+    store.create_tables()
+
+    def orders(d: dt.date, ids: list[str], channel: str = "web") -> None:
+        frame = pd.DataFrame(
+            {
+                "sample_date": d,
+                "batch_id": "b",
+                "order_id": ids,
+                "placed_at": pd.Timestamp(d, tz="UTC"),
+                "shop": "north",
+                "channel": channel,
+                "amount": 1.0,
+                "published_at": AS_OF,
+            }
+        )
+        with store.transaction() as tx:
+            tx.replace_partition("observations", d, frame)
+
+    orders(day(1), ["a", "b", "c"])
+    orders(day(2), ["d"], channel="app")
+    write_labels(store, day(1), ["a", "b"], label=1)
+    write_labels(store, day(2), ["a"], label=0)  # a correction: a was kept after all
+    write_labels(store, day(3), ["c"], label=1)  # arrives on day 3 itself: not known yet
+    write_labels(store, day(4), ["d"], label=1)  # later still
+    history = features.entity_history(store, day(3), history_days=3)
+    north = history[("shop",)].loc["north"]
+    assert (north["return_rate"], north["labelled"]) == (0.5, 2.0), "a (now 0) and b (1); not c, not d"
+    assert history[("channel",)].loc["web", "channel_orders"] == 3
+    assert history[("channel",)].loc["app", "channel_orders"] == 1
+    later = features.entity_history(store, day(5), history_days=4)[("shop",)].loc["north"]
+    assert (later["return_rate"], later["labelled"]) == (0.75, 4.0), "c and d are known by day 4"
+    store.drop_tables()
