@@ -481,9 +481,9 @@ def collect_months(home: Path, days: int) -> dict:
             {
                 "month": month,
                 **scores(rows),
-                "retrains": len(in_month(decisions, "decision_date")),
-                "promotions": len(in_month(promoted, "decision_date")),
-                "alert_days": int(in_month(alerts, "raised")["raised"].nunique()),
+                "retrains": len(in_month(decisions, "decision_date", month)),
+                "promotions": len(in_month(promoted, "decision_date", month)),
+                "alert_days": int(in_month(alerts, "raised", month)["raised"].nunique()),
             }
         )
     return {
@@ -569,10 +569,15 @@ def spawn(step: str, home: Path, args: argparse.Namespace, extra_env: dict[str, 
     return subprocess.Popen(command, env=env)
 
 
-def wait(processes: dict[str, subprocess.Popen], homes: dict[str, Path], started: float) -> None:
-    seen = dict.fromkeys(processes, 0)
+def wait(
+    processes: dict[str, subprocess.Popen], homes: dict[str, Path], started: float, echo: bool = True
+) -> None:
+    """Until every process has finished; their progress lines are echoed (unless not ``echo``)."""
+    seen = {name: 0 if echo else None for name in processes}
     while True:
         for name, home in homes.items():
+            if seen[name] is None:
+                continue
             progress = home / "progress.log"
             lines = progress.read_text().splitlines() if progress.exists() else []
             for line in lines[seen[name] :]:
@@ -627,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     # against each other
     single = settings | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     wait({p: spawn(p, h, args, single) for p, h in homes.items()}, homes, started)
-    wait({p: spawn("collect", h, args, settings) for p, h in homes.items()}, {}, started)
+    wait({p: spawn("collect", h, args, settings) for p, h in homes.items()}, homes, started, echo=False)
     results = {p: json.loads((h / "results.json").read_text()) for p, h in homes.items()}
     seconds = time.monotonic() - started
     text = render(results, seconds) if args.domain == "water" else render_months(results, seconds)
