@@ -392,6 +392,47 @@ def drift_columns(domain: Domain) -> list[str]:
     return list(domain.row_features)
 
 
+DAY_LEVEL_SHARE = 0.5
+"""A feature with more than this share of its variation between days (in the champion's training
+days) is a *day-level* feature: weekday, month, the day's weather. One day holds one value, or one
+narrow band, of it, so the day's sample never looks like the reference and a per-day test would
+flag it every day. It is tested on the rolling window only."""
+
+
+def between_day_share(frame: pd.DataFrame, column: str, categorical: bool = False) -> float:
+    """How much of ``column``'s variation in ``frame`` lies between its ``sample_date`` days (0: none,
+    1: constant within each day). Numbers: the between-day share of the variance (η²). Categories:
+    1 − the mean within-day Gini impurity over the overall one."""
+    values = frame[[column, "sample_date"]].dropna()
+    if len(values) < 2 or values["sample_date"].nunique() < 2:
+        return 0.0
+    if categorical:
+
+        def gini(series: pd.Series) -> float:
+            shares = series.value_counts(normalize=True)
+            return float(1.0 - (shares**2).sum())
+
+        overall = gini(values[column])
+        if overall == 0:
+            return 0.0
+        within = values.groupby("sample_date")[column].apply(gini)
+        weights = values.groupby("sample_date").size() / len(values)
+        return float(max(0.0, 1.0 - (within * weights).sum() / overall))
+    numbers = values[column].astype("float64")
+    total = float(((numbers - numbers.mean()) ** 2).sum())
+    if total == 0:
+        return 0.0
+    means = numbers.groupby(values["sample_date"]).transform("mean")
+    return float(((means - numbers.mean()) ** 2).sum() / total)
+
+
+def day_level_columns(
+    reference: pd.DataFrame, columns: list[str], categorical: set[str], share: float = DAY_LEVEL_SHARE
+) -> list[str]:
+    """The ``columns`` that vary mostly between days in ``reference`` (see :data:`DAY_LEVEL_SHARE`)."""
+    return [c for c in columns if between_day_share(reference, c, c in categorical) > share]
+
+
 def rolling_span(days: int) -> str:
     return f"rolling_{days}d"
 
@@ -684,7 +725,7 @@ def measure_day(
     figures.judge(day, QUARANTINE_RATE, rate, sample_size=delivered)
 
     def sample(days: list[dt.date], max_rows: int) -> tuple[pd.DataFrame, int]:
-        return sample_days(warehouse, "features", days, columns, max_rows, windows.seed)
+        return sample_days(warehouse, "features", days, [*columns, "sample_date"], max_rows, windows.seed)
 
     reference, _ = sample(_days(*model.train_days), windows.reference_rows)
     current, current_total = sample([day], windows.current_rows)
@@ -695,10 +736,16 @@ def measure_day(
         if reports_dir is not None:
             Path(reports_dir).mkdir(parents=True, exist_ok=True)
             report_path = str(Path(reports_dir) / f"{day.isoformat()}.html")
+        daily = [c for c in drifting if c not in day_level_columns(reference, drifting, categorical)]
         drift = data_drift(
-            reference, current, drifting, html_path=report_path, summary=True, categorical=categorical
+            reference,
+            current,
+            daily or drifting,
+            html_path=report_path,
+            summary=True,
+            categorical=categorical,
         )
-        for c in drift.columns:
+        for c in drift.columns if daily else ():
             figures.add(
                 day,
                 DRIFT_SCORE,
@@ -709,7 +756,8 @@ def measure_day(
                 sample_size=len(current),
                 model_version=version,
             )
-        figures.judge(day, DRIFT_SHARE, drift.share, sample_size=len(current), model_version=version)
+        if daily:  # a domain whose every feature is day-level is judged on the rolling window only
+            figures.judge(day, DRIFT_SHARE, drift.share, sample_size=len(current), model_version=version)
         recent, _ = sample(_days(day - dt.timedelta(days=windows.window_days - 1), day), windows.current_rows)
         rolling = data_drift(reference, recent, drifting, categorical=categorical)
         figures.add(

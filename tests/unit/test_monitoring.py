@@ -422,3 +422,31 @@ def test_retraining_waits_for_labels_since_the_change_then_respects_the_cooldown
     assert first_day.due and first_day.since is None  # nothing labelled to learn the change from
     with pytest.raises(MonitoringError, match="window_days=0"):
         Windows(window_days=0)
+
+
+def test_day_level_features_are_told_apart_from_row_level_ones():
+    """Weekday (constant within a day) and a day's weather band vary between days; a reading that
+    varies row by row does not: only the first two are left to the rolling window."""
+    from sluice.monitoring import between_day_share, day_level_columns
+
+    rng = np.random.default_rng(0)
+    days = np.repeat(pd.date_range("2026-01-01", periods=14).date, 200)
+    frame = pd.DataFrame(
+        {
+            "sample_date": days,
+            "weekday": [d.weekday() for d in days],
+            "temp": np.repeat(rng.normal(40, 10, 14), 200) + rng.normal(0, 2, len(days)),
+            "reading": rng.normal(7, 1.5, len(days)),
+            "carrier": rng.choice(["AA", "B6", "DL"], len(days)),
+            "day_code": np.repeat(rng.choice(["x", "y", "z"], 14), 200),
+        }
+    )
+    assert between_day_share(frame, "weekday") == pytest.approx(1.0)
+    assert between_day_share(frame, "temp") > 0.9
+    assert between_day_share(frame, "reading") < 0.05
+    assert between_day_share(frame, "carrier", categorical=True) < 0.05
+    assert between_day_share(frame, "day_code", categorical=True) == pytest.approx(1.0)
+    columns = ["weekday", "temp", "reading", "carrier", "day_code"]
+    assert day_level_columns(frame, columns, {"carrier", "day_code"}) == ["weekday", "temp", "day_code"]
+    one_day = frame[frame["sample_date"] == frame["sample_date"].iloc[0]]
+    assert day_level_columns(one_day, columns, {"carrier", "day_code"}) == [], "one day: nothing to compare"
