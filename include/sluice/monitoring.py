@@ -168,6 +168,10 @@ def _value_drifts(snapshot) -> list[ColumnDrift]:
     return found
 
 
+def _has_values(current: pd.DataFrame, reference: pd.DataFrame, column: str) -> bool:
+    return bool(current[column].notna().any() and reference[column].notna().any())
+
+
 def _datasets(
     reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], categorical: Iterable[str] = ()
 ):
@@ -202,10 +206,15 @@ def data_drift(
     (which picks each column's test by its type and the number of rows); the HTML report is saved
     to ``html_path`` when given, with Evidently's ``DataSummaryPreset`` of both sides when
     ``summary`` (missing values, ranges, quantiles per column). Columns named in ``categorical``
-    are tested as categories."""
+    are tested as categories. A column without a single value on either side cannot be tested
+    (a day with no wind gust anywhere): it is left out, and its missing share is in the quality
+    figures."""
     from evidently import Report
     from evidently.presets import DataDriftPreset, DataSummaryPreset
 
+    columns = [
+        c for c in columns if c not in current or c not in reference or _has_values(current, reference, c)
+    ]
     current_data, reference_data = _datasets(reference, current, columns, categorical)
     presets = [DataDriftPreset(columns=list(columns))]
     if summary:

@@ -122,6 +122,21 @@ def test_small_samples_get_a_p_value_test():
     assert column.drifted
 
 
+@pytest.mark.parametrize("empty_side", ["current", "reference"])
+def test_a_column_without_any_value_on_one_side_is_left_out_not_a_failure(empty_side):
+    """A day on which no airport reported a wind gust: the column cannot be tested for drift (its
+    missing share is in the quality figures); the other columns are, and the share counts them."""
+    from sluice.monitoring import data_drift
+
+    rng = np.random.default_rng(2)
+    reference = pd.DataFrame({"temp": rng.normal(size=3000), "gust": rng.normal(size=3000)})
+    current = pd.DataFrame({"temp": rng.normal(loc=2.0, size=3000), "gust": rng.normal(size=3000)})
+    {"current": current, "reference": reference}[empty_side]["gust"] = np.nan
+    drift = data_drift(reference, current, ["temp", "gust"])
+    assert [c.column for c in drift.columns] == ["temp"]
+    assert drift.share == 1.0
+
+
 def _labels(warehouse, label_day: dt.date, sample_day: dt.date, n: int, flip: bool = False) -> None:
     from tests.factories import synthetic
 
