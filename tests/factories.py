@@ -314,3 +314,35 @@ def seed_view(
         tx.insert("model_decisions", decisions)
         tx.insert("quarantine", held)
     return {"dates": dates, "onset": onset, "quarantined_day": quarantined_day, "versions": versions}
+
+
+def shop_domain(features=None):
+    """A small domain of its own (orders and their returns), for tests that need a second domain."""
+    from sluice.domain import (
+        CATEGORICAL,
+        ENTITY,
+        EVENT_TIME,
+        ID,
+        LABEL,
+        NUMERIC,
+        Column,
+        Domain,
+        FeatureSet,
+        Label,
+    )
+
+    return Domain(
+        name="shop",
+        title="Shop returns",
+        columns=(
+            Column("order_id", ID),
+            Column("placed_at", EVENT_TIME),
+            Column("shop", ENTITY),
+            Column("channel", CATEGORICAL),
+            Column("amount", NUMERIC),
+            Column("returned", LABEL),
+        ),
+        label=Label("returned", "returned", "kept"),
+        features=features or FeatureSet("f1"),
+        model_name="shop_returns",
+    ).check()

@@ -10,22 +10,15 @@ import pytest
 from sqlalchemy import inspect, text
 
 from sluice.domain import (
-    CATEGORICAL,
-    ENTITY,
-    EVENT_TIME,
-    ID,
-    LABEL,
     NUMERIC,
     Column,
-    Domain,
     DomainError,
-    FeatureSet,
-    Label,
     load,
 )
 from sluice.domains.water import DOMAIN as WATER
 from sluice.domains.water import MEASUREMENTS
 from sluice.warehouse import DomainMismatch, Warehouse, WarehouseSetupError
+from tests.factories import shop_domain
 
 HEADER = """
 from sluice.domain import *  # noqa: F403
@@ -269,21 +262,7 @@ def test_the_fingerprint_follows_the_shape_not_the_words():
 
 # --- a warehouse knows its domain ------------------------------------------------------------
 
-OTHER = Domain(
-    name="shop",
-    title="Shop returns",
-    columns=(
-        Column("order_id", ID),
-        Column("placed_at", EVENT_TIME),
-        Column("shop", ENTITY),
-        Column("channel", CATEGORICAL),
-        Column("amount", NUMERIC),
-        Column("returned", LABEL),
-    ),
-    label=Label("returned", "returned", "kept"),
-    features=FeatureSet("f1"),
-    model_name="shop_returns",
-).check()
+OTHER = shop_domain()
 
 
 def test_a_warehouse_built_for_one_domain_refuses_another(warehouse, warehouse_url):

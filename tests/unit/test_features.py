@@ -213,47 +213,20 @@ def test_unbuilt_days_are_published_days_without_features(warehouse, tmp_path):
 def test_label_rates_count_only_labels_known_the_day_before_and_the_newest_wins(warehouse_url):
     """A history label rate for day D uses the window's samples whose label had arrived by D - 1; a
     corrected label counts once, with its newest value; grouped counts follow their own key."""
-    from sluice.domain import (
-        CATEGORICAL,
-        COUNT,
-        ENTITY,
-        EVENT_TIME,
-        ID,
-        LABEL,
-        LABEL_RATE,
-        MEAN,
-        NUMERIC,
-        Aggregate,
-        Column,
-        Domain,
-        FeatureSet,
-        Label,
-    )
+    from sluice.domain import COUNT, LABEL_RATE, MEAN, Aggregate, FeatureSet
     from sluice.warehouse import Warehouse
-    from tests.factories import write_labels
+    from tests.factories import shop_domain, write_labels
 
-    shop = Domain(
-        name="shop",
-        title="Shop",
-        columns=(
-            Column("order_id", ID),
-            Column("placed_at", EVENT_TIME),
-            Column("shop", ENTITY),
-            Column("channel", CATEGORICAL),
-            Column("amount", NUMERIC),
-            Column("returned", LABEL),
-        ),
-        label=Label("returned", "returned", "kept"),
-        features=FeatureSet(
+    shop = shop_domain(
+        FeatureSet(
             "t1",
             history=(
                 Aggregate("return_rate", MEAN, of=LABEL_RATE),
                 Aggregate("labelled", COUNT, of=LABEL_RATE),
                 Aggregate("channel_orders", COUNT, by=("channel",)),
             ),
-        ),
-        model_name="shop",
-    ).check()
+        )
+    )
     store = Warehouse(warehouse_url, domain=shop)
     store.drop_tables()
     store.create_tables()
