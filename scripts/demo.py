@@ -203,28 +203,37 @@ def follow(policy: str, home: Path, days: int) -> None:
 # --- results ---------------------------------------------------------------------------------
 
 
+def judged_figures(store, delay: int):
+    """Every ``monitoring_metrics`` row, and the day-span figures an alert is judged on, each with
+    the day it was ``raised``: performance rows are dated by the sample day, raised ``delay`` later."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from sluice.monitoring import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
+    from sluice.warehouse import monitoring_metrics
+
+    metrics = pd.DataFrame(
+        store.fetch(select(monitoring_metrics)), columns=[c.name for c in monitoring_metrics.c]
+    )
+    judged = metrics[
+        metrics["metric"].isin([DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE])
+        & (metrics["span"] == "day")
+    ].copy()
+    judged["raised"] = judged["metric_date"] + pd.to_timedelta(
+        judged["metric"].eq(ACCURACY_DROP) * delay, unit="D"
+    )
+    return metrics, judged
+
+
 def collect(home: Path, days: int) -> dict:
     """What a policy's warehouse holds, per day, and its summary figures."""
     import pandas as pd
     from sqlalchemy import select
 
-    from sluice.monitoring import (
-        ACCURACY_DROP,
-        DRIFT_SHARE,
-        PREDICTION_DRIFT,
-        QUARANTINE_RATE,
-        RETRAIN_REQUESTED,
-        served_labelled,
-    )
+    from sluice.monitoring import DRIFT_SHARE, RETRAIN_REQUESTED, served_labelled
     from sluice.settings import Settings
     from sluice.training import metric_value
-    from sluice.warehouse import (
-        Warehouse,
-        ingest_batches,
-        model_decisions,
-        monitoring_metrics,
-        prediction_batches,
-    )
+    from sluice.warehouse import Warehouse, ingest_batches, model_decisions, prediction_batches
 
     conf = Settings.from_env()
     store = Warehouse(os.environ["AIRFLOW_CONN_SLUICE_WAREHOUSE"])
@@ -234,17 +243,7 @@ def collect(home: Path, days: int) -> dict:
     onset = onset_day()
     delay = conf.label_delay_days
     served = served_labelled(store, first, last, last, conf.model_name)
-    metrics = pd.DataFrame(
-        store.fetch(select(monitoring_metrics)), columns=[c.name for c in monitoring_metrics.c]
-    )
-    judged = metrics[
-        metrics["metric"].isin([DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE])
-        & (metrics["span"] == "day")
-    ].copy()
-    # the day an alert was raised: performance rows are dated by the sample day, raised `delay` later
-    judged["raised"] = judged["metric_date"] + pd.to_timedelta(
-        judged["metric"].eq(ACCURACY_DROP) * delay, unit="D"
-    )
+    metrics, judged = judged_figures(store, delay)
     alerts = judged[judged["alert"] == 1]
     batches = {r["sample_date"]: r for r in store.fetch(select(ingest_batches))}
     scored = pd.DataFrame(store.fetch(select(prediction_batches))).sort_values("scored_at")
@@ -406,10 +405,9 @@ def collect_months(home: Path, days: int) -> dict:
     import pandas as pd
     from sqlalchemy import select
 
-    from sluice.monitoring import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
     from sluice.settings import Settings
     from sluice.training import metric_value
-    from sluice.warehouse import Warehouse, model_decisions, monitoring_metrics
+    from sluice.warehouse import Warehouse, model_decisions
 
     conf = Settings.from_env()
     store = Warehouse(os.environ["AIRFLOW_CONN_SLUICE_WAREHOUSE"])
@@ -418,22 +416,10 @@ def collect_months(home: Path, days: int) -> dict:
     last = start + dt.timedelta(days=days - 1)
     served = served_frame(store, first, last, conf.model_name)
     served["baseline"] = served[BASELINE].fillna(served[BASELINE].mean())
-    metrics = pd.DataFrame(
-        store.fetch(select(monitoring_metrics)), columns=[c.name for c in monitoring_metrics.c]
-    )
-    judged = metrics[
-        metrics["metric"].isin([DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE])
-        & (metrics["span"] == "day")
-    ].copy()
-    delay = conf.label_delay_days
-    judged["raised"] = judged["metric_date"] + pd.to_timedelta(
-        judged["metric"].eq(ACCURACY_DROP) * delay, unit="D"
-    )
+    _, judged = judged_figures(store, conf.label_delay_days)
     alerts = judged[judged["alert"] == 1]
-    decisions = pd.DataFrame(
-        store.fetch(select(model_decisions)), columns=[c.name for c in model_decisions.c]
-    )
-    decisions = decisions[decisions["decision_date"] > start + dt.timedelta(days=FIRST_MODEL_DAY)]
+    every = pd.DataFrame(store.fetch(select(model_decisions)), columns=[c.name for c in model_decisions.c])
+    decisions = every[every["decision_date"] > start + dt.timedelta(days=FIRST_MODEL_DAY)]
     promoted = decisions[
         decisions["decision"].isin(["promote", "forced"]) & (decisions["status"] == "applied")
     ]
@@ -455,14 +441,11 @@ def collect_months(home: Path, days: int) -> dict:
     # accuracy on its own hold-out (the monitor's accuracy-drop threshold)
     holdout = {
         int(d["challenger_version"]): json.loads(d["challenger_metrics"])["accuracy"]
-        for _, d in decisions.iterrows()
+        for _, d in every.iterrows()
         if d["challenger_metrics"]
     }
-    first_holdout = json.loads(
-        pd.DataFrame(store.fetch(select(model_decisions)))
-        .sort_values("decided_at")
-        .iloc[0]["challenger_metrics"]
-    )["accuracy"]
+    # a forced promotion (the retrain-daily policy) records no metrics: the first champion's stand in
+    first_holdout = json.loads(every.sort_values("decided_at").iloc[0]["challenger_metrics"])["accuracy"]
     by_day = {}
     for day, rows in served.groupby("sample_date"):
         version = int(rows["model_version"].iloc[0])
