@@ -37,6 +37,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     select,
     update,
 )
@@ -450,7 +451,7 @@ class Warehouse:
     def __repr__(self) -> str:
         return f"Warehouse({self.url.render_as_string(hide_password=True)})"
 
-    def create_tables(self, recorded_at: dt.datetime | None = None) -> None:
+    def create_tables(self) -> None:
         """Bring the warehouse to this version of Sluice and this domain (idempotent): migrate the
         lifecycle tables (Alembic), create the domain's tables that do not exist yet, and record the
         domain they were built for. A warehouse built for another domain, or for another
@@ -460,7 +461,7 @@ class Warehouse:
         migrations.upgrade(self)
         self.check_domain(missing_ok=True)
         self.schema.metadata.create_all(self.engine, checkfirst=True)
-        self._record_domain(recorded_at or dt.datetime.now(dt.UTC))
+        self._record_domain()
 
     def drop_tables(self) -> None:
         """Drop every Sluice table, the domain's and the migrations' record included (tests, and a
@@ -473,7 +474,9 @@ class Warehouse:
         with self.engine.begin() as conn:
             conn.execute(text(f'DROP TABLE IF EXISTS "{VERSION_TABLE}"'))
 
-    def _record_domain(self, recorded_at: dt.datetime) -> None:
+    def _record_domain(self) -> None:
+        """Record the domain of each domain table that has no record yet; the time is the database's
+        (the record is written once, when the table is built)."""
         from sluice.domain import describe
 
         domain = self.domain
@@ -487,13 +490,12 @@ class Warehouse:
                     "fingerprint": domain.fingerprint,
                     "feature_version": domain.features.version,
                     "declaration": json.dumps(describe(domain)),
-                    "recorded_at": recorded_at,
                 }
                 for name in DOMAIN_TABLES
                 if name not in known
             ]
             if rows:
-                tx.conn.execute(domain_record.insert(), rows)
+                tx.conn.execute(domain_record.insert().values(recorded_at=func.now()), rows)
 
     def check_domain(self, *, missing_ok: bool = False) -> None:
         """Refuse to work on tables built for another domain or another declaration of this one.
