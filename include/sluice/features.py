@@ -269,11 +269,18 @@ def build_day(
 
 
 def with_unbuilt(warehouse: Warehouse, days: list[dt.date], catch_up_days: int) -> list[dt.date]:
-    """``days`` plus the days of the ``catch_up_days`` before the newest of them that were published
-    without features (see :func:`unbuilt_days`), oldest first."""
+    """``days`` plus every day published without features (see :func:`unbuilt_days`) in the
+    ``catch_up_days`` before the newest published day (or the newest asked, when later), oldest first.
+
+    Looking up to the newest published day, not only to the run's own: when two days are published
+    at once, Airflow can fold the second day's asset event into the run the first one started, and
+    no run would ever be asked for the second day."""
     if not catch_up_days:
         return sorted(days)
-    return sorted(set(days) | set(unbuilt_days(warehouse, max(days), catch_up_days)))
+    b = ingest_batches.c
+    newest = warehouse.scalar(select(func.max(b.sample_date)).where(b.status == "published"))
+    up_to = max([*days, newest]) if newest else max(days)
+    return sorted(set(days) | set(unbuilt_days(warehouse, up_to, catch_up_days)))
 
 
 def summary(results: list[FeatureDay]) -> dict[str, Any]:

@@ -210,6 +210,16 @@ def test_unbuilt_days_are_published_days_without_features(warehouse, tmp_path):
     assert features.unbuilt_days(warehouse, day(2), lookback_days=7) == [day(0)], "never after up_to"
 
 
+def test_a_run_also_builds_days_published_after_its_own(warehouse, tmp_path):
+    """Two days published at once: the first day's run builds the second too (its event may have been
+    folded into this run), but never a day that was not published."""
+    ingest_days(warehouse, tmp_path, [day(0), day(1), day(2)])
+    with warehouse.transaction() as tx:
+        tx.update_partition("ingest_batches", day(2), status="quarantined")
+    assert features.with_unbuilt(warehouse, [day(0)], catch_up_days=7) == [day(0), day(1)]
+    assert features.with_unbuilt(warehouse, [day(0)], catch_up_days=0) == [day(0)]
+
+
 def test_label_rates_count_only_labels_known_the_day_before_and_the_newest_wins(warehouse_url):
     """A history label rate for day D uses the window's samples whose label had arrived by D - 1; a
     corrected label counts once, with its newest value; grouped counts follow their own key."""
