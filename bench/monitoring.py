@@ -33,7 +33,7 @@ from scoring import BENCH_DAYS, BENCH_PG, MODEL, SCORED_AT, set_up, tracking_uri
 def measured(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
-    from sluice import monitoring, tracking
+    from sluice import drift, monitoring, tracking
     from sluice.warehouse import Warehouse
 
     tracking.configure(tracking_uri(Path(args.root)), "bench", Path(args.root) / "artifacts")
@@ -52,7 +52,7 @@ def measured(args: argparse.Namespace) -> dict:
             [warehouse.read_partition("features", d) for d in monitoring._days(*champion.train_days)]
         )
         current = warehouse.read_partition("features", day)
-        result = monitoring.data_drift(reference, current, list(DOMAIN.feature_names))
+        result = drift.data_drift(reference, current, list(DOMAIN.feature_names))
         found = {"drift_share": result.share, "rows": len(current)}
     else:
         report = monitoring.measure_day(

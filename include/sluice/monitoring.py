@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from sluice.domain import Domain
+from sluice.drift import (
+    DriftResult,
+    MonitoringError,
+    calibrate,
+    data_drift,
+    day_level_columns,
+    drift_columns,
+    prediction_drift,
+)
 
 DRIFT_SCORE = "drift_score"
 DRIFT_SHARE = "drift_share"
@@ -25,10 +33,6 @@ QUARANTINE_RATE = "quarantine_rate"
 
 RETRAINING_METRICS = (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP)
 """Metrics whose alert asks for retraining; a quarantine-rate alert is about the data source."""
-
-
-class MonitoringError(ValueError):
-    """A monitoring setting or input is unusable; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,15 @@ def alerts(day: dt.date, figures: dict[str, float | None], thresholds: Threshold
     unknown = set(figures) - {DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE}
     if unknown:
         raise MonitoringError(f"no threshold for {sorted(unknown)}")
-    return [
-        Alert(day, metric, float(value), getattr(thresholds, metric))
-        for metric, value in figures.items()
-        if value is not None and value > getattr(thresholds, metric)
-    ]
+    found = (over(day, metric, value, getattr(thresholds, metric)) for metric, value in figures.items())
+    return [alert for alert in found if alert]
+
+
+def over(day: dt.date, metric: str, value: float | None, threshold: float, column: str = "") -> Alert | None:
+    """An alert when ``value`` is over ``threshold``; None for no figure."""
+    return (
+        None if value is None or value <= threshold else Alert(day, metric, float(value), threshold, column)
+    )
 
 
 def retraining_due(
@@ -123,123 +131,6 @@ def bounded_sample(frame: pd.DataFrame, max_rows: int, seed: int) -> tuple[pd.Da
         return frame, len(frame)
     sample = frame.sample(n=max_rows, random_state=seed).sort_index()
     return sample, max_rows
-
-
-@dataclass(frozen=True)
-class ColumnDrift:
-    column: str
-    score: float
-    method: str
-    threshold: float
-
-    @property
-    def drifted(self) -> bool:
-        # Evidently's distance methods (Wasserstein, Jensen-Shannon, PSI) drift when the score is
-        # over the threshold; its p-value tests (K-S, chi-squared) when the p-value is under it
-        return self.score < self.threshold if "p_value" in self.method else self.score > self.threshold
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    columns: tuple[ColumnDrift, ...]
-    reference_rows: int
-    current_rows: int
-
-    @property
-    def share(self) -> float:
-        """Share of the columns that drifted."""
-        return sum(c.drifted for c in self.columns) / len(self.columns) if self.columns else 0.0
-
-    def most_drifted(self, n: int = 5) -> list[ColumnDrift]:
-        return sorted(self.columns, key=lambda c: (not c.drifted, -c.score))[:n]
-
-
-def _value_drifts(snapshot) -> list[ColumnDrift]:
-    """The per-column ``ValueDrift`` results of an Evidently snapshot."""
-    found = []
-    for metric in snapshot.dict()["metrics"]:
-        config = metric.get("config", {})
-        if config.get("type", "").endswith(":ValueDrift"):
-            found.append(
-                ColumnDrift(
-                    config["column"], float(metric["value"]), config["method"], float(config["threshold"])
-                )
-            )
-    return found
-
-
-def _has_values(current: pd.DataFrame, reference: pd.DataFrame, column: str) -> bool:
-    return bool(current[column].notna().any() and reference[column].notna().any())
-
-
-def _datasets(
-    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], categorical: Iterable[str] = ()
-):
-    from evidently import DataDefinition, Dataset
-
-    missing = [c for c in columns if c not in reference or c not in current]
-    if missing:
-        raise MonitoringError(f"columns to check for drift are missing: {missing}")
-    if reference.empty or current.empty:
-        raise MonitoringError(
-            f"drift needs rows on both sides: reference {len(reference)}, current {len(current)}"
-        )
-    categorical = [c for c in columns if c in set(categorical)]
-    definition = DataDefinition(
-        numerical_columns=[c for c in columns if c not in categorical], categorical_columns=categorical
-    )
-    return (
-        Dataset.from_pandas(current[list(columns)], data_definition=definition),
-        Dataset.from_pandas(reference[list(columns)], data_definition=definition),
-    )
-
-
-def data_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    columns: list[str],
-    html_path=None,
-    summary: bool = False,
-    categorical: Iterable[str] = (),
-) -> DriftResult:
-    """Per-column drift of ``current`` against ``reference`` with Evidently's ``DataDriftPreset``
-    (which picks each column's test by its type and the number of rows); the HTML report is saved
-    to ``html_path`` when given, with Evidently's ``DataSummaryPreset`` of both sides when
-    ``summary`` (missing values, ranges, quantiles per column). Columns named in ``categorical``
-    are tested as categories. A column without a single value on either side cannot be tested
-    (a day with no wind gust anywhere): it is left out, and its missing share is in the quality
-    figures."""
-    from evidently import Report
-    from evidently.presets import DataDriftPreset, DataSummaryPreset
-
-    columns = [
-        c for c in columns if c not in current or c not in reference or _has_values(current, reference, c)
-    ]
-    current_data, reference_data = _datasets(reference, current, columns, categorical)
-    presets = [DataDriftPreset(columns=list(columns))]
-    if summary:
-        presets.append(DataSummaryPreset(columns=list(columns)))
-    snapshot = Report(presets).run(current_data, reference_data)
-    if html_path is not None:
-        snapshot.save_html(str(html_path))
-    return DriftResult(tuple(_value_drifts(snapshot)), len(reference), len(current))
-
-
-PREDICTION_DRIFT_METHOD = "wasserstein"
-"""Prediction drift is always the normed Wasserstein distance of the scores (not a p-value, whose
-meaning changes with the sample size), so one threshold serves every day."""
-
-
-def prediction_drift(reference_scores: pd.Series, current_scores: pd.Series, threshold: float) -> ColumnDrift:
-    """Drift of the model's scores on the day against its scores on its own hold-out."""
-    from evidently import Report
-    from evidently.metrics import ValueDrift
-
-    reference, current = pd.DataFrame({"score": reference_scores}), pd.DataFrame({"score": current_scores})
-    current_data, reference_data = _datasets(reference, current, ["score"])
-    metric = ValueDrift(column="score", method=PREDICTION_DRIFT_METHOD, threshold=threshold)
-    [found] = _value_drifts(Report([metric]).run(current_data, reference_data))
-    return found
 
 
 PERFORMANCE_METRICS = ("accuracy", "f1", "roc_auc")
@@ -388,58 +279,6 @@ RETRAIN_REQUESTED = "retrain_requested"
 """The ``monitoring_metrics`` row that records a retraining request (the cooldown reads it)."""
 
 SPAN_DAY = "day"
-
-
-def drift_columns(domain: Domain) -> list[str]:
-    """The features whose drift is tested: those computed from each sample alone.
-
-    The entity-history features are left out: a day holds one value per entity (a dozen, say),
-    repeated on every sample, so a per-row test sees hundreds of copies of a dozen numbers and
-    flags them every day; they aggregate the inputs, whose drift is tested. Their gaps and ranges
-    are still checked with the rest.
-    """
-    return list(domain.row_features)
-
-
-DAY_LEVEL_SHARE = 0.5
-"""A feature with more than this share of its variation between days (in the champion's training
-days) is a *day-level* feature: weekday, month, the day's weather. One day holds one value, or one
-narrow band, of it, so the day's sample never looks like the reference and a per-day test would
-flag it every day. It is tested on the rolling window only."""
-
-
-def between_day_share(frame: pd.DataFrame, column: str, categorical: bool = False) -> float:
-    """How much of ``column``'s variation in ``frame`` lies between its ``sample_date`` days (0: none,
-    1: constant within each day). Numbers: the between-day share of the variance (η²). Categories:
-    1 − the mean within-day Gini impurity over the overall one."""
-    values = frame[[column, "sample_date"]].dropna()
-    if len(values) < 2 or values["sample_date"].nunique() < 2:
-        return 0.0
-    if categorical:
-
-        def gini(series: pd.Series) -> float:
-            shares = series.value_counts(normalize=True)
-            return float(1.0 - (shares**2).sum())
-
-        overall = gini(values[column])
-        if overall == 0:
-            return 0.0
-        within = values.groupby("sample_date")[column].apply(gini)
-        weights = values.groupby("sample_date").size() / len(values)
-        return float(max(0.0, 1.0 - (within * weights).sum() / overall))
-    numbers = values[column].astype("float64")
-    total = float(((numbers - numbers.mean()) ** 2).sum())
-    if total == 0:
-        return 0.0
-    means = numbers.groupby(values["sample_date"]).transform("mean")
-    return float(((means - numbers.mean()) ** 2).sum() / total)
-
-
-def day_level_columns(
-    reference: pd.DataFrame, columns: list[str], categorical: set[str], share: float = DAY_LEVEL_SHARE
-) -> list[str]:
-    """The ``columns`` that vary mostly between days in ``reference`` (see :data:`DAY_LEVEL_SHARE`)."""
-    return [c for c in columns if between_day_share(reference, c, c in categorical) > share]
 
 
 def rolling_span(days: int) -> str:
@@ -641,11 +480,14 @@ class _Figures:
     def add(self, day: dt.date, metric: str, value, **kw) -> None:
         self.rows.append(_row(day, metric, value, **kw))
 
-    def judge(self, day: dt.date, metric: str, value, column: str = "", **kw) -> None:
-        """A figure with a threshold: recorded, and an alert when over it."""
-        found = [replace(a, column=column) for a in alerts(day, {metric: value}, self.thresholds)]
-        self.alerts += found
-        threshold = getattr(self.thresholds, metric)
+    def judge(
+        self, day: dt.date, metric: str, value, column: str = "", threshold: float | None = None, **kw
+    ) -> None:
+        """A figure with a threshold (the setting's, or ``threshold`` measured for this model):
+        recorded, and an alert when over it."""
+        threshold = getattr(self.thresholds, metric) if threshold is None else threshold
+        found = over(day, metric, value, threshold, column)
+        self.alerts += [found] if found else []
         self.add(day, metric, value, column=column, threshold=threshold, alert=bool(found), **kw)
 
 
@@ -745,6 +587,7 @@ def measure_day(
         if reports_dir is not None:
             Path(reports_dir).mkdir(parents=True, exist_ok=True)
             report_path = str(Path(reports_dir) / f"{day.isoformat()}.html")
+        tests = calibrate(reference, drifting, categorical)
         daily = [c for c in drifting if c not in day_level_columns(reference, drifting, categorical)]
         drift = data_drift(
             reference,
@@ -753,6 +596,7 @@ def measure_day(
             html_path=report_path,
             summary=True,
             categorical=categorical,
+            tests=tests,
         )
         for c in drift.columns if daily else ():
             figures.add(
@@ -768,7 +612,7 @@ def measure_day(
         if daily:  # a domain whose every feature is day-level is judged on the rolling window only
             figures.judge(day, DRIFT_SHARE, drift.share, sample_size=len(current), model_version=version)
         recent, _ = sample(_days(day - dt.timedelta(days=windows.window_days - 1), day), windows.current_rows)
-        rolling = data_drift(reference, recent, drifting, categorical=categorical)
+        rolling = data_drift(reference, recent, drifting, categorical=categorical, tests=tests)
         figures.add(
             day,
             DRIFT_SHARE,
@@ -783,14 +627,16 @@ def measure_day(
     if len(scores):
         holdout, _ = sample(_days(*model.holdout_days), windows.reference_rows)
         if len(holdout):
-            drifted = prediction_drift(
-                pd.Series(predict(holdout[columns])), scores, thresholds.prediction_drift
-            )
+            own = pd.concat([reference, holdout], ignore_index=True)
+            own = pd.DataFrame({"score": predict(own[columns]), "sample_date": own["sample_date"]})
+            [test] = calibrate(own, ["score"], floor=thresholds.prediction_drift).values()
+            drifted = prediction_drift(own["score"].tail(len(holdout)), scores, test.threshold)
             figures.judge(
                 day,
                 PREDICTION_DRIFT,
                 drifted.score,
                 column="score",
+                threshold=test.threshold,
                 sample_size=len(scores),
                 model_version=version,
             )

@@ -83,7 +83,7 @@ def test_samples_are_bounded_reproducible_and_small_days_are_whole():
 
 
 def test_evidently_finds_the_shifted_column_and_only_it(tmp_path):
-    from sluice.monitoring import data_drift
+    from sluice.drift import data_drift
 
     rng = np.random.default_rng(0)
     columns = ["ph", "hardness", "turbidity"]
@@ -103,7 +103,7 @@ def test_evidently_finds_the_shifted_column_and_only_it(tmp_path):
 
 
 def test_p_value_tests_drift_below_the_threshold_distances_above():
-    from sluice.monitoring import ColumnDrift
+    from sluice.drift import ColumnDrift
 
     assert ColumnDrift("ph", 0.01, "K-S p_value", 0.05).drifted
     assert not ColumnDrift("ph", 0.30, "K-S p_value", 0.05).drifted
@@ -112,7 +112,7 @@ def test_p_value_tests_drift_below_the_threshold_distances_above():
 
 
 def test_small_samples_get_a_p_value_test():
-    from sluice.monitoring import data_drift
+    from sluice.drift import data_drift
 
     rng = np.random.default_rng(1)
     reference = pd.DataFrame({"ph": rng.normal(size=400)})
@@ -126,7 +126,7 @@ def test_small_samples_get_a_p_value_test():
 def test_a_column_without_any_value_on_one_side_is_left_out_not_a_failure(empty_side):
     """A day on which no airport reported a wind gust: the column cannot be tested for drift (its
     missing share is in the quality figures); the other columns are, and the share counts them."""
-    from sluice.monitoring import data_drift
+    from sluice.drift import data_drift
 
     rng = np.random.default_rng(2)
     reference = pd.DataFrame({"temp": rng.normal(size=3000), "gust": rng.normal(size=3000)})
@@ -292,7 +292,8 @@ def _measure(warehouse, fitted, d, **windows):
 
 
 def test_a_stable_day_raises_nothing_and_a_drifted_day_names_its_columns(warehouse, fitted, tmp_path):
-    from sluice.monitoring import DRIFT_SHARE, PREDICTION_DRIFT, drift_columns, measure_day
+    from sluice.drift import drift_columns
+    from sluice.monitoring import DRIFT_SHARE, PREDICTION_DRIFT, measure_day
     from tests.factories import day
 
     for i in range(13):
@@ -442,7 +443,7 @@ def test_retraining_waits_for_labels_since_the_change_then_respects_the_cooldown
 def test_day_level_features_are_told_apart_from_row_level_ones():
     """Weekday (constant within a day) and a day's weather band vary between days; a reading that
     varies row by row does not: only the first two are left to the rolling window."""
-    from sluice.monitoring import between_day_share, day_level_columns
+    from sluice.drift import between_day_share, day_level_columns
 
     rng = np.random.default_rng(0)
     days = np.repeat(pd.date_range("2026-01-01", periods=14).date, 200)
@@ -465,3 +466,28 @@ def test_day_level_features_are_told_apart_from_row_level_ones():
     assert day_level_columns(frame, columns, {"carrier", "day_code"}) == ["weekday", "temp", "day_code"]
     one_day = frame[frame["sample_date"] == frame["sample_date"].iloc[0]]
     assert day_level_columns(one_day, columns, {"carrier", "day_code"}) == [], "one day: nothing to compare"
+
+
+def test_days_as_different_as_the_champion_s_own_are_not_drift(warehouse, fitted):
+    """When the champion's own days differ from each other (a storm, a holiday), a day within that
+    spread raises nothing: each column's and the scores' thresholds are measured on those days, and
+    are recorded with the figures. A day beyond every one of them still alerts."""
+    from sluice.monitoring import DRIFT_SCORE, DRIFT_SHARE, PREDICTION_DRIFT
+    from tests.factories import day
+
+    for i in range(13):
+        serve_day(warehouse, fitted, day(i), shift=1.2 * (i % 2))
+    serve_day(warehouse, fitted, day(13), shift=1.2)
+    serve_day(warehouse, fitted, day(14), shift=6.0)
+
+    within = _measure(warehouse, fitted, day(13))
+    assert within.alerts == []
+    rows = {(r["metric"], r["column_name"], r["span"]): r for r in within.rows}
+    assert rows[PREDICTION_DRIFT, "score", "day"]["threshold"] > 0.1, (
+        "the scores' own spread, not the setting"
+    )
+    shifted = [rows[DRIFT_SCORE, "turbidity", "day"]]
+    assert shifted[0]["threshold"] > 0.1 and not shifted[0]["alert"]
+
+    beyond = _measure(warehouse, fitted, day(14))
+    assert {DRIFT_SHARE, PREDICTION_DRIFT} <= {a.metric for a in beyond.alerts}
