@@ -190,28 +190,26 @@ flag it every day. It is tested on the rolling window only."""
 def between_day_share(frame: pd.DataFrame, column: str, categorical: bool = False) -> float:
     """How much of ``column``'s variation in ``frame`` lies between its ``sample_date`` days (0: none,
     1: constant within each day). Numbers: the between-day share of the variance (η²). Categories:
-    1 − the mean within-day Gini impurity over the overall one."""
+    1 − the mean within-day Gini impurity over the overall one. A column that never varies within a
+    day is 1 even when the days agree (every reference day in January: the month): one day can only
+    ever hold one value of it."""
     values = frame[[column, "sample_date"]].dropna()
     if len(values) < 2 or values["sample_date"].nunique() < 2:
         return 0.0
+    if values.groupby("sample_date")[column].nunique().max() == 1:
+        return 1.0
     if categorical:
 
         def gini(series: pd.Series) -> float:
             shares = series.value_counts(normalize=True)
             return float(1.0 - (shares**2).sum())
 
-        overall = gini(values[column])
-        if overall == 0:
-            return 0.0
         within = values.groupby("sample_date")[column].apply(gini)
         weights = values.groupby("sample_date").size() / len(values)
-        return float(max(0.0, 1.0 - (within * weights).sum() / overall))
+        return float(max(0.0, 1.0 - (within * weights).sum() / gini(values[column])))
     numbers = values[column].astype("float64")
-    total = float(((numbers - numbers.mean()) ** 2).sum())
-    if total == 0:
-        return 0.0
     means = numbers.groupby(values["sample_date"]).transform("mean")
-    return float(((means - numbers.mean()) ** 2).sum() / total)
+    return float(((means - numbers.mean()) ** 2).sum() / ((numbers - numbers.mean()) ** 2).sum())
 
 
 def day_level_columns(

@@ -464,6 +464,8 @@ def test_day_level_features_are_told_apart_from_row_level_ones():
     assert between_day_share(frame, "day_code", categorical=True) == pytest.approx(1.0)
     columns = ["weekday", "temp", "reading", "carrier", "day_code"]
     assert day_level_columns(frame, columns, {"carrier", "day_code"}) == ["weekday", "temp", "day_code"]
+    frame["month"], frame["code"] = 1, "JAN"  # every reference day in one month: still day-level
+    assert between_day_share(frame, "month") == between_day_share(frame, "code", categorical=True) == 1.0
     one_day = frame[frame["sample_date"] == frame["sample_date"].iloc[0]]
     assert day_level_columns(one_day, columns, {"carrier", "day_code"}) == [], "one day: nothing to compare"
 
