@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-scoring bench-monitoring bench-view stack-local stack-local-down clean
+.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-flights bench-scoring bench-monitoring bench-view stack-local stack-local-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench-validation: install  ## validation at 1M rows: GX on the DataFrame vs GX i
 
 bench-training: install  ## a training with the defaults on the default scenario: hold-out metrics, time per family
 	$(VENV)/bin/python bench/training.py $(BENCH_ARGS)
+
+bench-flights: install  ## flights: every family's hold-out ROC AUC beside the carrier/route/origin late-share baselines
+	$(VENV)/bin/python bench/flights.py $(BENCH_ARGS)
 
 bench-scoring: install  ## batch scoring at 1M/10M rows: streamed path vs naive pandas path, PostgreSQL and SQLite
 	$(VENV)/bin/python bench/scoring.py $(BENCH_ARGS)
