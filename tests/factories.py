@@ -221,6 +221,7 @@ def seed_view(
             d,
             "prediction_drift",
             0.2 if drifted else round(rng.uniform(0.01, 0.06), 3),
+            "score",  # as the monitor records it
             threshold=0.1,
             version=v,
         )

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 
+from sluice.drift import SCORE
 from sluice.monitoring import (
     ACCURACY_DROP,
     DRIFT_SCORE,
@@ -36,6 +37,8 @@ PROMOTING = ("promote", "forced", "rollback")
 """Decisions that move the champion alias when applied."""
 SERIES = (DRIFT_SHARE, PREDICTION_DRIFT, "accuracy", "roc_auc", QUARANTINE_RATE)
 """The whole-day figures the drift and performance page charts, one series each."""
+SERIES_COLUMN = {PREDICTION_DRIFT: SCORE}
+"""The ``column_name`` a series' rows are recorded under, where it is not the whole-day ``""``."""
 
 
 JSON_COLUMNS = ("champion_metrics", "challenger_metrics")
@@ -175,9 +178,8 @@ def series(warehouse: Warehouse, first: dt.date, last: dt.date) -> dict[str, lis
         select(m.metric_date, m.metric, m.value, m.threshold, m.alert, m.model_version, m.sample_size)
         .where(
             m.metric_date.between(first, last),
-            m.metric.in_(SERIES),
+            or_(*(and_(m.metric == name, m.column_name == SERIES_COLUMN.get(name, "")) for name in SERIES)),
             m.span == "day",
-            m.column_name == "",
         )
         .order_by(m.metric_date)
     )

@@ -29,6 +29,8 @@ class MonitoringError(ValueError):
     """A monitoring setting or input is unusable; the message names it."""
 
 
+SCORE = "score"
+"""The column prediction drift is tested on, and recorded under in ``monitoring_metrics``."""
 WASSERSTEIN = "wasserstein"
 JENSEN_SHANNON = "jensenshannon"
 MIN_CALIBRATION_DAYS = 3
@@ -162,9 +164,9 @@ def prediction_drift(reference_scores: pd.Series, current_scores: pd.Series, thr
     from evidently import Report
     from evidently.metrics import ValueDrift
 
-    reference, current = pd.DataFrame({"score": reference_scores}), pd.DataFrame({"score": current_scores})
-    current_data, reference_data = _datasets(reference, current, ["score"])
-    metric = ValueDrift(column="score", method=PREDICTION_DRIFT_METHOD, threshold=threshold)
+    reference, current = pd.DataFrame({SCORE: reference_scores}), pd.DataFrame({SCORE: current_scores})
+    current_data, reference_data = _datasets(reference, current, [SCORE])
+    metric = ValueDrift(column=SCORE, method=PREDICTION_DRIFT_METHOD, threshold=threshold)
     [found] = _value_drifts(Report([metric]).run(current_data, reference_data))
     return found
 

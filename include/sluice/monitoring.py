@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from sluice.drift import (
+    SCORE,
     DriftResult,
     MonitoringError,
     calibrate,
@@ -425,7 +426,7 @@ class DayReport:
             "day": self.day.isoformat(),
             "labelled_day": self.labelled_day.isoformat(),
             "drift_share": self.figure(DRIFT_SHARE),
-            "prediction_drift": self.figure(PREDICTION_DRIFT, column="score"),
+            "prediction_drift": self.figure(PREDICTION_DRIFT, column=SCORE),
             "quarantine_rate": self.figure(QUARANTINE_RATE),
             "accuracy": self.figure("accuracy", day=self.labelled_day),
             "most_drifted": [c.column for c in self.drift.most_drifted(5) if c.drifted] if self.drift else [],
@@ -628,14 +629,14 @@ def measure_day(
         holdout, _ = sample(_days(*model.holdout_days), windows.reference_rows)
         if len(holdout):
             own = pd.concat([reference, holdout], ignore_index=True)
-            own = pd.DataFrame({"score": predict(own[columns]), "sample_date": own["sample_date"]})
-            [test] = calibrate(own, ["score"], floor=thresholds.prediction_drift).values()
-            drifted = prediction_drift(own["score"].tail(len(holdout)), scores, test.threshold)
+            own = pd.DataFrame({SCORE: predict(own[columns]), "sample_date": own["sample_date"]})
+            [test] = calibrate(own, [SCORE], floor=thresholds.prediction_drift).values()
+            drifted = prediction_drift(own[SCORE].tail(len(holdout)), scores, test.threshold)
             figures.judge(
                 day,
                 PREDICTION_DRIFT,
                 drifted.score,
-                column="score",
+                column=SCORE,
                 threshold=test.threshold,
                 sample_size=len(scores),
                 model_version=version,

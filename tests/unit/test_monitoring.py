@@ -493,3 +493,12 @@ def test_days_as_different_as_the_champion_s_own_are_not_drift(warehouse, fitted
 
     beyond = _measure(warehouse, fitted, day(14))
     assert {DRIFT_SHARE, PREDICTION_DRIFT} <= {a.metric for a in beyond.alerts}
+
+    # what the view charts and exports is what the monitor wrote
+    from sluice import dashboard
+    from sluice.monitoring import write_report
+
+    write_report(warehouse, beyond, dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    charted, summary = dashboard.series(warehouse, day(14), day(14)), beyond.summary()
+    for metric in (DRIFT_SHARE, PREDICTION_DRIFT):
+        assert [p["value"] for p in charted[metric]] == [pytest.approx(summary[metric])], metric

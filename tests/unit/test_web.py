@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 from fastapi import HTTPException
@@ -107,6 +108,10 @@ def test_drift_series_match_the_metrics_table(seeded, warehouse):
     }
     assert {p["day"]: p["value"] for p in body["series"]["drift_share"]} == pytest.approx(stored)
     assert len(body["series"]["accuracy"]) == 37, "the newest three days have no labels yet"
+    predicted = warehouse.fetch(select(m.c.value).where(m.c.metric == "prediction_drift", m.c.span == "day"))
+    assert sorted(p["value"] for p in body["series"]["prediction_drift"]) == sorted(
+        r["value"] for r in predicted
+    ), "prediction drift is recorded under the column 'score'"
     assert body["top_features"][0] == "chloramines"
     assert [c["version"] for c in body["champion_changes"]] == [1, 3]
     assert body["first"] == written["dates"][0].isoformat()
@@ -169,6 +174,12 @@ def test_metrics_parse_and_take_the_scraper_token(seeded):
     assert samples[("sluice_last_accuracy", (("day", labelled),))] == pytest.approx(0.85, abs=0.011)
     assert samples[("sluice_days_since_promotion", (("model", "water_potability"),))] >= 0
     assert client.get("/metrics", headers=USER).status_code == 200, "an Airflow user may read it too"
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    listed = set(re.findall(r"`(sluice_(?:last|champion|days|rows|open|domain)\w*)", readme))
+    assert len(listed) >= 8 and listed <= {name for name, _ in samples}, (
+        "each figure the README lists has a value"
+    )
+    assert ("sluice_last_prediction_drift", (("day", last),)) in samples
 
 
 def test_an_empty_warehouse_renders_without_errors(warehouse):
