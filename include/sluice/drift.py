@@ -122,6 +122,7 @@ def data_drift(
     summary: bool = False,
     categorical: Iterable[str] = (),
     tests: Mapping[str, ColumnTest] | None = None,
+    drift_share: float = 0.5,
 ) -> DriftResult:
     """Per-column drift of ``current`` against ``reference`` with Evidently's ``DataDriftPreset``
     (which picks each column's test by its type and the number of rows); the HTML report is saved
@@ -130,7 +131,9 @@ def data_drift(
     are tested as categories. A column without a single value on either side cannot be tested
     (a day with no wind gust anywhere): it is left out, and its missing share is in the quality
     figures. ``tests`` (from :func:`calibrate`) sets each column's method and threshold; a
-    column without one gets Evidently's choice."""
+    column without one gets Evidently's choice. ``drift_share`` is the share of drifted columns
+    over which the report's headline says the dataset drifted: give it the alert's threshold, so
+    that the report and the alert agree."""
     from evidently import Report
     from evidently.presets import DataDriftPreset, DataSummaryPreset
 
@@ -142,6 +145,7 @@ def data_drift(
     presets = [
         DataDriftPreset(
             columns=list(columns),
+            drift_share=drift_share,
             per_column_method={c: t.method for c, t in tests.items()} or None,
             per_column_threshold={c: t.threshold for c, t in tests.items()} or None,
         )

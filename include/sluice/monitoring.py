@@ -598,6 +598,7 @@ def measure_day(
             summary=True,
             categorical=categorical,
             tests=tests,
+            drift_share=thresholds.drift_share,
         )
         for c in drift.columns if daily else ():
             figures.add(
@@ -613,7 +614,14 @@ def measure_day(
         if daily:  # a domain whose every feature is day-level is judged on the rolling window only
             figures.judge(day, DRIFT_SHARE, drift.share, sample_size=len(current), model_version=version)
         recent, _ = sample(_days(day - dt.timedelta(days=windows.window_days - 1), day), windows.current_rows)
-        rolling = data_drift(reference, recent, drifting, categorical=categorical, tests=tests)
+        rolling = data_drift(
+            reference,
+            recent,
+            drifting,
+            categorical=categorical,
+            tests=tests,
+            drift_share=thresholds.drift_share,
+        )
         figures.add(
             day,
             DRIFT_SHARE,

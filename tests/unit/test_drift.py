@@ -92,3 +92,19 @@ def test_gaps_are_left_out_and_a_column_never_reported_keeps_the_floor():
     tests = calibrate(frame, ["x", "gust"])
     assert np.isfinite(tests["x"].threshold) and tests["x"].threshold > FLOOR
     assert tests["gust"].threshold == FLOOR
+
+
+@pytest.mark.parametrize("drift_share", [0.1, 0.3, 0.5, 0.7])
+def test_the_report_s_headline_gives_the_alert_s_verdict(tmp_path, drift_share):
+    """Evidently's report judges the dataset with the alert's threshold, not its own 0.5."""
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({c: rng.normal(0, 1, 2000) for c in "abcde"})
+    current = pd.DataFrame({c: rng.normal(1.0 if c in "ab" else 0, 1, 500) for c in "abcde"})
+    result = data_drift(
+        reference, current, list("abcde"), html_path=tmp_path / "r.html", drift_share=drift_share
+    )
+    assert result.share == pytest.approx(0.4)
+    headline = "Dataset Drift is detected" if result.share > drift_share else "Dataset Drift is NOT detected"
+    assert (
+        f"{headline}. Dataset drift detection threshold is {drift_share}" in (tmp_path / "r.html").read_text()
+    )

@@ -325,7 +325,8 @@ def test_a_stable_day_raises_nothing_and_a_drifted_day_names_its_columns(warehou
     assert {c.column for c in drifted.drift.columns} == set(drift_columns(DOMAIN))
     assert drifted.figure(DRIFT_SHARE) == pytest.approx(len(shifted) / len(drift_columns(DOMAIN)))
     assert "ph_station_mean" not in drift_columns(DOMAIN)
-    assert (tmp_path / f"{drifted_day}.html").exists()
+    report = (tmp_path / f"{drifted_day}.html").read_text()
+    assert "Dataset Drift is detected. Dataset drift detection threshold is 0.2" in report, "as the alert"
     message = next(a for a in drifted.alerts if a.metric == DRIFT_SHARE).message()
     assert message.startswith(f"{drifted_day}: drift_share is")
 
