@@ -491,6 +491,14 @@ def collect_months(home: Path, days: int) -> dict:
             "alert_days": len(alert_days),
             "alert_days_performance_fell": len(fell),
             "alert_metrics": sorted(set(alerts["metric"])),
+            "alerts": [
+                {
+                    "day": d.isoformat(),
+                    "metrics": sorted(set(alerts[alerts["raised"] == d]["metric"])),
+                    "performance_fell": d in fell,
+                }
+                for d in alert_days
+            ],
             "days": len(by_day),
         },
     }
@@ -531,6 +539,11 @@ def render_months(results: dict[str, dict], seconds: float) -> str:
         values = [results[p]["summary"][key] for p in POLICIES]
         lines.append(f"{title:<34}" + "".join(f"{'' if v is None else fmt(v):>10}" for v in values))
     lines.append(f"{'baseline (carrier late share) ROC AUC':<34}{s['baseline_roc_auc']:>10.4f}")
+    lines += ["", "monitor-driven alert days (* performance fell):"]
+    lines += [
+        f"  {a['day']}{'*' if a['performance_fell'] else ' '} {', '.join(a['metrics'])}"
+        for a in s.get("alerts", [])
+    ]
     lines += ["", f"finished in {seconds / 60:.1f} min"]
     return "\n".join(lines)
 
