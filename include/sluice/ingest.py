@@ -27,7 +27,7 @@ from sluice.dates import day_bounds
 from sluice.domain import FLOAT, INTEGER, TIMESTAMP, Domain
 from sluice.sources import Source
 from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, GXRunner, Verdict, decide
-from sluice.warehouse import Warehouse, ingest_batches, quarantine_rows
+from sluice.warehouse import Warehouse, ingest_batches, prediction_batches, predictions, quarantine_rows
 
 RAW = "raw_observations"
 LABELS = "labels"
@@ -196,8 +196,10 @@ def validate(
     """Validate the landed day and record the verdict (quarantine rows, batch status) atomically.
 
     Returns the batch id and the verdict. When the verdict is ``quarantine`` the day's
-    ``observations`` are removed in the same transaction: a re-run that now fails never leaves
-    the rows of an earlier, different delivery published.
+    ``observations`` and what was derived from them (its ``features``, ``predictions`` and
+    ``prediction_batches``) are removed in the same transaction: a re-run that now fails never
+    leaves the rows of an earlier, different delivery published, featurised or reported as scored.
+    The delivery itself stays in ``raw_observations`` and the quarantine.
     """
     domain = warehouse.domain
     batch, delivered = delivered_frame(warehouse, day)
@@ -228,7 +230,8 @@ def validate(
     with warehouse.transaction() as tx:
         quarantine.write(tx, day, RAW, verdict, q_batch, q_rows)
         if verdict.decision == QUARANTINE:
-            tx.delete_partition(warehouse.observations, day)
+            for table in (warehouse.observations, warehouse.features, predictions, prediction_batches):
+                tx.delete_partition(table, day)
         tx.update_partition(
             ingest_batches,
             day,

@@ -116,8 +116,24 @@ def test_an_empty_delivery_is_recorded_in_quarantine(warehouse, tmp_path):
 
 
 def test_a_day_that_becomes_quarantined_on_rerun_unpublishes_its_old_rows(warehouse, tmp_path):
-    run_day(warehouse, tmp_path, day(1))
-    assert warehouse.count("observations", day(1)) > 0
+    """...and what was derived from them: nothing stale stays featurised or reported as scored."""
+    from sluice import features, scoring
+    from sluice.training import FAMILIES
+    from tests.factories import FEATURE_VERSION, FEATURES, synthetic
+
+    for d in (day(0), day(1)):
+        run_day(warehouse, tmp_path, d)
+        features.build_day(warehouse, d, history_days=7, gx_root=tmp_path, as_of=AS_OF)
+    train = synthetic(3)
+    model = FAMILIES["logistic_regression"].build(0).fit(train[list(FEATURES)], train["label"])
+    pinned = scoring.Pinned("m", 1, tuple((f, "double", True) for f in FEATURES), FEATURE_VERSION)
+    for d in (day(0), day(1)):
+        scoring.score_day(warehouse, d, pinned, model, scored_at=AS_OF, scored_by="t", chunk_size=1000)
+    kept = {
+        t: warehouse.count(t, day(0))
+        for t in ("observations", "features", "predictions", "prediction_batches")
+    }
+    assert warehouse.count("observations", day(1)) > 0 and warehouse.count("predictions", day(1)) > 0
     broken = SimulatedSource(
         SimulatorConfig(
             seed=3,
@@ -130,7 +146,11 @@ def test_a_day_that_becomes_quarantined_on_rerun_unpublishes_its_old_rows(wareho
     ingest.land(warehouse, broken, day(1), AS_OF)
     _, verdict = ingest.validate(warehouse, day(1), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
     assert verdict.decision == "quarantine"
-    assert warehouse.count("observations", day(1)) == 0
+    for table in ("observations", "features", "predictions", "prediction_batches"):
+        assert warehouse.count(table, day(1)) == 0, table
+        assert warehouse.count(table, day(0)) == kept[table] > 0, f"{table}: another day untouched"
+    delivered = len(broken.fetch(day(1), AS_OF))
+    assert warehouse.count("raw_observations", day(1)) == delivered > 0, "the delivery stays recoverable"
 
 
 def test_a_replayed_sample_id_is_not_published_twice(warehouse, tmp_path):
