@@ -31,10 +31,12 @@ Usage: ``make demo`` or ``python scripts/demo.py [--seed 42] [--rows 1000] [--ou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -48,8 +50,9 @@ the scenario was written. Flights: the 28-day window full, so that the first cha
 reference holds three weeks of real days: eight January days cannot tell a storm from a drift."""
 
 
-def first_model_day() -> int:
-    return FIRST_MODEL_DAY.get(os.environ.get("SLUICE_DEMO_DOMAIN", "water"), FIRST_MODEL_DAY["flights"])
+def first_model_day(domain: str | None = None) -> int:
+    domain = domain or os.environ.get("SLUICE_DEMO_DOMAIN", "water")
+    return FIRST_MODEL_DAY.get(domain, FIRST_MODEL_DAY["flights"])
 
 
 TRAINING = {"families": ["hist_gradient_boosting"], "budget": 2, "cv_folds": 2, "importance_rows": 0}
@@ -552,6 +555,8 @@ def render_months(results: dict[str, dict], seconds: float) -> str:
 
 
 def child(args: argparse.Namespace) -> None:
+    if args.parent and sys.platform == "linux":
+        die_with_parent(args.parent)
     home = Path(args.home)
     home.mkdir(parents=True, exist_ok=True)
     os.environ.update(environment(home, args.domain))
@@ -567,17 +572,62 @@ def child(args: argparse.Namespace) -> None:
         follow(args.step, home, args.days)
 
 
+RUNNING: list[subprocess.Popen] = []
+"""The step processes started, so that stopping the demo stops them too."""
+
+
+def die_with_parent(parent: int) -> None:
+    """In a step process (Linux): have the kernel kill it when the demo dies, however it dies.
+    Airflow's in-process runs ignore SIGTERM: without this a stopped demo left its workers running."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the demo died before that took effect
+        raise SystemExit(1)
+
+
 def spawn(step: str, home: Path, args: argparse.Namespace, extra_env: dict[str, str]) -> subprocess.Popen:
     env = os.environ | extra_env
     command = [
         *(sys.executable, __file__, "--child", step, "--home", str(home), "--days", str(args.days)),
         *("--domain", args.domain),
     ]
-    return subprocess.Popen(command, env=env)
+    process = subprocess.Popen([*command, "--parent", str(os.getpid())], env=env)
+    RUNNING.append(process)
+    return process
+
+
+def stop(signum: int, _frame=None) -> None:
+    """On Ctrl-C or SIGTERM: kill every step process (their state is thrown away with the run)."""
+    for process in RUNNING:
+        if process.poll() is None:
+            process.kill()
+    for process in RUNNING:
+        process.wait()
+    print(f"\ndemo stopped ({signal.Signals(signum).name}); its step processes are stopped too", flush=True)
+    raise SystemExit(128 + signum)
+
+
+class Progress:
+    """Overall progress and a rough time left: the step lines seen of all those the run will print
+    (every data day and the first model, then each policy's days). A policy day costs more than a
+    data day, so the estimate is low during the data phase."""
+
+    def __init__(self, days: int, domain: str, started: float) -> None:
+        served = days - first_model_day(domain) - 1
+        self.total, self.done, self.started = days + 1 + len(POLICIES) * served, 0, started
+
+    def line(self, text: str) -> str:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        share = min(self.done / self.total, 1.0)
+        left = elapsed / share * (1 - share) / 60 if share else float("nan")
+        return f"[{elapsed:6.0f}s {share:4.0%} ~{left:.0f} min left] {text}"
 
 
 def wait(
-    processes: dict[str, subprocess.Popen], homes: dict[str, Path], started: float, echo: bool = True
+    processes: dict[str, subprocess.Popen], homes: dict[str, Path], progress: Progress, echo: bool = True
 ) -> None:
     """Until every process has finished; their progress lines are echoed (unless not ``echo``)."""
     seen = {name: 0 if echo else None for name in processes}
@@ -585,10 +635,10 @@ def wait(
         for name, home in homes.items():
             if seen[name] is None:
                 continue
-            progress = home / "progress.log"
-            lines = progress.read_text().splitlines() if progress.exists() else []
+            log = home / "progress.log"
+            lines = log.read_text().splitlines() if log.exists() else []
             for line in lines[seen[name] :]:
-                print(f"[{time.monotonic() - started:6.0f}s] {line}", flush=True)
+                print(progress.line(line), flush=True)
             seen[name] = len(lines)
         codes = {name: p.poll() for name, p in processes.items()}
         failed = [name for name, code in codes.items() if code not in (None, 0)]
@@ -616,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
+    parser.add_argument("--parent", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         args.step = args.child
@@ -634,7 +685,10 @@ def main(argv: list[str] | None = None) -> int:
     for leaked in ("AIRFLOW_CONN_SLUICE_WAREHOUSE", "MLFLOW_TRACKING_URI", "SLUICE_MLFLOW_ARTIFACTS"):
         os.environ.pop(leaked, None)
     data = out / "data"
-    wait({"data": spawn("prepare", data, args, settings)}, {"data": data}, started)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    progress = Progress(args.days, args.domain, started)
+    wait({"data": spawn("prepare", data, args, settings)}, {"data": data}, progress)
     homes = {}
     for policy in POLICIES:
         homes[policy] = out / policy
@@ -642,8 +696,8 @@ def main(argv: list[str] | None = None) -> int:
     # three processes on two cores: one OpenMP/BLAS thread each, or their thread pools spin
     # against each other
     single = settings | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    wait({p: spawn(p, h, args, single) for p, h in homes.items()}, homes, started)
-    wait({p: spawn("collect", h, args, settings) for p, h in homes.items()}, homes, started, echo=False)
+    wait({p: spawn(p, h, args, single) for p, h in homes.items()}, homes, progress)
+    wait({p: spawn("collect", h, args, settings) for p, h in homes.items()}, homes, progress, echo=False)
     results = {p: json.loads((h / "results.json").read_text()) for p, h in homes.items()}
     seconds = time.monotonic() - started
     text = render(results, seconds) if args.domain == "water" else render_months(results, seconds)

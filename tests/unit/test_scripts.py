@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
+
+import pytest
 
 ENV_SH = Path(__file__).resolve().parents[2] / "scripts" / "env.sh"
 
@@ -38,3 +41,57 @@ def test_what_is_already_set_wins():
         "http://mlflow:5000",
         "postgresql://w",
     )
+
+
+DEMO = ENV_SH.parent / "demo.py"
+
+
+def _steps_of(out: Path) -> list[int]:
+    """Processes of a demo run whose state folder is ``out``, the demo itself excluded."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmdline = status.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--child" in cmdline and any(str(out).encode() in part for part in cmdline):
+            found.append(int(status.parent.name))
+    return found
+
+
+def _started(out: Path, timeout: float = 120):
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SLUICE", "MLFLOW"))}
+    demo = subprocess.Popen(
+        [sys.executable, str(DEMO), "--days", "3", "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    while not _steps_of(out) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _steps_of(out), "the demo started its data step"
+    return demo
+
+
+def _gone(out: Path, timeout: float = 30) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _steps_of(out) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return not _steps_of(out)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_stopping_the_demo_stops_its_step_processes(tmp_path, how):
+    """Airflow's in-process runs ignore SIGTERM: the demo must stop them itself on Ctrl-C or
+    SIGTERM, and they must not outlive it even when it is killed outright."""
+    demo = _started(tmp_path / "demo")
+    demo.send_signal(how)
+    assert demo.wait(timeout=60) != 0
+    assert _gone(tmp_path / "demo"), "a step process outlived the demo"
