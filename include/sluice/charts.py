@@ -185,20 +185,27 @@ def _thresholds(frame: _Frame, thresholds: Sequence[Threshold], unit: str) -> No
     for threshold in thresholds:
         if frame.low <= threshold.value <= frame.high:
             y = frame.y(threshold.value)
+            # labelled at the left end: the legend is right-aligned above the plot, and a
+            # threshold at the top of the axis would put a right-aligned label on top of it
             frame.parts.append(
                 f'<line class="threshold" x1="{frame.left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                f'<text class="threshold-label" x="{right - 2}" y="{y - 4:.1f}" '
-                f'text-anchor="end">{escape(threshold.label)} {_fmt(threshold.value, unit)}</text>'
+                f'<text class="threshold-label" x="{frame.left + 4}" y="{y - 4:.1f}" '
+                f'text-anchor="start">{escape(threshold.label)} {_fmt(threshold.value, unit)}</text>'
             )
 
 
 def _series(frame: _Frame, s: Series, color: str, unit: str) -> None:
-    """One polyline per run of days with values (a missing value breaks the line), and the points."""
+    """One polyline per run of consecutive days with values (a missing value, or a day with no
+    figure at all, breaks the line: weeks without data are not drawn as a straight line), and the
+    points. A step series holds its value across gaps: it is a state."""
     segments: list[list[str]] = [[]]
+    previous: dt.date | None = None
     for day, value in s.points:
-        if value is None:
+        gap = previous is not None and (day - previous).days > 1 and not s.step
+        previous = day
+        if value is None or gap:
             segments.append([])
-        else:
+        if value is not None:
             if s.step and segments[-1]:  # along at the previous value, then up or down
                 segments[-1].append(f"{frame.x(day):.1f},{segments[-1][-1].split(',')[1]}")
             segments[-1].append(f"{frame.x(day):.1f},{frame.y(value):.1f}")

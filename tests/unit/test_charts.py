@@ -57,3 +57,42 @@ def test_thresholds_markers_and_steps():
 def test_an_empty_chart_says_so():
     svg = line_chart("Performance", [Series("accuracy", [])], y_label="score", empty="no labelled days yet")
     assert "no labelled days yet" in svg and "<circle" not in svg
+
+
+def test_days_without_a_figure_break_the_line_but_a_state_holds_across_them():
+    spring = [(D + dt.timedelta(days=i), 0.1) for i in range(5)]
+    summer = [(D + dt.timedelta(days=150 + i), 0.2) for i in range(5)]
+    svg = line_chart("t", [Series("drift share", spring + summer)], y_label="share")
+    assert svg.count("<polyline") == 2, "no straight line drawn across the months without data"
+    held = line_chart("t", [Series("champion", spring + summer, step=True)], y_label="v")
+    assert held.count("<polyline") == 1
+
+
+def _text_boxes(svg: str) -> list[tuple[str, float, float, float, float]]:
+    """(text, left, top, right, bottom) of each text drawn above or in the plot, 11px text taken
+    as 7px a character (the width the legend lays out with)."""
+    boxes = []
+    for x_text, y_text, anchor, text in re.findall(
+        r'<text[^>]* x="([\d.]+)" y="([\d.]+)"(?: text-anchor="(\w+)")?>([^<]*)</text>', svg
+    ):
+        x, y, width = float(x_text), float(y_text), 7 * len(text)
+        left = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
+        boxes.append((text, left, y - 11, left + width, y))
+    return boxes
+
+
+def test_legend_threshold_labels_and_title_never_overlap():
+    """Whatever the threshold (at the top of the axis included) and however long the legend."""
+    for threshold in (0.05, 0.1, 0.3, 0.5, 1.0):
+        for names in (["drift share"], ["accuracy", "ROC AUC", "served accuracy (7-day window)"]):
+            svg = line_chart(
+                "Data drift",
+                [Series(n, _days([0.1, 0.3, 0.5])) for n in names],
+                y_label="share",
+                thresholds=[Threshold(threshold, "alert above")],
+            )
+            top = [b for b in _text_boxes(svg) if b[2] < 60]  # the title, legend and top labels
+            for i, a in enumerate(top):
+                for b in top[i + 1 :]:
+                    apart = a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2]
+                    assert apart, f"{a[0]!r} overlaps {b[0]!r} (threshold {threshold})"
