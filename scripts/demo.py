@@ -431,7 +431,7 @@ def collect_months(home: Path, days: int) -> dict:
     _, judged = judged_figures(store, conf.label_delay_days)
     alerts = judged[(judged["alert"] == 1) & judged["raised"].between(first, last)]
     every = pd.DataFrame(store.fetch(select(model_decisions)), columns=[c.name for c in model_decisions.c])
-    decisions = every[every["decision_date"].between(start + dt.timedelta(days=first_model_day() + 1), last)]
+    decisions = every[every["decision_date"].between(first, last)]
     promoted = decisions[
         decisions["decision"].isin(["promote", "forced"]) & (decisions["status"] == "applied")
     ]
