@@ -10,6 +10,14 @@ export AIRFLOW__CORE__PLUGINS_FOLDER="${AIRFLOW__CORE__PLUGINS_FOLDER:-$repo/plu
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# Airflow's metadata database: PostgreSQL from the venv (scripts/metadata_db.py), on a socket in
+# $SLUICE_HOME/pg. SQLite locks under a backfill's parallel tasks on a busy machine.
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg://postgres@/airflow?host=$SLUICE_HOME/pg}"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC:-${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN/postgresql+psycopg:/postgresql+psycopg_async:}}"
+# What runs at once on this machine: at most 4 task processes in all (backfills included), and at
+# most 4 runs of a DAG. A task of a 2-core laptop's day is CPU-bound: more only queues.
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+export AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG:-4}"
 # Task processes report to the API server's execution API; its URL follows the port.
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://localhost:$AIRFLOW__API__PORT/execution/}"
 export AIRFLOW_CONN_SLUICE_WAREHOUSE="${AIRFLOW_CONN_SLUICE_WAREHOUSE:-sqlite:///$SLUICE_HOME/warehouse.db}"

@@ -9,6 +9,9 @@ mkdir -p "$run" "$SLUICE_HOME/logs" "$(dirname "${SLUICE_MLFLOW_BACKEND#sqlite:/
   sed -n 's/^export \([A-Z_]*\)=.*/\1/p' "$(dirname "$0")/env.sh" | while read -r v; do printf 'export %s=%q\n' "$v" "${!v}"; done; } > "$SLUICE_HOME/env"
 
 sluice init
+if [[ "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" == *"host=$SLUICE_HOME/pg" ]]; then
+  python "$(dirname "$0")/metadata_db.py" start
+fi
 airflow db migrate >"$SLUICE_HOME/logs/db-migrate.log" 2>&1 || { tail -20 "$SLUICE_HOME/logs/db-migrate.log"; exit 1; }
 
 start() {  # name, command...: start in its own session (so the whole group can be stopped), record PID
