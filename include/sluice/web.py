@@ -21,10 +21,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi_offline import FastAPIOffline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
-from sluice import charts, dashboard
+from sluice import charts, dashboard, offline
 from sluice.domain import Domain
 from sluice.monitoring import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
 from sluice.warehouse import Warehouse
@@ -465,7 +466,8 @@ def _base(request: Request) -> str:
 
 def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
     """The view's FastAPI app; every route but ``/openapi.json`` needs ``authenticate`` to pass."""
-    app = FastAPI(
+    # FastAPIOffline: the API docs page with Swagger UI's files served by the app, not a CDN
+    app = FastAPIOffline(
         title="Sluice",
         description="Model history, drift, performance and data quality of the Sluice deployment; "
         "the JSON API behind the Sluice pages, and Prometheus metrics.",
@@ -492,6 +494,13 @@ def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
     @app.get("/icon.svg", include_in_schema=False)
     def icon() -> Response:  # the navigation's icon: public, like any static asset
         return Response(ICON, media_type="image/svg+xml")
+
+    @app.get("/vendor/{path:path}", include_in_schema=False)
+    def vendor(path: str) -> FileResponse:  # third-party static files Data Docs load: public
+        target = offline.vendored(path)
+        if target is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no vendored file {path!r}")
+        return FileResponse(target, headers={"Cache-Control": "public, max-age=86400"})
 
     @app.exception_handler(_NeedsLogin)
     async def _login(request: Request, _: _NeedsLogin) -> Response:
@@ -566,11 +575,17 @@ def _pages(config: ViewConfig, page_auth: Callable[..., Any]) -> APIRouter:
         return FileResponse(path, media_type="text/html")
 
     @pages.get("/data-docs/{path:path}")
-    def data_docs(path: str) -> FileResponse:
+    def data_docs(request: Request, path: str) -> Response:
         root = config.data_docs_dir.resolve() if config.data_docs_dir else None
-        target = (root / path).resolve() if root else None
+        target = (root / path).resolve() if root and "\x00" not in path else None
         if target is None or not target.is_relative_to(root) or not target.is_file():
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no Data Docs page {path!r}")
+        if target.suffix == ".html":  # GX's CDN links pointed at the files Sluice ships
+            return HTMLResponse(
+                offline.localize(
+                    target.read_text(), f"{_base(request)}/vendor", f"{_base(request)}/data-docs"
+                )
+            )
         return FileResponse(target)
 
     return pages

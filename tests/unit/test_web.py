@@ -200,3 +200,69 @@ def test_the_openapi_schema_documents_the_api(seeded):
         schema["paths"]
     )
     assert "Overview" in schema["components"]["schemas"]
+
+
+def _gx_cdn_addresses() -> set[str]:
+    """Every http(s) address GX's installed Data Docs templates load a script or style from."""
+    import great_expectations
+
+    templates = Path(great_expectations.__file__).parent / "render" / "view" / "templates"
+    found = set()
+    for template in templates.glob("*.j2"):
+        text = template.read_text()
+        found |= set(re.findall(r"<script[^>]*\ssrc=\"(https?://[^\"]+)\"", text))
+        found |= set(re.findall(r"<link[^>]*\shref=\"(https?://[^\"]+)\"", text))
+    return found
+
+
+def test_every_file_gx_data_docs_load_from_a_cdn_is_shipped():
+    """A GX upgrade that changes a library version fails here, not in a user's browser offline."""
+    from sluice import offline
+
+    addresses = _gx_cdn_addresses()
+    assert len(addresses) >= 12, addresses
+    missing = {url for url in addresses if offline.local_path(url) is None}
+    assert not missing, f"no vendored file for {sorted(missing)}: run scripts/vendor_data_docs.sh"
+
+
+def test_data_docs_pages_are_served_with_local_assets_and_the_files_are_there(seeded, tmp_path):
+    from sluice import offline
+
+    client, _ = seeded
+    logo = (
+        "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png?d=1&dataContextId=x"
+    )
+    tags = "".join(
+        f'<script src="{u}"></script>' if u.endswith(".js") or "vega" in u else f"<link href='{u}'/>"
+        for u in sorted(_gx_cdn_addresses())
+    )
+    page = f'<html><head>{tags}</head><img src="{logo}"><a href="https://greatexpectations.io">GX</a></html>'
+    (tmp_path / "docs" / "validations" / "cdn.html").write_text(page)
+    served = client.get("/data-docs/validations/cdn.html", headers=USER).text
+    assert not re.search(r"(?:src|href)=[\"']https?://(?!greatexpectations\.io)", served), served
+    assert 'href="https://greatexpectations.io"' in served, "links to GX's site are left alone"
+    assert '<img src="/data-docs/static/images/logo-long.png">' in served
+    local = re.findall(r"(?:src|href)=[\"'](/vendor/[^\"']+)", served)
+    assert len(local) == len(_gx_cdn_addresses())
+    for path in local:
+        answer = client.get(path)  # public: static third-party files
+        assert answer.status_code == 200 and len(answer.content) > 100, path
+    css = client.get(
+        "/vendor/"
+        + offline.CDN["https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/"]
+        + "css/all.min.css"
+    )
+    for font in set(re.findall(r"url\(\.\./(webfonts/[^)]+\.woff2)\)", css.text)):
+        assert client.get(f"/vendor/fontawesome-free@6.6.0/{font}").status_code == 200, font
+    for bad in ("../offline.py", "%2E%2E/offline.py", "x%00.js", "nothing.js"):
+        assert client.get(f"/vendor/{bad}").status_code == 404, bad
+    assert client.get("/data-docs/x%00.html", headers=USER).status_code == 404
+
+
+def test_the_api_docs_page_loads_swagger_ui_from_the_app(seeded):
+    client, _ = seeded
+    page = client.get("/docs").text
+    scripts = re.findall(r"(?:src|href)=['\"]([^'\"]+)['\"]", page)
+    assert scripts and not [s for s in scripts if s.startswith("http")], scripts
+    for path in scripts:
+        assert client.get(path).status_code == 200, path
