@@ -242,9 +242,19 @@ def sluice_monitor():
         context["outlet_events"][RETRAIN_REQUESTED].extra = extra
         return extra
 
+    @task
+    def data_docs() -> str:
+        """The GX Data Docs index: each validation writes only its own page, the index is rebuilt daily."""
+        from sluice.validation import GXRunner
+
+        index = GXRunner(settings().gx_dir).build_index()
+        log.info("Data Docs index rebuilt: %s", index)
+        return str(index)
+
     measured = measure(champion())
     notify(measured)
     request_retraining(measured)
+    data_docs()
 
 
 sluice_monitor()

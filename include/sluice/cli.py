@@ -30,7 +30,7 @@ def init(args: argparse.Namespace, settings: Settings) -> int:
     domain = settings.domain  # a broken domain module fails here, before anything is created
     warehouse = Warehouse(_warehouse_url(args, settings), domain=domain)
     warehouse.create_tables()
-    GXRunner(settings.gx_dir).context  # noqa: B018 - creates the File data context on disk
+    GXRunner(settings.gx_dir).build_index()  # creates the File data context and the Data Docs site
     for folder in (settings.landing, settings.reports_dir):
         folder.mkdir(parents=True, exist_ok=True)
     print(f"domain: {domain.name} ({domain.module}, features {domain.features.version})")
@@ -73,6 +73,13 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def data_docs(args: argparse.Namespace, settings: Settings) -> int:
+    from sluice.validation import GXRunner
+
+    print(f"Data Docs index rebuilt: {GXRunner(settings.gx_dir).build_index()}")
+    return 0
+
+
 def show_domain(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
@@ -88,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("init", help="create the warehouse tables and the GX context")
     commands.add_parser("domain", help="the domain SLUICE_DOMAIN names (JSON)")
+    commands.add_parser(
+        "data-docs", help="rebuild the GX Data Docs index now (each validation writes only its own page)"
+    )
     show = commands.add_parser("status", help="what the warehouse holds for recent days")
     show.add_argument("--days", type=int, default=10)
     args = parser.parse_args(argv)
@@ -97,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env()
-        return {"init": init, "domain": show_domain, "status": status}[args.command](args, settings)
+        return {"init": init, "domain": show_domain, "status": status, "data-docs": data_docs}[args.command](
+            args, settings
+        )
     except (DomainError, ConfigError, WarehouseError) as exc:
         print(f"sluice {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 
 PUBLISH, PARTIAL, QUARANTINE = "publish", "partial", "quarantine"
 EXAMPLES = 5
+RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": ["row_number"],
+    "partial_unexpected_count": EXAMPLES,
+    "return_unexpected_index_query": False,
+}
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,16 @@ def _failures(suite: str, validation: Any) -> list[Failure]:
 
 
 class GXRunner:
-    """Runs suites against pandas batches through a GX File data context under ``root``."""
+    """Runs suites against pandas batches through a GX File data context under ``root``.
+
+    Several task processes share the context (a backfill runs days side by side). What they write
+    in common (the suites, validation definitions and checkpoints in the stores, the Data Docs
+    site's static files) is written under a file lock, and only when it changed: a suite is
+    stored again only when its declaration differs from what was stored (a fingerprint beside the
+    stores). The validation itself runs outside the lock; its result is a file of its own. Each
+    validation renders its own Data Docs page only; the site's index, which lists every result
+    and grows with history, is rebuilt by :meth:`build_index` (the monitor, once a day).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -204,8 +219,6 @@ class GXRunner:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        # Several task processes may set up the same context at once (a backfill); the GX file
-        # stores are not safe for concurrent writers.
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -225,29 +238,43 @@ class GXRunner:
                 if context.variables.progress_bars != ProgressBarsConfig(globally=False):
                     context.variables.progress_bars = ProgressBarsConfig(globally=False)
                     context.variables.save()
-                context.data_sources.add_or_update_pandas("sluice")
+                if "sluice" not in context.data_sources.all():
+                    context.data_sources.add_or_update_pandas("sluice")
             self._context = context
         return self._context
 
     def data_docs_index(self) -> Path:
         return self.root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
-    def validate(
-        self,
-        suite: gx.ExpectationSuite,
-        frame: pd.DataFrame,
-        *,
-        run_name: str,
-        run_time: dt.datetime,
-        parameters: Mapping[str, Any] | None = None,
-    ) -> tuple[list[Failure], str | None]:
-        """Validate ``frame`` (which must have a ``row_number`` column) against ``suite``."""
-        import great_expectations as gx
-        from great_expectations.checkpoint import UpdateDataDocsAction
-        from great_expectations.core.run_identifier import RunIdentifier
+    def build_index(self) -> Path:
+        """Rebuild the Data Docs index page (every stored result is listed); returns its path."""
+        from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
         context = self.context
         with self._locked():
+            # the suites' own pages with it (a handful); an empty list would rebuild every page
+            suites = [ExpectationSuiteIdentifier(name=suite.name) for suite in context.suites.all()]
+            context.build_data_docs(resource_identifiers=suites or None, build_index=True)
+        return self.data_docs_index()
+
+    def _checkpoint(self, suite: gx.ExpectationSuite) -> gx.Checkpoint:
+        """The suite's checkpoint, stored again only when the suite's declaration changed."""
+        import hashlib
+
+        import great_expectations as gx
+        from great_expectations.exceptions import DataContextError
+
+        context = self.context
+        fingerprint = hashlib.sha256(
+            json.dumps([suite.to_json_dict(), RESULT_FORMAT], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        marker = self.root / "sluice-suites" / f"{suite.name}.sha256"
+        with self._locked():
+            if marker.is_file() and marker.read_text() == fingerprint:
+                try:
+                    return context.checkpoints.get(suite.name)
+                except DataContextError:
+                    pass  # the stores were cleared: store it again
             source = context.data_sources.get("sluice")
             asset = next(
                 (a for a in source.assets if a.name == suite.name), None
@@ -262,24 +289,39 @@ class GXRunner:
                 gx.Checkpoint(
                     name=suite.name,
                     validation_definitions=[definition],
-                    actions=[UpdateDataDocsAction(name="data_docs")],
-                    result_format={
-                        "result_format": "COMPLETE",
-                        "unexpected_index_column_names": ["row_number"],
-                        "partial_unexpected_count": EXAMPLES,
-                        "return_unexpected_index_query": False,
-                    },
+                    actions=[],  # Data Docs: this result's page only, built below
+                    result_format=RESULT_FORMAT,
                 )
             )
-            result = checkpoint.run(
-                batch_parameters={"dataframe": frame},
-                expectation_parameters=dict(parameters or {}),
-                run_id=RunIdentifier(run_name=run_name, run_time=run_time),
-            )
+            marker.parent.mkdir(exist_ok=True)
+            marker.write_text(fingerprint)
+        return checkpoint
+
+    def validate(
+        self,
+        suite: gx.ExpectationSuite,
+        frame: pd.DataFrame,
+        *,
+        run_name: str,
+        run_time: dt.datetime,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> tuple[list[Failure], str | None]:
+        """Validate ``frame`` (which must have a ``row_number`` column) against ``suite``."""
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        checkpoint = self._checkpoint(suite)
+        result = checkpoint.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=dict(parameters or {}),
+            run_id=RunIdentifier(run_name=run_name, run_time=run_time),
+        )
+        identifiers = list(result.run_results)
+        with self._locked():
+            self.context.build_data_docs(resource_identifiers=identifiers, build_index=False)
         failures: list[Failure] = []
         url = None
         for identifier, validation in result.run_results.items():
             failures += _failures(suite.name, validation)
-            sites = context.get_docs_sites_urls(resource_identifier=identifier)
+            sites = self.context.get_docs_sites_urls(resource_identifier=identifier)
             url = sites[0]["site_url"] if sites else None
         return failures, url

@@ -69,9 +69,28 @@ def test_a_good_batch_passes(runner):
     assert decide(len(frame), failures, 0.05).decision == PUBLISH
 
 
-def test_data_docs_are_built(runner):
+def test_each_validation_writes_its_own_page_and_the_index_is_built_on_demand(tmp_path):
+    runner = GXRunner(tmp_path / "gx")
+    site = runner.data_docs_index().parent
     run(runner, good_batch(50))
-    assert runner.data_docs_index().exists()
+    pages = list((site / "validations").rglob("*.html"))
+    assert len(pages) == 2, "each suite's result has its own page"
+    assert not runner.data_docs_index().exists(), "the index (every result) is not rebuilt per validation"
+    before = {
+        p: p.stat().st_mtime_ns
+        for p in (tmp_path / "gx" / "gx").rglob("*.json")
+        if "validations" not in p.parts
+    }
+    run(runner, good_batch(50))
+    after = {
+        p: p.stat().st_mtime_ns
+        for p in (tmp_path / "gx" / "gx").rglob("*.json")
+        if "validations" not in p.parts
+    }
+    assert before == after, "an unchanged suite is not stored again"
+    assert runner.build_index() == runner.data_docs_index()
+    index = runner.data_docs_index().read_text()
+    assert all(str(page.relative_to(site)) in index for page in pages), "the index lists every result"
 
 
 def set_cell(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
