@@ -13,9 +13,11 @@ Runs when `sluice_features` builds a day (the `sluice.features` asset), when the
   `predictions` for that version are replaced in one transaction — `model_name` and
   `model_version` are on every row. A re-run replaces; nothing is appended twice.
 
-Which days: the form's *day* (through *last day*); else every day the `sluice.features` events
-name, and after a new champion the newest day with features — older days keep the predictions
-that were served, with their version; else the run's logical date. Emits `sluice.predictions`
+Which days: the form's *day* (through *last day*; a day of the range published without features
+fails the run, naming it); else every day the `sluice.features` events name, and after a new
+champion the newest day with features — older days keep the predictions that were served, with
+their version — and any day of the last *catch up* days that has features but was never scored
+since serving began (its event started no run); else the run's logical date. Emits `sluice.predictions`
 with the version, the days and the rows.
 """
 
@@ -82,6 +84,16 @@ def _errors() -> tuple[type[Exception], ...]:
             description="Score with this registered version instead of the champion (e.g. to fill "
             "in a candidate's predictions). Empty: the champion, resolved once when the run starts.",
         ),
+        "catch_up_days": Param(
+            30,
+            type="integer",
+            minimum=0,
+            maximum=365,
+            title="Catch up (days)",
+            description="With new features: also score any day of the last N (before the newest featurised "
+            "day) that has features but no predictions since serving began, e.g. after a run the scheduler "
+            "never started. 0: only the days the events name. Not used when a day is given.",
+        ),
         "chunk_size": Param(
             100_000,
             type="integer",
@@ -130,6 +142,7 @@ def sluice_score():
                 champion_changed=bool(champion_events),
                 # a run with neither a day nor events (manual, or `airflow dags test`): its own day
                 fallback=run_days(context)[-1] if not (features_events or champion_events) else None,
+                catch_up_days=params["catch_up_days"],
             )
         if not days:
             raise AirflowSkipException("no day has features yet: nothing to re-score for the new champion")

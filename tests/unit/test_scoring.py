@@ -111,6 +111,58 @@ def test_a_new_champion_rescores_the_newest_day_only(warehouse):
     ) == [day(1)]
 
 
+def test_days_a_lost_event_left_unscored_are_caught_up_once_serving_began(warehouse, model):
+    for offset in range(6):
+        publish_features(warehouse, day(offset), 5)
+    assert scoring.unscored_days(warehouse, 30) == [], "no day served yet: nothing is owed"
+    for offset in (1, 2, 4):
+        score(warehouse, day(offset), model)
+    # day 0 was featurised before serving began; days 3 and 5 had their events lost
+    assert scoring.unscored_days(warehouse, 30) == [day(3), day(5)]
+    assert scoring.unscored_days(warehouse, 1) == [day(5)], "only the last catch-up days"
+    assert scoring.unscored_days(warehouse, 0) == []
+    planned = scoring.plan_days(
+        warehouse, first=None, last=None, feature_days=[day(5)], champion_changed=False, catch_up_days=30
+    )
+    assert planned == [day(3), day(5)]
+    assert scoring.plan_days(
+        warehouse,
+        first=None,
+        last=None,
+        feature_days=[],
+        champion_changed=False,
+        fallback=day(4),
+        catch_up_days=30,
+    ) == [day(4)], "a run of its own day (a manual run) does only that day"
+    with warehouse.transaction() as tx:  # a quarantined features day is not owed a score
+        tx.update_partition("feature_batches", day(3), status="quarantined")
+    assert scoring.unscored_days(warehouse, 30) == [day(5)]
+
+
+def test_a_range_with_a_day_published_without_features_is_refused_and_names_it(warehouse):
+    import json
+
+    for offset in (0, 1, 2, 3):
+        status = "quarantined" if offset == 2 else "published"
+        batch = {
+            "sample_date": day(offset),
+            "batch_id": f"b{offset}",
+            "source": "t",
+            "columns": json.dumps([]),
+        }
+        batch |= {"row_count": 5, "landed_at": dt.datetime(2026, 2, 1, tzinfo=dt.UTC), "status": status}
+        with warehouse.transaction() as tx:
+            tx.replace_partition("ingest_batches", day(offset), pd.DataFrame([batch]))
+    publish_features(warehouse, day(0), 5)
+    publish_features(warehouse, day(3), 5)
+    with pytest.raises(ScoringError, match=r"1 day\(s\) .* no features: 2026-01-02\. Build them first"):
+        scoring.days_to_score(warehouse, day(0), day(3))
+    publish_features(warehouse, day(1), 5)
+    assert scoring.days_to_score(warehouse, day(0), day(3)) == [day(0), day(1), day(3)], (
+        "a quarantined day has nothing to score and is no error"
+    )
+
+
 # --- the pipeline ----------------------------------------------------------------------------
 
 
