@@ -230,18 +230,25 @@ class GXRunner:
     @property
     def context(self) -> gx.data_context.FileDataContext:
         if self._context is None:
-            import great_expectations as gx
-            from great_expectations.data_context.types.base import ProgressBarsConfig
-
             with self._locked():
-                context = gx.get_context(mode="file", project_root_dir=self.root)
-                if context.variables.progress_bars != ProgressBarsConfig(globally=False):
-                    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-                    context.variables.save()
-                if "sluice" not in context.data_sources.all():
-                    context.data_sources.add_or_update_pandas("sluice")
-            self._context = context
+                self._load()
         return self._context
+
+    def _load(self) -> gx.data_context.FileDataContext:
+        """Read the context from disk; the caller holds the lock. Another process may have added
+        data assets, suites or checkpoints since this one last read it, and a context that writes
+        its configuration from a stale copy would drop them."""
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="file", project_root_dir=self.root)
+        if context.variables.progress_bars != ProgressBarsConfig(globally=False):
+            context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            context.variables.save()
+        if "sluice" not in context.data_sources.all():
+            context.data_sources.add_or_update_pandas("sluice")
+        self._context = context
+        return context
 
     def data_docs_index(self) -> Path:
         return self.root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
@@ -250,8 +257,8 @@ class GXRunner:
         """Rebuild the Data Docs index page (every stored result is listed); returns its path."""
         from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-        context = self.context
         with self._locked():
+            context = self._load()
             # the suites' own pages with it (a handful); an empty list would rebuild every page
             suites = [ExpectationSuiteIdentifier(name=suite.name) for suite in context.suites.all()]
             context.build_data_docs(resource_identifiers=suites or None, build_index=True)
@@ -264,12 +271,12 @@ class GXRunner:
         import great_expectations as gx
         from great_expectations.exceptions import DataContextError
 
-        context = self.context
         fingerprint = hashlib.sha256(
             json.dumps([suite.to_json_dict(), RESULT_FORMAT], sort_keys=True, default=str).encode()
         ).hexdigest()
         marker = self.root / "sluice-suites" / f"{suite.name}.sha256"
         with self._locked():
+            context = self._load()
             if marker.is_file() and marker.read_text() == fingerprint:
                 try:
                     return context.checkpoints.get(suite.name)

@@ -277,3 +277,30 @@ def test_suites_expect_exactly_the_source_columns():
         if e.expectation_type == "expect_table_columns_to_match_set"
     ]
     assert set(columns.column_set) == {*SOURCE_COLUMNS, "row_number"}
+
+
+def test_runners_that_loaded_the_context_before_each_other_write_never_drop_each_others_assets(tmp_path):
+    """Two task processes of a backfill each hold a context read before the other added its data
+    asset; the one that writes second must not write back a configuration without the first's."""
+    root = tmp_path / "gx"
+    first, second = GXRunner(root), GXRunner(root)
+    assert first.context and second.context  # both read the context before either validated
+    frame = good_batch(40)
+    start, end = day_bounds(DAY)
+    at = dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
+    first.validate(
+        raw_suites.delivered_suite(CONFIG),
+        frame,
+        run_name="a",
+        run_time=at,
+        parameters={"published_elsewhere": []},
+    )
+    second.validate(
+        raw_suites.values_suite(CONFIG),
+        to_typed(frame, DOMAIN),
+        run_name="b",
+        run_time=at,
+        parameters={"day_start": start, "day_end": end},
+    )
+    third = GXRunner(root)  # a later task: both checkpoints must still resolve
+    assert run(third, frame) == []
