@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-flights bench-scoring bench-monitoring bench-view stack-local stack-local-down clean
+.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-flights bench-scoring bench-monitoring bench-view bench-backfill stack-local stack-local-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ down:  ## stop what `make up` started
 
 test: install  ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench-backfill: install  ## the first hour's backfill under make up, per-task seconds (BENCH_ARGS=--days 20)
+	$(VENV)/bin/python bench/backfill.py $(BENCH_ARGS)
 
 stack-local: install  ## the production topology as processes here (Celery workers, MLflow server), from docker-compose.yaml and .env
 	@test -f .env || { echo "no .env: cp .env.example .env and fill it in"; exit 1; }
