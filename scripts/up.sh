@@ -4,6 +4,17 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 run="$SLUICE_HOME/run"
+# The quickstart lives in today: on the first `make up` the simulated water stream is set to start
+# 30 days ago (the default scenario, its start moved), so "the last 30 days" are its stable days,
+# the daily schedule carries on from yesterday, and the scenario's drift arrives with today's data.
+if [[ -z "$SLUICE_SCENARIO" && "$SLUICE_DOMAIN" == "sluice.domains.water" ]]; then
+  SLUICE_SCENARIO="$SLUICE_HOME/scenario.yaml"
+  if [ ! -f "$SLUICE_SCENARIO" ]; then
+    mkdir -p "$SLUICE_HOME"
+    sed "s/^start: .*/start: $(date -u -d '30 days ago' +%F)/" \
+      "$(dirname "$0")/../include/sluice/domains/water/scenarios/default.yaml" >"$SLUICE_SCENARIO"
+  fi
+fi
 mkdir -p "$run" "$SLUICE_HOME/logs" "$(dirname "${SLUICE_MLFLOW_BACKEND#sqlite:///}")" "$SLUICE_MLFLOW_ARTIFACTS"
 { echo "# written by make up: source this file to use the airflow and sluice CLIs on this deployment"; \
   sed -n 's/^export \([A-Z_]*\)=.*/\1/p' "$(dirname "$0")/env.sh" | while read -r v; do printf 'export %s=%q\n' "$v" "${!v}"; done; } > "$SLUICE_HOME/env"

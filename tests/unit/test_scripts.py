@@ -27,6 +27,21 @@ def test_defaults_put_all_state_under_sluice_home(tmp_path):
     assert env["AIRFLOW_CONN_SLUICE_WAREHOUSE"] == f"sqlite:///{tmp_path}/warehouse.db"
     assert env["SLUICE_MLFLOW_BACKEND"] == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5000", "tasks talk to the MLflow server"
+    metadata = f"postgresql+psycopg://postgres@/airflow?host={tmp_path}/pg"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == metadata, "PostgreSQL from the venv, not SQLite"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == metadata.replace("psycopg:", "psycopg_async:")
+    assert (env["AIRFLOW__CORE__PARALLELISM"], env["AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG"]) == ("4", "4")
+    assert env["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] == "great_expectations=WARNING"
+
+
+def test_a_metadata_database_of_your_own_is_kept_with_its_async_twin():
+    own = "postgresql+psycopg://airflow:pw@db:5432/airflow"
+    env = sourced(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=own)
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == own
+    assert (
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"]
+        == "postgresql+psycopg_async://airflow:pw@db:5432/airflow"
+    )
 
 
 def test_moving_the_api_port_moves_the_execution_api_with_it():
