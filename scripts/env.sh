@@ -28,8 +28,6 @@ export SLUICE_MLFLOW_BACKEND="${SLUICE_MLFLOW_BACKEND:-sqlite:///$SLUICE_HOME/ml
 export SLUICE_MLFLOW_ARTIFACTS="${SLUICE_MLFLOW_ARTIFACTS:-$SLUICE_HOME/mlflow/artifacts}"
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-http://127.0.0.1:$MLFLOW_PORT}"
 export GX_ANALYTICS_ENABLED=False
-# Task logs say what Sluice did: GX's INFO lines (200+ "Skipping registering function" per task) go.
-export AIRFLOW__LOGGING__NAMESPACE_LEVELS="${AIRFLOW__LOGGING__NAMESPACE_LEVELS:-great_expectations=WARNING}"
 # The domain every process serves (a dotted module path); put a team's own domain module on PYTHONPATH.
 export SLUICE_DOMAIN="${SLUICE_DOMAIN:-sluice.domains.water}"
 # The water simulator's scenario; empty: make up writes $SLUICE_HOME/scenario.yaml (starts 30 days ago)

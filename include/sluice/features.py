@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import and_, func, select
 
-from expectations import features as feature_suites
 from sluice import quarantine
 from sluice.domain import CATEGORICAL, COUNT, LABEL_RATE, Aggregate, Domain
 from sluice.validation import PUBLISH, QUARANTINE, GXRunner, Verdict, decide
@@ -225,6 +224,8 @@ def build_day(
     When validation fails the day's features are removed (no stale rows stay visible), the rows
     go to quarantine with the GX result, and the returned verdict says ``quarantine``.
     """
+    from expectations import features as feature_suites  # GX imports in seconds: only when it runs
+
     domain = warehouse.domain
     version = domain.features.version
     batch = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == day))

@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from expectations import labels as label_suites
-from expectations import raw_observations as raw_suites
 from sluice import quarantine
 from sluice.dates import day_bounds
 from sluice.domain import FLOAT, INTEGER, TIMESTAMP, Domain
@@ -201,6 +199,8 @@ def validate(
     leaves the rows of an earlier, different delivery published, featurised or reported as scored.
     The delivery itself stays in ``raw_observations`` and the quarantine.
     """
+    from expectations import raw_observations as raw_suites  # GX: only the tasks that validate import it
+
     domain = warehouse.domain
     batch, delivered = delivered_frame(warehouse, day)
     batch_id = batch["batch_id"]
@@ -295,6 +295,8 @@ def ingest_labels(
     for column in delivered.columns.drop("row_number"):
         delivered[column] = _as_text(delivered[column])
     if len(delivered):
+        from expectations import labels as label_suites  # GX: only when there are labels to check
+
         failures, url = GXRunner(gx_root).validate(
             label_suites.labels_suite(domain), delivered, run_name=batch_id, run_time=as_of
         )

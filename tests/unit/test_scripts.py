@@ -31,7 +31,6 @@ def test_defaults_put_all_state_under_sluice_home(tmp_path):
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == metadata, "PostgreSQL from the venv, not SQLite"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == metadata.replace("psycopg:", "psycopg_async:")
     assert (env["AIRFLOW__CORE__PARALLELISM"], env["AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG"]) == ("4", "4")
-    assert env["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] == "great_expectations=WARNING"
 
 
 def test_a_metadata_database_of_your_own_is_kept_with_its_async_twin():

@@ -304,3 +304,20 @@ def test_runners_that_loaded_the_context_before_each_other_write_never_drop_each
     )
     third = GXRunner(root)  # a later task: both checkpoints must still resolve
     assert run(third, frame) == []
+
+
+def test_gx_says_nothing_at_info_level_when_sluice_validates():
+    """A task log says what Sluice did: GX's import-time INFO lines stay out at an INFO root level."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; logging.basicConfig(level=logging.INFO);"
+        "import sluice.validation, great_expectations, great_expectations.expectations;"
+        "logging.getLogger('sluice').info('sluice speaks')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert "sluice speaks" in out.stderr
+    assert "great_expectations" not in out.stderr, out.stderr[:2000]
