@@ -54,7 +54,8 @@ cat <<TXT
 Sluice is running.
   Airflow UI   http://localhost:$AIRFLOW__API__PORT   user admin, password: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$password_file" 2>/dev/null || echo "see $password_file")
   MLflow UI    http://localhost:$MLFLOW_PORT
-  Data Docs    file://$SLUICE_HOME/gx/gx/uncommitted/data_docs/local_site/index.html
+  Sluice view  http://localhost:$AIRFLOW__API__PORT/plugin/sluice    (API docs: /sluice/docs)
+  Data Docs    http://localhost:$AIRFLOW__API__PORT/sluice/data-docs/index.html
   Warehouse    $AIRFLOW_CONN_SLUICE_WAREHOUSE
 To use the CLIs:  source $SLUICE_HOME/env     Stop everything:  make down
 TXT
