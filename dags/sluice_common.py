@@ -56,6 +56,19 @@ def day_param() -> Param:
     )
 
 
+def catch_up_param(what: str) -> Param:
+    """How far back a run triggered by asset events also does days whose own event started no run
+    (Airflow queues none for a paused DAG, and folds events into one run at a DAG's run limit)."""
+    return Param(
+        30,
+        type="integer",
+        minimum=0,
+        maximum=365,
+        title="Catch up (days)",
+        description=f"{what} 0: only the days asked for. Not used when a day is given.",
+    )
+
+
 def as_of_param(default_source: str) -> Param:
     """The newest day whose lab results a model run may use; ``default_source`` says what else."""
     return Param(

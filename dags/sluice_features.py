@@ -27,6 +27,7 @@ from sluice_common import (
     OBSERVATIONS,
     START_DATE,
     bad_input_fails_fast,
+    catch_up_param,
     day_param,
     domain,
     run_days,
@@ -61,15 +62,9 @@ log = logging.getLogger(__name__)
             "aggregates cover (default: the domain's). Training and scoring must use features built "
             "with the same value.",
         ),
-        "catch_up_days": Param(
-            30,
-            type="integer",
-            minimum=0,
-            maximum=365,
-            title="Catch up (days)",
-            description="Also build any day of the last N (before the newest day asked for) that was "
-            "published but has no features yet, e.g. after a failed run. 0: only the days asked for. "
-            "Not used when a day is given.",
+        "catch_up_days": catch_up_param(
+            "Also build any day of the last N (before the newest day asked for) that was published but "
+            "has no features yet, e.g. after a failed run or a run the scheduler never started."
         ),
     },
 )

@@ -35,6 +35,7 @@ from sluice_common import (
     PREDICTIONS,
     START_DATE,
     bad_input_fails_fast,
+    catch_up_param,
     day_param,
     event_extras,
     mlflow_experiment,
@@ -84,15 +85,10 @@ def _errors() -> tuple[type[Exception], ...]:
             description="Score with this registered version instead of the champion (e.g. to fill "
             "in a candidate's predictions). Empty: the champion, resolved once when the run starts.",
         ),
-        "catch_up_days": Param(
-            30,
-            type="integer",
-            minimum=0,
-            maximum=365,
-            title="Catch up (days)",
-            description="With new features: also score any day of the last N (before the newest featurised "
-            "day) that has features but no predictions since serving began, e.g. after a run the scheduler "
-            "never started. 0: only the days the events name. Not used when a day is given.",
+        "catch_up_days": catch_up_param(
+            "With new features: also score any day of the last N (before the newest featurised day) "
+            "that has features but no predictions since serving began, e.g. after a run the scheduler "
+            "never started."
         ),
         "chunk_size": Param(
             100_000,

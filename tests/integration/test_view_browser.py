@@ -150,13 +150,7 @@ def test_log_in_open_the_sluice_view_and_see_the_charts(standalone, browser):
 
     base, password = standalone
     ARTIFACTS.mkdir(exist_ok=True)
-    browser.get(f"{base}/plugin/sluice")
-    # Airflow's login form (simple auth manager)
-    user = _wait(browser, ec.element_to_be_clickable((By.CSS_SELECTOR, "input[name='username']")))
-    user.send_keys("admin")
-    browser.find_element(By.CSS_SELECTOR, "input[type='password']").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
-    _wait(browser, lambda d: "/auth/login" not in d.current_url)
+    _log_in(browser, base, password)  # Airflow's login form (simple auth manager)
     # "Sluice" in the navigation opens the view
     browser.get(f"{base}/plugin/sluice")
     frame = _wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "iframe")))
