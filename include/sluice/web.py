@@ -464,6 +464,31 @@ def _base(request: Request) -> str:
     return request.scope.get("root_path", "").rstrip("/")
 
 
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
+)
+"""Sluice's own pages: no script at all, styles and images from the app."""
+FOREIGN_POLICY = "sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox; frame-ancestors 'self'"
+"""Pages other tools wrote (GX Data Docs, Evidently reports), which may hold delivered values: their
+scripts run in an opaque origin, so nothing in them can use the Airflow session of who opens them."""
+
+
+def _security_headers(path: str) -> dict[str, str]:
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "SAMEORIGIN",
+        "Referrer-Policy": "same-origin",
+    }
+    if path.startswith(("/data-docs/", "/reports/")):
+        headers["Content-Security-Policy"] = FOREIGN_POLICY
+    elif path.startswith("/vendor/"):
+        headers["Access-Control-Allow-Origin"] = "*"  # fonts, loaded by sandboxed (opaque-origin) pages
+    elif not path.startswith(("/docs", "/redoc", "/static-offline-docs")):  # Swagger UI: inline script
+        headers["Content-Security-Policy"] = PAGE_POLICY
+    return headers
+
+
 def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
     """The view's FastAPI app; every route but ``/openapi.json`` needs ``authenticate`` to pass."""
     # FastAPIOffline: the API docs page with Swagger UI's files served by the app, not a CDN
@@ -490,6 +515,13 @@ def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
         if config.metrics_token and hmac.compare_digest(header, f"Bearer {config.metrics_token}"):
             return
         await authenticate(request)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
+        response = await call_next(request)
+        for name, value in _security_headers(request.url.path.removeprefix(_base(request))).items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.get("/icon.svg", include_in_schema=False)
     def icon() -> Response:  # the navigation's icon: public, like any static asset
@@ -569,8 +601,9 @@ def _pages(config: ViewConfig, page_auth: Callable[..., Any]) -> APIRouter:
 
     @pages.get("/reports/{day}.html")
     def report(day: dt.date) -> FileResponse:
-        path = (config.reports_dir / f"{day.isoformat()}.html") if config.reports_dir else None
-        if path is None or not path.is_file():
+        root = config.reports_dir.resolve() if config.reports_dir else None
+        path = (root / f"{day.isoformat()}.html").resolve() if root else None
+        if path is None or not path.is_relative_to(root) or not path.is_file():  # a symlink out: no
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no Evidently report for {day}")
         return FileResponse(path, media_type="text/html")
 

@@ -266,3 +266,27 @@ def test_the_api_docs_page_loads_swagger_ui_from_the_app(seeded):
     assert scripts and not [s for s in scripts if s.startswith("http")], scripts
     for path in scripts:
         assert client.get(path).status_code == 200, path
+
+
+def test_every_response_has_security_headers_and_pages_written_by_other_tools_are_sandboxed(seeded):
+    client, written = seeded
+    own = ("/", "/history", "/drift", "/quality", "/api/overview", "/metrics")
+    foreign = ("/data-docs/validations/page.html", f"/reports/{written['dates'][-1]}.html")
+    for path in (*own, *foreign, "/vendor/jquery@3.7.1/jquery.min.js", "/docs"):
+        headers = client.get(path, headers=USER).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["x-frame-options"] == "SAMEORIGIN", path
+    for path in own:
+        policy = client.get(path, headers=USER).headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src" not in policy, path
+    for path in foreign:  # delivered values end up in these pages: their scripts get no session
+        policy = client.get(path, headers=USER).headers["content-security-policy"]
+        assert policy.startswith("sandbox allow-scripts") and "allow-same-origin" not in policy, path
+
+
+def test_a_report_that_resolves_outside_its_folder_is_not_served(seeded, tmp_path):
+    client, _ = seeded
+    (tmp_path / "reports" / "2020-01-02.html").symlink_to(tmp_path / "secret.txt")
+    assert client.get("/reports/2020-01-02.html", headers=USER).status_code == 404
+    (tmp_path / "docs" / "validations" / "out.html").symlink_to(tmp_path / "secret.txt")
+    assert client.get("/data-docs/validations/out.html", headers=USER).status_code == 404
