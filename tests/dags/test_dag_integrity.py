@@ -134,5 +134,8 @@ def test_every_dag_reaches_any_domains_history_without_catching_up(dagbag):
     import datetime as dt
 
     for dag in dagbag.dags.values():
-        assert dag.start_date <= dt.datetime(2013, 1, 1, tzinfo=dt.UTC), dag.dag_id
+        if dag.dag_id == "sluice_train":  # weekly: no start date, so unpausing it waits for Monday
+            assert dag.start_date is None
+        else:
+            assert dag.start_date <= dt.datetime(2013, 1, 1, tzinfo=dt.UTC), dag.dag_id
         assert dag.catchup is False, f"{dag.dag_id} would schedule every day since its start"
