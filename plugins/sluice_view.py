@@ -93,6 +93,7 @@ def build() -> Any:
         words=Words.of(settings.domain),
         reports_dir=settings.reports_dir / "monitoring",
         data_docs_dir=settings.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site",
+        rebuild_data_docs_index=rebuild_data_docs_index,
         mlflow_url=mlflow if mlflow and mlflow.startswith("http") else None,
         login_url=login_url,
         metrics_token=os.environ.get("SLUICE_METRICS_TOKEN") or None,
@@ -100,6 +101,16 @@ def build() -> Any:
         today=lambda: dt.datetime.now(dt.UTC).date(),
     )
     return create_app(config, authenticate)
+
+
+def rebuild_data_docs_index() -> None:
+    """``sluice data-docs`` in a child process: GX stays out of the API server."""
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "data-docs"], check=False, timeout=300, capture_output=True
+    )
 
 
 class LazyApp:

@@ -210,7 +210,8 @@ class GXRunner:
     stored again only when its declaration differs from what was stored (a fingerprint beside the
     stores). The validation itself runs outside the lock; its result is a file of its own. Each
     validation renders its own Data Docs page only; the site's index, which lists every result
-    and grows with history, is rebuilt by :meth:`build_index` (the monitor, once a day).
+    and grows with history, is rebuilt by :meth:`build_index` (the monitor once a day, the view when
+    the index is opened after new validations, ``sluice data-docs``).
     """
 
     def __init__(self, root: Path) -> None:

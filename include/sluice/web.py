@@ -75,6 +75,9 @@ class ViewConfig:
     """The clock (days since the promotion, the range when the warehouse is empty)."""
     reports_dir: Path | None = None
     data_docs_dir: Path | None = None
+    rebuild_data_docs_index: Callable[[], None] | None = None
+    """Rebuilds the Data Docs index (in another process: GX is heavy); called when the index is
+    opened and a validation page is newer than it (validations write only their own pages)."""
     mlflow_url: str | None = None
     airflow_url: str = ""
     login_url: Callable[[str], str] | None = None
@@ -474,6 +477,15 @@ FOREIGN_POLICY = "sandbox allow-scripts allow-popups allow-popups-to-escape-sand
 scripts run in an opaque origin, so nothing in them can use the Airflow session of who opens them."""
 
 
+def _index_is_stale(site: Path) -> bool:
+    """A validation page newer than the site's index (or no index yet)."""
+    index = site / "index.html"
+    if not index.is_file():
+        return True
+    built = index.stat().st_mtime
+    return any(page.stat().st_mtime > built for page in (site / "validations").rglob("*.html"))
+
+
 def _security_headers(path: str) -> dict[str, str]:
     headers = {
         "X-Content-Type-Options": "nosniff",
@@ -610,6 +622,8 @@ def _pages(config: ViewConfig, page_auth: Callable[..., Any]) -> APIRouter:
     @pages.get("/data-docs/{path:path}")
     def data_docs(request: Request, path: str) -> Response:
         root = config.data_docs_dir.resolve() if config.data_docs_dir else None
+        if root and path == "index.html" and config.rebuild_data_docs_index and _index_is_stale(root):
+            config.rebuild_data_docs_index()
         target = (root / path).resolve() if root and "\x00" not in path else None
         if target is None or not target.is_relative_to(root) or not target.is_file():
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no Data Docs page {path!r}")

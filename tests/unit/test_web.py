@@ -290,3 +290,35 @@ def test_a_report_that_resolves_outside_its_folder_is_not_served(seeded, tmp_pat
     assert client.get("/reports/2020-01-02.html", headers=USER).status_code == 404
     (tmp_path / "docs" / "validations" / "out.html").symlink_to(tmp_path / "secret.txt")
     assert client.get("/data-docs/validations/out.html", headers=USER).status_code == 404
+
+
+def test_the_data_docs_index_is_rebuilt_when_opened_after_new_validations(warehouse, tmp_path):
+    import os
+
+    site = tmp_path / "site"
+    (site / "validations").mkdir(parents=True)
+    rebuilt = []
+
+    def rebuild():
+        rebuilt.append(1)
+        (site / "index.html").write_text("<html>index</html>")
+
+    config = ViewConfig(
+        warehouse=lambda: warehouse,
+        model_name="m",
+        data_docs_dir=site,
+        rebuild_data_docs_index=rebuild,
+        today=lambda: dt.date(2026, 1, 1),
+    )
+    client = TestClient(create_app(config, authenticate))
+    assert client.get("/data-docs/index.html", headers=USER).text == "<html>index</html>", (
+        "built when missing"
+    )
+    assert client.get("/data-docs/index.html", headers=USER).status_code == 200 and len(rebuilt) == 1
+    page = site / "validations" / "new.html"
+    page.write_text("<html>a new result</html>")
+    later = (site / "index.html").stat().st_mtime + 5
+    os.utime(page, (later, later))
+    client.get("/data-docs/index.html", headers=USER)
+    client.get("/data-docs/validations/new.html", headers=USER)
+    assert len(rebuilt) == 2, "once for the new page, and only for the index"
