@@ -114,6 +114,7 @@ def test_stable_day_drifted_day_and_the_cooldown(monitor_dag, warehouse, webhook
         "measure": "success",
         "notify": "success",
         "request_retraining": "skipped",
+        "data_docs": "success",
     }
     stable = rows_of(warehouse, day(13))
     assert stable[("drift_share", "", "day")]["alert"] == 0
@@ -157,4 +158,5 @@ def test_stable_day_drifted_day_and_the_cooldown(monitor_dag, warehouse, webhook
 def test_without_a_champion_the_run_is_skipped(monitor_dag, warehouse):
     states = run(monitor_dag, day(3), CONF)
     assert states["champion"] == "skipped"
+    assert states["data_docs"] == "success", "the Data Docs index is rebuilt with or without a champion"
     assert warehouse.fetch(select(monitoring_metrics)) == []
