@@ -104,13 +104,21 @@ def build() -> Any:
 
 
 def rebuild_data_docs_index() -> None:
-    """``sluice data-docs`` in a child process: GX stays out of the API server."""
+    """``sluice data-docs`` in a child process: GX stays out of the API server. A failure is
+    logged and the index on disk is served as it is."""
+    import logging
     import subprocess
     import sys
 
-    subprocess.run(
-        [sys.executable, "-m", "sluice.cli", "data-docs"], check=False, timeout=300, capture_output=True
+    done = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "data-docs"],
+        check=False,
+        timeout=300,
+        capture_output=True,
+        text=True,
     )
+    if done.returncode:
+        logging.getLogger(__name__).error("rebuilding the Data Docs index failed: %s", done.stderr[-2000:])
 
 
 class LazyApp:
