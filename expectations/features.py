@@ -30,11 +30,11 @@ def _between(column: str, bounds: tuple[float | None, float | None], why: str) -
 
 
 def features_suite(domain: Domain) -> gx.ExpectationSuite:
-    """The suite for the domain's feature set (the frame also carries ``row_number``)."""
+    """The suite for the domain's feature set (the frame's index is the row's number)."""
     version = domain.features.version
     expectations: list[gxe.Expectation] = [
         gxe.ExpectTableColumnsToMatchSet(
-            column_set=["row_number", *IDENTITY, *domain.feature_names],
+            column_set=[*IDENTITY, *domain.feature_names],
             exact_match=True,
             meta=meta(BATCH, "schema adherence"),
         ),

@@ -1,4 +1,6 @@
-"""Expectations for labels (``labels``) delivered on one day, validated as text."""
+"""Expectations for labels (``labels``) delivered on one day, validated as text (the batch's index
+is the row's number in the delivery). A time that matches the pattern but does not parse, or lies
+after the run's time, is caught by ``sluice.ingest`` on the parsed values."""
 
 from __future__ import annotations
 
@@ -22,12 +24,18 @@ def labels_suite(domain: Domain) -> gx.ExpectationSuite:
         name=SUITE,
         expectations=[
             gxe.ExpectTableColumnsToMatchSet(
-                column_set=[id_, label, labelled_at, "row_number"],
+                column_set=[id_, label, labelled_at],
                 exact_match=True,
                 meta=meta(BATCH, "schema adherence"),
             ),
             gxe.ExpectColumnValuesToNotBeNull(column=id_, meta=meta(ROW, "entity identity")),
             gxe.ExpectColumnValuesToBeUnique(column=id_, meta=meta(ROW, "duplicate result")),
+            gxe.ExpectColumnValueLengthsToBeBetween(
+                column=id_,
+                min_value=None,
+                max_value=domain.column(id_).length_limit,
+                meta=meta(ROW, "bounded length"),
+            ),
             gxe.ExpectColumnValuesToNotBeNull(column=label, meta=meta(ROW, "missing outcome")),
             gxe.ExpectColumnValuesToBeInSet(
                 column=label, value_set=["0", "1"], meta=meta(ROW, "binary outcome")

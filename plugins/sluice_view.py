@@ -36,6 +36,13 @@ def login_url(next_url: str) -> str:
     return get_auth_manager().get_url_login(next_url=next_url)
 
 
+def public_url() -> str | None:
+    """Airflow's ``[api] base_url``: where users reach the API server (None: not configured)."""
+    from airflow.configuration import conf
+
+    return conf.get("api", "base_url", fallback=None) or None
+
+
 def last_dag_runs() -> list[dict[str, Any]]:
     """The newest run of each Sluice DAG, from Airflow's metadata database."""
     from airflow.models.dagrun import DagRun
@@ -96,6 +103,7 @@ def build() -> Any:
         rebuild_data_docs_index=rebuild_data_docs_index,
         mlflow_url=mlflow if mlflow and mlflow.startswith("http") else None,
         login_url=login_url,
+        public_url=public_url(),
         metrics_token=os.environ.get("SLUICE_METRICS_TOKEN") or None,
         dag_runs=last_dag_runs,
         today=lambda: dt.datetime.now(dt.UTC).date(),

@@ -24,6 +24,7 @@ from sluice.monitoring import (
     PREDICTION_DRIFT,
     QUARANTINE_RATE,
 )
+from sluice.quarantine import urls as quarantine_urls
 from sluice.warehouse import (
     Warehouse,
     ingest_batches,
@@ -272,10 +273,12 @@ def quarantined(warehouse: Warehouse, first: dt.date, last: dt.date) -> list[dic
                         "column": f.get("column"),
                         "unexpected_count": f.get("unexpected_count"),
                         "why": f.get("why"),
+                        "file": f.get("file"),
+                        "where": f.get("where") or [],
                     }
                     for f in failed
                 ],
-                "validation_url": r["validation_url"],
+                "validation_urls": quarantine_urls(r["validation_url"]),
                 "quarantined_at": _iso(r["quarantined_at"]),
             }
         )

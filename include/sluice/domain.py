@@ -91,11 +91,29 @@ LABEL_RATE = "@label"
 # The lifecycle's own column names beside the domain's: a delivered column may not take one of the
 # first set (raw_observations, observations), a feature none of the second (features).
 RESERVED = frozenset(
-    {"sample_date", "batch_id", "row_number", "extra", "ingested_at", "published_at", "labelled_at"}
+    {
+        "sample_date",
+        "batch_id",
+        "row_number",
+        "extra",
+        "source_file",
+        "source_row",
+        "defect",
+        "ingested_at",
+        "published_at",
+        "labelled_at",
+    }
 )
 RESERVED_FEATURES = frozenset(
     {"sample_date", "sample_id", "entity", "sampled_at", "feature_version", "built_at", "row_number", "label"}
 )
+
+
+MAX_LENGTH: Mapping[str, int] = {ID: 256, ENTITY: 256, CATEGORICAL: 256}
+"""The default length bound of the keys (indexed: PostgreSQL refuses an index entry over ~2.7 kB,
+which 256 characters of UTF-8 cannot reach) and of categories."""
+MAX_TEXT_LENGTH = 10_000
+"""The default length bound of any other text column."""
 
 
 class DomainError(ValueError):
@@ -109,7 +127,9 @@ class Column:
     ``range`` bounds a numeric column (either end may be None); ``categories`` is the allowed set
     of a text column (None: any value); ``max_null_share`` the largest tolerated share of missing
     values in a day (the identifier, event time and entity are never missing). ``input`` makes the
-    entity key a categorical model input as well.
+    entity key a categorical model input as well. ``max_length`` bounds a text column's values in
+    characters (default :data:`MAX_LENGTH` by role: keys are indexed, and an index entry has a size
+    limit on PostgreSQL).
     """
 
     name: str
@@ -120,10 +140,16 @@ class Column:
     max_null_share: float = 0.0
     input: bool = False
     description: str = ""
+    max_length: int | None = None
 
     @property
     def dtype(self) -> str:
         return self.type or DEFAULT_TYPE.get(self.role, TEXT)
+
+    @property
+    def length_limit(self) -> int:
+        """The longest value a text column takes, in characters."""
+        return self.max_length or MAX_LENGTH.get(self.role, MAX_TEXT_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -411,6 +437,11 @@ def _column_problems(c: Column) -> list[str]:
         out.append(f"column {c.name!r}: only numeric columns take a range")
     if c.range is not None and None not in c.range and c.range[0] > c.range[1]:
         out.append(f"column {c.name!r}: range {c.range} is empty")
+    if c.max_length is not None and not (
+        isinstance(c.max_length, int) and 1 <= c.max_length <= (MAX_LENGTH[ID] if c.role == ID else 10**6)
+    ):
+        limit = MAX_LENGTH[ID] if c.role == ID else 10**6
+        out.append(f"column {c.name!r}: max_length={c.max_length!r} is not a length from 1 to {limit}")
     if c.input and c.role != ENTITY:
         out.append(f"column {c.name!r}: input=True is for the entity key (other inputs have roles)")
     return out

@@ -239,8 +239,7 @@ def build_day(
     frame = build_features(day_rows, entity_history(warehouse, day, history_days), day, domain)
     frame["built_at"] = as_of
     batch_id = f"features-{version}-{batch[0]['batch_id'] if batch else day.isoformat()}"
-    checked = frame.drop(columns=["sample_date", "built_at"])
-    checked.insert(0, "row_number", np.arange(len(checked), dtype="int64"))
+    checked = frame.drop(columns=["sample_date", "built_at"]).reset_index(drop=True)
     failures, url = GXRunner(gx_root).validate(
         feature_suites.features_suite(domain), checked, run_name=batch_id, run_time=as_of
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,26 @@ from sqlalchemy import select
 from sluice import quarantine
 from sluice.dates import day_bounds
 from sluice.domain import FLOAT, INTEGER, TIMESTAMP, Domain
-from sluice.sources import Source
-from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, GXRunner, Verdict, decide
+from sluice.sources import DeliveredFile, Delivery, Part, Source
+from sluice.validation import (
+    BATCH,
+    EXAMPLES,
+    FILE,
+    PARTIAL,
+    PUBLISH,
+    QUARANTINE,
+    ROW,
+    Failure,
+    GXRunner,
+    Verdict,
+    decide,
+)
 from sluice.warehouse import Warehouse, ingest_batches, prediction_batches, predictions, quarantine_rows
 
 RAW = "raw_observations"
 LABELS = "labels"
+ORIGIN = ["source_file", "source_row", "defect"]
+"""Where a landed row came from, and why it is malformed (None: it is not)."""
 
 
 class IngestError(RuntimeError):
@@ -42,6 +56,8 @@ class LandedBatch:
     source: str
     rows: int
     columns: list[str]
+    held_files: list[str] = field(default_factory=list)
+    """Delivered files that could not be used (validation holds them back as files)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,8 +66,22 @@ class LandedBatch:
 # --- land ------------------------------------------------------------------------------------
 
 
-def batch_id_for(source: str, day: dt.date, frame: pd.DataFrame) -> str:
-    """A deterministic id: the same delivery always gets the same id, a changed one a new id."""
+def delivery_of(source: Source, day: dt.date, asked_at: dt.datetime, columns: tuple[str, ...]) -> Delivery:
+    """The day as ``source`` delivers it: file by file when it reads files (``deliver``), else its
+    frame as one part."""
+    deliver = getattr(source, "deliver", None)
+    if deliver is not None:
+        return deliver(day, asked_at, columns)
+    frame = source.fetch(day, asked_at).reset_index(drop=True)
+    return Delivery([Part(None, frame, list(range(1, len(frame) + 1)))], [])
+
+
+def batch_id_for(source: str, day: dt.date, frame: pd.DataFrame, files: list[DeliveredFile] = ()) -> str:
+    """A deterministic id: the same delivery always gets the same id, a changed one a new id. Files
+    are named by their names and contents, frames by their columns and values."""
+    if files:
+        digest = hashlib.sha256(json.dumps([[f.name, f.size, f.sha256] for f in files]).encode())
+        return f"{source}-{day:%Y%m%d}-{digest.hexdigest()[:10]}"
     digest = hashlib.sha256(json.dumps(list(map(str, frame.columns))).encode())
     if len(frame):
         digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
@@ -67,26 +97,75 @@ def _as_text(series: pd.Series) -> pd.Series:
     return text.where(~missing, None)
 
 
+NUL = "\x00"
+
+
+def _text_part(part: Part) -> tuple[pd.DataFrame, list[str | None]]:
+    """A part's values as text, and each row's defects (its own, plus a NUL character anywhere: no
+    database text column can hold one, so it is stored as U+FFFD and the row is held back)."""
+    frame = pd.DataFrame(
+        {str(c): _as_text(part.frame[c]) for c in part.frame.columns}, index=part.frame.index
+    )
+    defects = list(part.defects) if part.defects else [None] * len(frame)
+    for column in frame.columns:
+        values = frame[column]
+        has_nul = values.str.contains(NUL, regex=False, na=False)
+        if has_nul.any():
+            frame[column] = values.where(~has_nul, values.str.replace(NUL, "\ufffd", regex=False))
+            for i in np.flatnonzero(has_nul.to_numpy()):
+                said = f"a NUL character in {column!r} (stored as U+FFFD)"
+                defects[i] = f"{defects[i]}; {said}" if defects[i] else said
+    return frame, defects
+
+
+def combine(delivery: Delivery) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The delivery's rows as one text frame (index: the row's number in the batch) and, on the
+    same index, where each came from (``source_file``, ``source_row``) and its ``defect``."""
+    frames, origins = [], []
+    for part in delivery.parts:
+        text, defects = _text_part(part)
+        frames.append(text)
+        origins.append(
+            pd.DataFrame(
+                {
+                    "source_file": part.file.name if part.file else None,
+                    "source_row": np.asarray(part.source_rows, dtype="int64"),
+                    "defect": pd.Series(defects, dtype=object),
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(), pd.DataFrame(columns=ORIGIN)
+    return pd.concat(frames, ignore_index=True), pd.concat(origins, ignore_index=True)
+
+
 def to_raw(
-    frame: pd.DataFrame, day: dt.date, batch_id: str, ingested_at: dt.datetime, domain: Domain
+    delivery: Delivery | pd.DataFrame,
+    day: dt.date,
+    batch_id: str,
+    ingested_at: dt.datetime,
+    domain: Domain,
 ) -> pd.DataFrame:
-    """The delivered frame as ``raw_observations`` rows: declared columns as text, others in ``extra``."""
+    """The delivered rows as ``raw_observations`` rows: declared columns as text, others in
+    ``extra``, each row with the file and record it came from and its defect (if any)."""
+    if isinstance(delivery, pd.DataFrame):
+        frame = delivery.reset_index(drop=True)
+        delivery = Delivery([Part(None, frame, list(range(1, len(frame) + 1)))], [])
+    text, origin = combine(delivery)
     declared = domain.delivered_names
     raw = pd.DataFrame(
-        {
-            "sample_date": [day] * len(frame),
-            "batch_id": batch_id,
-            "row_number": np.arange(len(frame), dtype="int64"),
-        }
+        {"sample_date": [day] * len(text), "batch_id": batch_id, "row_number": np.arange(len(text))}
     )
     for column in declared:
-        raw[column] = _as_text(frame[column]).to_numpy() if column in frame else None
-    unknown = [c for c in frame.columns if c not in declared]
+        raw[column] = text[column].to_numpy() if column in text else None
+    unknown = [c for c in text.columns if c not in declared]
     if unknown:
-        extra = frame[unknown].astype(object).where(frame[unknown].notna(), None)
-        raw["extra"] = [json.dumps(r, default=str) for r in extra.to_dict("records")]
+        extra = text[unknown].astype(object).where(text[unknown].notna(), None)
+        raw["extra"] = [json.dumps(r) for r in extra.to_dict("records")]
     else:
         raw["extra"] = None
+    for column in ORIGIN:
+        raw[column] = origin[column].to_numpy() if len(origin) else None
     raw["ingested_at"] = ingested_at
     return raw
 
@@ -102,11 +181,16 @@ def land(
 
     ``as_of`` is written as ``ingested_at``/``landed_at``; ``asked_at`` (default ``as_of``) is when
     the source is asked, which decides whether a late delivery is there yet: a backfill of an old
-    day asks now, not at the day's original run time.
+    day asks now, not at the day's original run time. A source that reads files delivers them one
+    by one: a file that cannot be used is recorded (and kept by the source), never landed, and
+    does not stop the others.
     """
-    frame = source.fetch(day, asked_at or as_of)
-    batch_id = batch_id_for(source.name, day, frame)
-    columns = [str(c) for c in frame.columns]
+    domain = warehouse.domain
+    delivery = delivery_of(source, day, asked_at or as_of, domain.delivered_names)
+    whole = delivery.parts[0].frame if len(delivery.parts) == 1 and not delivery.files else pd.DataFrame()
+    batch_id = batch_id_for(source.name, day, whole, delivery.files)
+    columns = list(dict.fromkeys(str(c) for p in delivery.parts for c in p.frame.columns))
+    raw = to_raw(delivery, day, batch_id, as_of, domain)
     batch_row = pd.DataFrame(
         [
             {
@@ -114,18 +198,24 @@ def land(
                 "batch_id": batch_id,
                 "source": source.name,
                 "columns": json.dumps(columns),
-                "row_count": len(frame),
+                "row_count": len(raw),
                 "landed_at": as_of,
                 "status": "landed",
+                "files": json.dumps([f.to_dict() for f in delivery.files]) if delivery.files else None,
             }
         ]
     )
     with warehouse.transaction() as tx:
-        tx.replace_partition(
-            warehouse.raw_observations, day, to_raw(frame, day, batch_id, as_of, warehouse.domain)
-        )
+        tx.replace_partition(warehouse.raw_observations, day, raw)
         tx.replace_partition(ingest_batches, day, batch_row)
-    return LandedBatch(day.isoformat(), batch_id, source.name, len(frame), columns)
+    return LandedBatch(
+        day.isoformat(),
+        batch_id,
+        source.name,
+        len(raw),
+        columns,
+        [f.name for f in delivery.files if f.problem],
+    )
 
 
 # --- validate --------------------------------------------------------------------------------
@@ -138,28 +228,34 @@ def _batch(warehouse: Warehouse, day: dt.date) -> dict[str, Any]:
     return rows[0]
 
 
-def delivered_frame(warehouse: Warehouse, day: dt.date) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The landed batch exactly as delivered (its own columns, text values) plus ``row_number``."""
+def delivered_frame(warehouse: Warehouse, day: dt.date) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """The landed batch exactly as delivered (its own columns, text values), indexed by the row's
+    number in the batch, and beside it (same index) where each row came from and its defect."""
     batch = _batch(warehouse, day)
     columns = json.loads(batch["columns"])
     declared = warehouse.domain.delivered_names
     known = [c for c in columns if c in declared]
     raw = warehouse.read_partition(
-        warehouse.raw_observations, day, columns=["row_number", *known, "extra"], order_by=["row_number"]
-    )
-    frame = raw[["row_number", *known]].copy()
+        warehouse.raw_observations,
+        day,
+        columns=["row_number", *known, "extra", *ORIGIN],
+        order_by=["row_number"],
+    ).set_index("row_number")
+    raw.index = raw.index.astype("int64")
+    raw.index.name = None
+    frame = raw[known].copy()
     unknown = [c for c in columns if c not in declared]
     if unknown:
         extra = pd.DataFrame([json.loads(e) if e else {} for e in raw["extra"]], index=raw.index)
         for column in unknown:
             frame[column] = extra.get(column)
-    return batch, frame
+    return batch, frame, raw[ORIGIN]
 
 
 def to_typed(delivered: pd.DataFrame, domain: Domain) -> pd.DataFrame:
-    """Parse text into the declared types; what does not parse becomes missing (the suites flag it
-    first). Text columns stay as delivered."""
-    typed = pd.DataFrame({"row_number": delivered["row_number"].astype("int64")})
+    """Parse text into the declared types (same index); what does not parse becomes missing, and
+    :func:`parse_failures` holds its row back. Text columns stay as delivered."""
+    typed = pd.DataFrame(index=delivered.index)
     for column in domain.delivered:
         values = delivered[column.name]
         if column.dtype == TIMESTAMP:
@@ -171,7 +267,103 @@ def to_typed(delivered: pd.DataFrame, domain: Domain) -> pd.DataFrame:
     return typed
 
 
-def _published_elsewhere(warehouse: Warehouse, day: dt.date) -> list[str]:
+LARGEST_WHOLE = 2**53
+"""Integers are stored as float8: beyond this they would not come back as delivered."""
+
+
+def unparsed(delivered: pd.Series, typed: pd.Series, dtype: str) -> pd.Series:
+    """Rows where a delivered value did not become a value of ``dtype`` (it would be stored as
+    missing, or as a number the delivery did not hold)."""
+    given = delivered.notna()
+    if dtype == TIMESTAMP:
+        return given & typed.isna()
+    number = typed.to_numpy(dtype="float64", na_value=np.nan)
+    bad = ~np.isfinite(number)
+    if dtype == INTEGER:
+        with np.errstate(invalid="ignore"):
+            bad |= (np.abs(number) > LARGEST_WHOLE) | (np.floor(number) != number)
+    return given & pd.Series(bad, index=typed.index)
+
+
+def parse_failures(
+    delivered: pd.DataFrame, typed: pd.DataFrame, domain: Domain, origin: pd.DataFrame | None = None
+) -> list[Failure]:
+    """A row-level failure per column where a delivered value does not parse into its type: a
+    delivered, non-empty value never becomes missing (or infinite) silently."""
+    failures = []
+    for column in domain.delivered:
+        if column.dtype not in (TIMESTAMP, FLOAT, INTEGER) or column.name not in delivered:
+            continue
+        bad = unparsed(delivered[column.name], typed[column.name], column.dtype)
+        if bad.any():
+            rows = tuple(int(i) for i in delivered.index[bad.to_numpy()])
+            failures.append(
+                Failure(
+                    suite="sluice.parse",
+                    expectation="expect_column_values_to_parse",
+                    column=column.name,
+                    scope=ROW,
+                    why="parsable value",
+                    unexpected_count=len(rows),
+                    unexpected_percent=100.0 * len(rows) / max(len(delivered), 1),
+                    details=f"not a {column.dtype} the warehouse can hold",
+                    examples=tuple(delivered.loc[list(rows[:EXAMPLES]), column.name]),
+                    row_numbers=rows,
+                    where=where(origin, rows),
+                )
+            )
+    return failures
+
+
+def where(origin: pd.DataFrame | None, rows: tuple[int, ...] | list[int]) -> tuple[str, ...]:
+    """``file:row`` of the first failing rows (``row N`` when the source delivered no file)."""
+    if origin is None or not len(rows):
+        return ()
+    first = origin.loc[list(rows[:EXAMPLES])]
+    return tuple(
+        f"{f}:{int(r)}" if isinstance(f, str) else f"row {int(r)}"
+        for f, r in zip(first["source_file"], first["source_row"], strict=True)
+    )
+
+
+def landing_failures(files: list[DeliveredFile], origin: pd.DataFrame, rows: int) -> list[Failure]:
+    """What landing found: a failure per delivered file that could not be used (scope ``file``)
+    and one for the rows that are malformed as delivered (scope ``row``)."""
+    failures = [
+        Failure(
+            suite="sluice.landing",
+            expectation="expect_file_to_be_usable",
+            column=None,
+            scope=FILE,
+            why="readable delivery",
+            unexpected_count=f.rows,
+            details=f.problem,
+            file=f.name,
+        )
+        for f in files
+        if f.problem
+    ]
+    malformed = origin["defect"].notna()
+    if malformed.any():
+        numbers = tuple(int(i) for i in origin.index[malformed.to_numpy()])
+        failures.append(
+            Failure(
+                suite="sluice.landing",
+                expectation="expect_row_to_be_well_formed",
+                column=None,
+                scope=ROW,
+                why="well-formed row",
+                unexpected_count=len(numbers),
+                unexpected_percent=100.0 * len(numbers) / max(rows, 1),
+                examples=tuple(origin.loc[list(numbers[:EXAMPLES]), "defect"]),
+                row_numbers=numbers,
+                where=where(origin, numbers),
+            )
+        )
+    return failures
+
+
+def _published_elsewhere(conn: Any, warehouse: Warehouse, day: dt.date) -> list[str]:
     id_ = warehouse.domain.id
     r, o = warehouse.raw_observations.alias("r"), warehouse.observations.alias("o")
     query = (
@@ -180,7 +372,11 @@ def _published_elsewhere(warehouse: Warehouse, day: dt.date) -> list[str]:
         .where(r.c.sample_date == day, o.c.sample_date != day)
         .distinct()
     )
-    return sorted(row["id"] for row in warehouse.fetch(query))
+    return sorted(row.id for row in conn.execute(query))
+
+
+def _with_where(failures: list[Failure], origin: pd.DataFrame) -> list[Failure]:
+    return [replace(f, where=f.where or where(origin, f.row_numbers)) for f in failures]
 
 
 def validate(
@@ -193,40 +389,68 @@ def validate(
 ) -> tuple[str, Verdict]:
     """Validate the landed day and record the verdict (quarantine rows, batch status) atomically.
 
-    Returns the batch id and the verdict. When the verdict is ``quarantine`` the day's
-    ``observations`` and what was derived from them (its ``features``, ``predictions`` and
-    ``prediction_batches``) are removed in the same transaction: a re-run that now fails never
-    leaves the rows of an earlier, different delivery published, featurised or reported as scored.
-    The delivery itself stays in ``raw_observations`` and the quarantine.
+    Returns the batch id and the verdict. What landing found comes first: a file that could not
+    be used is held back as a file, a malformed row as a row; the suites then judge the
+    well-formed rows, and every value that does not parse into its declared type is held back.
+
+    When the verdict is ``quarantine`` the day's ``observations`` and what was derived from them
+    (its ``features``, ``predictions`` and ``prediction_batches``) are removed in the same
+    transaction: a re-run that now fails never leaves the rows of an earlier, different delivery
+    published, featurised or reported as scored. The delivery itself stays in ``raw_observations``
+    and the quarantine.
     """
     from expectations import raw_observations as raw_suites  # GX: only the tasks that validate import it
 
     domain = warehouse.domain
-    batch, delivered = delivered_frame(warehouse, day)
+    batch, delivered, origin = delivered_frame(warehouse, day)
     batch_id = batch["batch_id"]
+    files = [DeliveredFile.from_dict(f) for f in json.loads(batch.get("files") or "[]")]
+    failures = landing_failures(files, origin, len(delivered))
+    well_formed = delivered[origin["defect"].isna().to_numpy()]
     runner = GXRunner(gx_root)
-    failures, url = runner.validate(
-        raw_suites.delivered_suite(domain),
-        delivered,
-        run_name=batch_id,
-        run_time=as_of,
-        parameters={"published_elsewhere": _published_elsewhere(warehouse, day)},
-    )
-    urls = [url] if url else []
-    if not any(f.scope == "batch" for f in failures):
-        start, end = day_bounds(day, domain.timezone)
+    urls: list[str] = []
+    if len(delivered) > domain.max_rows_per_day:  # judged from the count: the rows are not loaded twice
+        failures.append(
+            Failure(
+                suite=raw_suites.DELIVERED,
+                expectation="expect_table_row_count_to_be_between",
+                column=None,
+                scope=BATCH,
+                why="delivery completeness",
+                observed=len(delivered),
+                details=f"over the domain's max_rows_per_day={domain.max_rows_per_day}",
+            )
+        )
+    elif len(well_formed) or not len(delivered):  # an empty delivery fails the volume check
+        with warehouse.engine.connect() as conn:
+            elsewhere = _published_elsewhere(conn, warehouse, day)
         more, url = runner.validate(
-            raw_suites.values_suite(domain),
-            to_typed(delivered, domain),
+            raw_suites.delivered_suite(domain),
+            well_formed,
             run_name=batch_id,
             run_time=as_of,
-            parameters={"day_start": start, "day_end": end},
+            parameters={"published_elsewhere": elsewhere},
         )
-        failures += more
+        failures += _with_where(more, origin)
         urls += [url] if url else []
+        if not any(f.scope == BATCH for f in failures):
+            start, end = day_bounds(day, domain.timezone)
+            typed = to_typed(well_formed, domain)
+            failures += parse_failures(well_formed, typed, domain, origin)
+            more, url = runner.validate(
+                raw_suites.values_suite(domain),
+                typed,
+                run_name=batch_id,
+                run_time=as_of,
+                parameters={"day_start": start, "day_end": end, "run_time": as_of},
+            )
+            failures += _with_where(more, origin)
+            urls += [url] if url else []
     verdict = decide(len(delivered), failures, tolerance)
     verdict = replace(verdict, validation_urls=tuple(urls))
-    q_batch, q_rows = quarantine.records(day, batch_id, RAW, verdict, delivered, as_of, id_column=domain.id)
+    q_batch, q_rows = quarantine.records(
+        day, batch_id, RAW, verdict, delivered, as_of, id_column=domain.id, origin=origin
+    )
     with warehouse.transaction() as tx:
         quarantine.write(tx, day, RAW, verdict, q_batch, q_rows)
         if verdict.decision == QUARANTINE:
@@ -239,37 +463,75 @@ def validate(
             quarantined_rows=verdict.quarantined_rows,
             published_rows=0 if verdict.decision == QUARANTINE else None,
             validated_at=as_of,
-            validation_url=" ".join(urls) or None,
+            validation_url=quarantine.url_list(urls),
         )
     return batch_id, verdict
 
 
 # --- publish ---------------------------------------------------------------------------------
 
+PUBLISH_LOCK = 0x51_0CE_0B5
+"""The PostgreSQL advisory lock that makes publishes take turns: each checks the identifiers
+already published by other days and writes its own as one step."""
+
 
 def publish(warehouse: Warehouse, day: dt.date, *, as_of: dt.datetime) -> dict[str, Any]:
-    """Publish the validated rows of the day to ``observations`` (replacing the day's rows)."""
-    batch, delivered = delivered_frame(warehouse, day)
+    """Publish the validated rows of the day to ``observations`` (replacing the day's rows).
+
+    Two days validated side by side cannot see each other's identifiers; the second to publish
+    finds the first's, and holds those rows back in the quarantine (rule ``replayed samples``)
+    instead of failing on the unique key, so the rest of its day is published.
+    """
+    domain = warehouse.domain
+    batch, delivered, origin = delivered_frame(warehouse, day)
+    batch_id = batch["batch_id"]
     if batch["status"] == "quarantined":
-        raise IngestError(f"batch {batch['batch_id']} ({day}) is quarantined: nothing to publish")
+        raise IngestError(f"batch {batch_id} ({day}) is quarantined: nothing to publish")
     if batch["status"] == "landed" or batch["validated_at"] is None:
-        raise IngestError(f"batch {batch['batch_id']} ({day}) has not been validated: run validate first")
+        raise IngestError(f"batch {batch_id} ({day}) has not been validated: run validate first")
     held = warehouse.read_partition(quarantine_rows, day, columns=["table_name", "batch_id", "row_number"])
-    held = held[(held["table_name"] == RAW) & (held["batch_id"] == batch["batch_id"])]
-    typed = to_typed(delivered, warehouse.domain)
-    typed = typed[~typed["row_number"].isin(held["row_number"])]
-    rows = typed[list(warehouse.domain.delivered_names)].copy()
-    rows.insert(0, "sample_date", day)
-    rows.insert(1, "batch_id", batch["batch_id"])
-    rows["published_at"] = as_of
+    held = held[(held["table_name"] == RAW) & (held["batch_id"] == batch_id)]
+    good = delivered[~delivered.index.isin(held["row_number"]) & origin["defect"].isna().to_numpy()]
+    typed = to_typed(good, domain)
     with warehouse.transaction() as tx:
+        tx.lock(PUBLISH_LOCK)
+        clash = set(_published_elsewhere(tx.conn, warehouse, day)) & set(typed[domain.id])
+        replayed = typed[typed[domain.id].isin(clash)]
+        if len(replayed):
+            rule = "expect_column_values_to_not_be_in_set(" + domain.id + ")"
+            reason = (
+                f"{len(replayed)} rows carry identifiers another day published after this one was "
+                "validated (replayed samples); held back at publish"
+            )
+            failure = Failure(
+                suite="sluice.publish",
+                expectation="expect_column_values_to_not_be_in_set",
+                column=domain.id,
+                scope=ROW,
+                why="replayed samples",
+                unexpected_count=len(replayed),
+                examples=tuple(replayed[domain.id].head(EXAMPLES)),
+                where=where(origin, list(replayed.index)),
+            )
+            rows = quarantine.held_rows(
+                day, batch_id, RAW, good.loc[replayed.index], [rule] * len(replayed), origin, domain.id
+            )
+            quarantine.add(tx, day, RAW, batch_id, rows, failure.record(), reason, len(delivered), as_of)
+            typed = typed.drop(index=replayed.index)
+        rows = typed[list(domain.delivered_names)].copy()
+        rows.insert(0, "sample_date", day)
+        rows.insert(1, "batch_id", batch_id)
+        rows["published_at"] = as_of
         published = tx.replace_partition(warehouse.observations, day, rows)
-        tx.update_partition(ingest_batches, day, status="published", published_rows=published)
+        quarantined = int(batch["quarantined_rows"] or 0) + len(replayed)
+        tx.update_partition(
+            ingest_batches, day, status="published", published_rows=published, quarantined_rows=quarantined
+        )
     return {
         "day": day.isoformat(),
-        "batch_id": batch["batch_id"],
+        "batch_id": batch_id,
         "rows_published": published,
-        "rows_quarantined": int(batch["quarantined_rows"] or 0),
+        "rows_quarantined": quarantined,
     }
 
 
@@ -285,30 +547,41 @@ def ingest_labels(
     tolerance: float,
     as_of: dt.datetime,
 ) -> tuple[dict[str, Any], Verdict]:
-    """Store the labels that arrived on ``day``; invalid rows go to quarantine."""
+    """Store the labels that arrived on ``day``; invalid rows (and files that could not be used) go
+    to quarantine."""
     domain = warehouse.domain
     id_, label, labelled_at = domain.label_columns
-    frame = source.fetch_labels(day, as_of)
-    batch_id = batch_id_for(f"{source.name}-labels", day, frame)
-    delivered = frame.reset_index(drop=True)
-    delivered.insert(0, "row_number", np.arange(len(delivered), dtype="int64"))
-    for column in delivered.columns.drop("row_number"):
-        delivered[column] = _as_text(delivered[column])
-    if len(delivered):
+    deliver = getattr(source, "deliver_labels", None)
+    if deliver is not None:
+        delivery = deliver(day, as_of)
+        whole = pd.DataFrame()
+    else:
+        whole = source.fetch_labels(day, as_of).reset_index(drop=True)
+        delivery = Delivery([Part(None, whole, list(range(1, len(whole) + 1)))], [])
+    batch_id = batch_id_for(f"{source.name}-labels", day, whole, delivery.files)
+    delivered, origin = combine(delivery)
+    failures = landing_failures(delivery.files, origin, len(delivered))
+    well_formed = delivered[origin["defect"].isna().to_numpy()] if len(delivered) else delivered
+    urls: tuple[str, ...] = ()
+    if len(well_formed):
         from expectations import labels as label_suites  # GX: only when there are labels to check
 
-        failures, url = GXRunner(gx_root).validate(
-            label_suites.labels_suite(domain), delivered, run_name=batch_id, run_time=as_of
+        more, url = GXRunner(gx_root).validate(
+            label_suites.labels_suite(domain), well_formed, run_name=batch_id, run_time=as_of
         )
-        verdict = decide(len(delivered), failures, tolerance)
-        verdict = replace(verdict, validation_urls=(url,) if url else ())
+        failures += _with_where(more, origin)
+        urls = (url,) if url else ()
+        if labelled_at in well_formed:
+            failures += _time_failures(well_formed[labelled_at], as_of, origin)
+    if len(delivered) or delivery.files:
+        verdict = replace(decide(len(delivered), failures, tolerance), validation_urls=urls)
     else:
         verdict = Verdict(PUBLISH, "no labels arrived", 0)
     good = delivered
     if verdict.decision == QUARANTINE:
         good = delivered.iloc[0:0]
     elif verdict.decision == PARTIAL:
-        good = delivered[~delivered["row_number"].isin(verdict.bad_rows)]
+        good = delivered[~delivered.index.isin(verdict.bad_rows)]
     rows = pd.DataFrame(
         {
             "label_date": [day] * len(good),
@@ -319,7 +592,9 @@ def ingest_labels(
             else [],
         }
     )
-    q_batch, q_rows = quarantine.records(day, batch_id, LABELS, verdict, delivered, as_of, id_column=id_)
+    q_batch, q_rows = quarantine.records(
+        day, batch_id, LABELS, verdict, delivered, as_of, id_column=id_, origin=origin
+    )
     with warehouse.transaction() as tx:
         stored = tx.replace_partition(LABELS, day, rows)
         quarantine.write(tx, day, LABELS, verdict, q_batch, q_rows)
@@ -328,5 +603,34 @@ def ingest_labels(
         "batch_id": batch_id,
         "labels": stored,
         "rows_quarantined": verdict.quarantined_rows,
+        "files_held": [f.file for f in verdict.held_files],
     }
     return summary, verdict
+
+
+def _time_failures(values: pd.Series, as_of: dt.datetime, origin: pd.DataFrame) -> list[Failure]:
+    """Label times that do not parse, or that lie after the run's time."""
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    checks = [
+        ("expect_column_values_to_parse", "parsable time", values.notna() & parsed.isna()),
+        ("expect_column_values_to_be_between", "future time", parsed > pd.Timestamp(as_of)),
+    ]
+    failures = []
+    for expectation, why, bad in checks:
+        if bad.any():
+            rows = tuple(int(i) for i in values.index[bad.to_numpy()])
+            failures.append(
+                Failure(
+                    suite="sluice.parse",
+                    expectation=expectation,
+                    column=values.name,
+                    scope=ROW,
+                    why=why,
+                    unexpected_count=len(rows),
+                    details=f"after the run's time {as_of.isoformat()}" if why == "future time" else None,
+                    examples=tuple(values.loc[list(rows[:EXAMPLES])]),
+                    row_numbers=rows,
+                    where=where(origin, rows),
+                )
+            )
+    return failures

@@ -59,6 +59,7 @@ class Settings:
     mlflow_artifacts: Path | None = None
     experiment: str = "sluice"
     model_name_setting: str | None = None
+    max_day_mb: int = 256
 
     def __post_init__(self) -> None:
         if self.source_setting is not None and self.source_setting not in self.domain.source_names():
@@ -108,11 +109,17 @@ class Settings:
             else None,
             experiment=env.get("SLUICE_MLFLOW_EXPERIMENT") or "sluice",
             model_name_setting=env.get("SLUICE_MODEL_NAME") or None,
+            max_day_mb=_int(env, "SLUICE_MAX_DAY_MB", 256, minimum=1),
         )
 
     @property
     def landing(self) -> Path:
         return self.landing_dir or self.home / "landing"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Where delivered files that could not be used are kept (``files/<day>/…``)."""
+        return self.home / "quarantine"
 
     @property
     def gx_dir(self) -> Path:

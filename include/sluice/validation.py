@@ -5,8 +5,13 @@ Docs; each run of a batch has a fixed run id (the batch id and the run's time), 
 overwrites its own page instead of adding one.
 
 The decision (:func:`decide`) is a pure function of the failures: a failed ``batch``-scope
-expectation holds back the whole batch; otherwise the rows that broke ``row``-scope expectations
-are held back, unless their share is over the tolerance, in which case the whole batch is.
+expectation holds back the whole batch; a ``file``-scope failure (a delivered file that could not
+be used) holds back that file, and the rest is judged on its own; otherwise the rows that broke
+``row``-scope expectations are held back, unless their share is over the tolerance, in which case
+the whole batch is.
+
+A batch is validated with its index as the row's number in the delivery: Sluice adds no column to
+what was delivered, so no delivered column can take the place of one of Sluice's.
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PUBLISH, PARTIAL, QUARANTINE = "publish", "partial", "quarantine"
+BATCH, FILE, ROW = "batch", "file", "row"
 EXAMPLES = 5
 RESULT_FORMAT = {
     "result_format": "COMPLETE",
-    "unexpected_index_column_names": ["row_number"],
     "partial_unexpected_count": EXAMPLES,
     "return_unexpected_index_query": False,
 }
@@ -55,9 +60,15 @@ class Failure:
     details: Any = None
     examples: tuple[Any, ...] = ()
     row_numbers: tuple[int, ...] = ()
+    file: str | None = None
+    """The delivered file a ``file``-scope failure holds back."""
+    where: tuple[str, ...] = ()
+    """Where the first failing rows are, as ``file:row`` (the row's record in its file)."""
 
     @property
     def rule(self) -> str:
+        if self.file is not None:
+            return f"{self.expectation}({self.file})"
         return f"{self.expectation}({self.column})" if self.column else self.expectation
 
     def describe(self) -> str:
@@ -71,6 +82,8 @@ class Failure:
             facts.append(f"observed {self.observed}")
         if self.examples:
             facts.append(f"e.g. {list(self.examples)}")
+        if self.where:
+            facts.append(f"at {', '.join(self.where)}")
         head = f"{self.rule} [{self.scope}: {self.why}]"
         return f"{head}: {', '.join(facts)}" if facts else head
 
@@ -87,6 +100,8 @@ class Failure:
             "observed": _jsonable(self.observed),
             "details": _jsonable(self.details),
             "examples": _jsonable(list(self.examples)),
+            "file": self.file,
+            "where": list(self.where),
         }
 
 
@@ -100,6 +115,11 @@ class Verdict:
     failures: tuple[Failure, ...] = ()
     bad_rows: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     validation_urls: tuple[str, ...] = ()
+
+    @property
+    def held_files(self) -> tuple[Failure, ...]:
+        """The delivered files held back as files (none of their rows was landed)."""
+        return tuple(f for f in self.failures if f.scope == FILE)
 
     @property
     def quarantined_rows(self) -> int:
@@ -125,18 +145,22 @@ class Verdict:
 
 
 def decide(rows: int, failures: Sequence[Failure], tolerance: float) -> Verdict:
-    """Publish, publish in part, or quarantine the whole batch (pure)."""
+    """Publish, publish in part, or quarantine the whole batch (pure). ``rows`` counts the rows of
+    the files that could be used; a file held back holds back its own rows only."""
     if not 0.0 <= tolerance <= 1.0:
         raise ValueError(f"tolerance={tolerance} must be a share between 0 and 1")
     failures = tuple(failures)
-    structural = [f for f in failures if f.scope == "batch"]
+    structural = [f for f in failures if f.scope == BATCH]
+    files = [f for f in failures if f.scope == FILE]
+    held = f"; held back as files: {', '.join(f'{f.file} ({f.details})' for f in files)}" if files else ""
     if structural:
         rules = ", ".join(f.rule for f in structural)
         return Verdict(
-            QUARANTINE, f"structural check failed: {rules}; every row is held back", rows, failures
+            QUARANTINE, f"structural check failed: {rules}; every row is held back{held}", rows, failures
         )
     if rows == 0:
-        return Verdict(QUARANTINE, "the batch is empty", rows, failures)
+        reason = "no delivered file could be used" if files else "the batch is empty"
+        return Verdict(QUARANTINE, f"{reason}{held}", rows, failures)
     bad: dict[int, list[str]] = {}
     for failure in failures:
         for row in failure.row_numbers:
@@ -144,12 +168,14 @@ def decide(rows: int, failures: Sequence[Failure], tolerance: float) -> Verdict:
     bad_rows = {row: tuple(rules) for row, rules in sorted(bad.items())}
     share = len(bad_rows) / rows
     if not bad_rows:
+        if files:
+            return Verdict(PARTIAL, f"{rows} rows passed and are published{held}", rows, failures)
         return Verdict(PUBLISH, "all rows passed", rows, failures)
     if share > tolerance:
         return Verdict(
             QUARANTINE,
             f"{len(bad_rows)} of {rows} rows ({share:.1%}) failed row-level checks, over the tolerance "
-            f"of {tolerance:.1%}; every row is held back",
+            f"of {tolerance:.1%}; every row is held back{held}",
             rows,
             failures,
             bad_rows,
@@ -157,7 +183,7 @@ def decide(rows: int, failures: Sequence[Failure], tolerance: float) -> Verdict:
     return Verdict(
         PARTIAL,
         f"{len(bad_rows)} of {rows} rows ({share:.1%}) failed row-level checks and are quarantined; "
-        f"{rows - len(bad_rows)} published",
+        f"{rows - len(bad_rows)} published{held}",
         rows,
         failures,
         bad_rows,
@@ -178,8 +204,11 @@ def _failures(suite: str, validation: Any) -> list[Failure]:
         info = result.exception_info or {}
         meta = config.meta or {}
         detail = result.result or {}
+        # pandas batches: the frame's index; SQL batches name a column (``unexpected_index_column_names``)
         rows = tuple(
-            int(r["row_number"]) for r in detail.get("unexpected_index_list") or [] if "row_number" in r
+            int(r["row_number"]) if isinstance(r, dict) else int(r)
+            for r in detail.get("unexpected_index_list") or []
+            if not isinstance(r, dict) or "row_number" in r
         )
         examples = tuple(detail.get("partial_unexpected_list") or [])[:EXAMPLES]
         error = info.get("exception_message") if info.get("raised_exception") else None
@@ -314,7 +343,7 @@ class GXRunner:
         run_time: dt.datetime,
         parameters: Mapping[str, Any] | None = None,
     ) -> tuple[list[Failure], str | None]:
-        """Validate ``frame`` (which must have a ``row_number`` column) against ``suite``."""
+        """Validate ``frame`` against ``suite``; failing rows are named by ``frame``'s index."""
         from great_expectations.core.run_identifier import RunIdentifier
 
         checkpoint = self._checkpoint(suite)

@@ -68,7 +68,8 @@ ingest_batches = Table(
     Column("published_rows", Integer),
     Column("quarantined_rows", Integer),
     _timestamp("validated_at", nullable=True),
-    Column("validation_url", Text),
+    Column("validation_url", Text, comment="JSON list of the validations' GX Data Docs pages"),
+    Column("files", Text, comment="JSON list of the delivered files: name, size, sha256, rows, problem"),
     comment="One row per delivered day: what arrived and what validation decided",
     info={"partition": "sample_date"},
 )
@@ -101,6 +102,8 @@ quarantine_rows = Table(
     Column("table_name", Text, nullable=False),
     Column("row_number", Integer, nullable=False),
     Column("sample_id", Text),
+    Column("source_file", Text, comment="the delivered file the row came from"),
+    Column("source_row", Integer, comment="the row's 1-based position among its file's records"),
     Column("failed_rules", Text, nullable=False),
     Column("payload", Text, nullable=False, comment="JSON of the row as delivered"),
     Index("ix_quarantine_rows_day", "sample_date", "table_name", "row_number"),
@@ -287,6 +290,9 @@ def schema_for(domain: Domain) -> Schema:
         Column("row_number", Integer, nullable=False),
         *(Column(c.name, Text) for c in domain.delivered),
         Column("extra", Text, comment="JSON object of delivered columns outside the schema"),
+        Column("source_file", Text, comment="the delivered file the row came from"),
+        Column("source_row", Integer, comment="the row's 1-based position among its file's records"),
+        Column("defect", Text, comment="why the row is malformed as delivered (wrong field count, NUL)"),
         _timestamp("ingested_at"),
         Index("ix_raw_observations_day", "sample_date", "row_number", unique=True),
         comment=f"{domain.title}: what the source delivered, as delivered (text), one partition per day",
@@ -681,6 +687,18 @@ class Transaction:
         self.conn = conn
         self.schema = schema
 
+    def lock(self, key: int) -> None:
+        """Wait until no other transaction holds ``key``, then hold it until this one ends: what
+        this transaction reads next includes everything the previous holder committed.
+        PostgreSQL: a transaction-level advisory lock. SQLite: the database's write lock (one
+        writer at a time), taken now by a write that changes nothing."""
+        from sqlalchemy import text
+
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        else:
+            self.conn.execute(text("UPDATE ingest_batches SET status = status WHERE 1 = 0"))
+
     def delete_partition(self, table: str | Table, day: dt.date, **equals: Any) -> int:
         table = self.schema.table(table)
         query = delete(table).where(_partition_column(table) == day)
@@ -702,10 +720,15 @@ class Transaction:
         self.delete_partition(table, day, **equals)
         return self.insert(table, frame)
 
-    def update_partition(self, table: str | Table, day: dt.date, **values: Any) -> int:
+    def update_partition(
+        self, table: str | Table, day: dt.date, *, where: Mapping[str, Any] | None = None, **values: Any
+    ) -> int:
+        """Set ``values`` on the day's rows (those whose columns equal ``where``, when given)."""
         table = self.schema.table(table)
-        query = update(table).where(_partition_column(table) == day).values(**values)
-        return self.conn.execute(query).rowcount
+        query = update(table).where(_partition_column(table) == day)
+        for name, value in (where or {}).items():
+            query = query.where(table.c[name] == value)
+        return self.conn.execute(query.values(**values)).rowcount
 
     def insert(self, table: str | Table, frame: pd.DataFrame) -> int:
         table = self.schema.table(table)

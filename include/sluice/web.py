@@ -21,7 +21,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi_offline import FastAPIOffline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
@@ -82,6 +81,9 @@ class ViewConfig:
     airflow_url: str = ""
     login_url: Callable[[str], str] | None = None
     """The login page's URL that returns to the given URL."""
+    public_url: str | None = None
+    """Where users reach the API server (Airflow's ``[api] base_url``): the login's way back is
+    built from it, never from the request's Host header. None: a path on the same server."""
     metrics_token: str | None = None
     dag_runs: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
     words: Words = field(default_factory=Words)
@@ -199,6 +201,8 @@ class FailedExpectation(BaseModel):
     column: str | None
     unexpected_count: int | None
     why: str | None
+    file: str | None = Field(None, description="The delivered file held back as a file (its problem)")
+    where: list[str] = Field([], description="The first failing rows, as file:row")
 
 
 class QuarantinedBatch(BaseModel):
@@ -210,7 +214,9 @@ class QuarantinedBatch(BaseModel):
     rows: int
     quarantined_rows: int
     failed_expectations: list[FailedExpectation]
-    validation_url: str | None = Field(description="This validation's GX Data Docs page, under the view")
+    validation_urls: list[str] = Field(
+        description="The GX Data Docs page of each suite that ran, served by the view"
+    )
     quarantined_at: str | None
 
 
@@ -235,11 +241,12 @@ def _range(config: ViewConfig, store: Warehouse, days: int) -> tuple[dt.date, dt
 
 
 def _docs_link(url: str | None, config: ViewConfig, base: str) -> str | None:
-    """A GX Data Docs ``file://`` URL as a link served by the view (browsers block file:// links)."""
+    """A GX Data Docs ``file://`` URL as a link served by the view (browsers block file:// links).
+    A URL outside the Data Docs folder gets no link: the view never shows a path of the machine."""
     if not url or config.data_docs_dir is None:
-        return url
-    root = config.data_docs_dir.resolve().as_uri()
-    return f"{base}/data-docs/{url[len(root) :].lstrip('/')}" if url.startswith(root) else url
+        return None
+    root = config.data_docs_dir.resolve().as_uri().rstrip("/") + "/"
+    return f"{base}/data-docs/{url[len(root) :]}" if url.startswith(root) else None
 
 
 def overview_data(config: ViewConfig, store: Warehouse) -> dict[str, Any]:
@@ -273,7 +280,8 @@ def quality_data(
 ) -> dict[str, Any]:
     batches = dashboard.quarantined(store, first, last)
     for b in batches:
-        b["validation_url"] = _docs_link(b["validation_url"], config, base)
+        links = (_docs_link(url, config, base) for url in b["validation_urls"])
+        b["validation_urls"] = [link for link in links if link]
     return {
         "first": first.isoformat(),
         "last": last.isoformat(),
@@ -467,6 +475,16 @@ def _base(request: Request) -> str:
     return request.scope.get("root_path", "").rstrip("/")
 
 
+def _back_to(request: Request, config: ViewConfig) -> str:
+    """Where the login returns to: this page's path (and query) under the configured public URL,
+    or as a path. Not ``request.url``: its host is whatever the request's Host header claimed."""
+    path = "/" + (_base(request) + request.url.path.removeprefix(_base(request))).lstrip("/")
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{config.public_url.rstrip('/')}{path}{query}" if config.public_url else f"{path}{query}"
+
+
+SWAGGER_STATIC = "/static-offline-docs"
+"""Swagger UI's files (from the fastapi-offline package), public like any static file."""
 PAGE_POLICY = (
     "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
@@ -496,19 +514,22 @@ def _security_headers(path: str) -> dict[str, str]:
         headers["Content-Security-Policy"] = FOREIGN_POLICY
     elif path.startswith("/vendor/"):
         headers["Access-Control-Allow-Origin"] = "*"  # fonts, loaded by sandboxed (opaque-origin) pages
-    elif not path.startswith(("/docs", "/redoc", "/static-offline-docs")):  # Swagger UI: inline script
+    elif not path.startswith(("/docs", SWAGGER_STATIC)):  # Swagger UI: an inline script
         headers["Content-Security-Policy"] = PAGE_POLICY
     return headers
 
 
 def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
-    """The view's FastAPI app; every route but ``/openapi.json`` needs ``authenticate`` to pass."""
-    # FastAPIOffline: the API docs page with Swagger UI's files served by the app, not a CDN
-    app = FastAPIOffline(
+    """The view's FastAPI app; every route needs ``authenticate`` to pass, but static files (the
+    icon, the files Data Docs and the API docs load)."""
+    app = FastAPI(
         title="Sluice",
         description="Model history, drift, performance and data quality of the Sluice deployment; "
         "the JSON API behind the Sluice pages, and Prometheus metrics.",
         version="1",
+        docs_url=None,  # the API docs and schema are routes of the app's own, behind the login
+        redoc_url=None,
+        openapi_url=None,
     )
 
     async def api_auth(request: Request) -> None:
@@ -548,7 +569,7 @@ def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
 
     @app.exception_handler(_NeedsLogin)
     async def _login(request: Request, _: _NeedsLogin) -> Response:
-        return RedirectResponse(config.login_url(str(request.url)), status_code=303)
+        return RedirectResponse(config.login_url(_back_to(request, config)), status_code=303)
 
     @app.get(
         "/metrics",
@@ -566,7 +587,34 @@ def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
 
     app.include_router(_pages(config, page_auth))
     app.include_router(_api(config, api_auth))
+    _api_docs(app, page_auth, api_auth)
     return app
+
+
+def _api_docs(app: FastAPI, page_auth: Callable[..., Any], api_auth: Callable[..., Any]) -> None:
+    """``/openapi.json`` and ``/docs`` (Swagger UI, its files served by the app from the
+    ``fastapi-offline`` package: no CDN), both behind the login like every page."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    static = Path(fastapi_offline.__file__).resolve().parent / "static"
+    app.mount(SWAGGER_STATIC, StaticFiles(directory=static), name="static-offline-docs")
+
+    @app.get("/openapi.json", dependencies=[Depends(api_auth)], include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", dependencies=[Depends(page_auth)], include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        base = _base(request)
+        return get_swagger_ui_html(
+            openapi_url=f"{base}/openapi.json",
+            title="Sluice - API",
+            swagger_js_url=f"{base}{SWAGGER_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{base}{SWAGGER_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{base}{SWAGGER_STATIC}/favicon.png",
+        )
 
 
 def _pages(config: ViewConfig, page_auth: Callable[..., Any]) -> APIRouter:

@@ -96,7 +96,6 @@ def _data_docs(root: Path) -> None:
     day = dt.date(2026, 1, 10)
     frame = generate_batch(SimulatorConfig(seed=4, rows_per_day=50), day).astype(object)
     frame = frame.where(frame.notna(), None).map(lambda v: None if v is None else str(v))
-    frame.insert(0, "row_number", range(len(frame)))
     for name, batch in (("good", frame), ("broken", frame.drop(columns=[frame.columns[-1]]))):
         runner.validate(
             raw_suites.delivered_suite(DOMAIN),

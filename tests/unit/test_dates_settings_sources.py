@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -143,17 +144,24 @@ def test_make_source(tmp_path):
         make_source(settings, "kafka")
 
 
-def test_landing_reads_every_csv_and_parquet_file_of_the_day_as_delivered(tmp_path):
+def test_landing_reads_every_file_of_the_day_on_its_own(tmp_path):
     day = dt.date(2026, 3, 2)
     folder = tmp_path / day.isoformat()
     folder.mkdir()
     (folder / "a.csv").write_text("sample_id,ph\ns1,7.10\ns2,\n")
     pd.DataFrame({"sample_id": ["s3"], "ph": [6.5]}).to_parquet(folder / "b.parquet")
-    (folder / "notes.txt").write_text("ignored")
-    frame = LandingSource(tmp_path).fetch(day, LOGICAL)
+    (folder / "notes.txt").write_text("not data")
+    (folder / ".upload.csv.partial").write_text("sample_id,ph\ns9")
+    source = LandingSource(tmp_path, keep=tmp_path / "kept")
+    frame = source.fetch(day, LOGICAL)
     assert frame["sample_id"].tolist() == ["s1", "s2", "s3"]
     assert frame["ph"].iloc[0] == "7.10"  # CSV text kept as written
     assert pd.isna(frame["ph"].iloc[1])
+    files = {f.name: f for f in source.deliver(day, LOGICAL).files}
+    assert sorted(files) == ["a.csv", "b.parquet", "notes.txt"], "hidden files are not part of the day"
+    assert (files["a.csv"].rows, files["a.csv"].problem) == (2, None)
+    assert "not a CSV or Parquet file" in files["notes.txt"].problem
+    assert Path(files["notes.txt"].kept).read_text() == "not data", "kept as delivered"
 
 
 def test_landing_day_not_delivered_yet(tmp_path):
@@ -161,12 +169,16 @@ def test_landing_day_not_delivered_yet(tmp_path):
         LandingSource(tmp_path).fetch(dt.date(2026, 3, 2), LOGICAL)
 
 
-def test_landing_unreadable_file_is_named(tmp_path):
+def test_landing_unreadable_file_is_named_and_kept_and_the_rest_read(tmp_path):
     folder = tmp_path / "2026-03-02"
     folder.mkdir()
     (folder / "broken.parquet").write_text("not parquet")
-    with pytest.raises(ValueError, match="broken.parquet cannot be read"):
-        LandingSource(tmp_path).fetch(dt.date(2026, 3, 2), LOGICAL)
+    (folder / "good.csv").write_text("sample_id\ns1\n")
+    delivery = LandingSource(tmp_path, keep=tmp_path / "kept").deliver(dt.date(2026, 3, 2), LOGICAL)
+    broken, good = delivery.files
+    assert broken.name == "broken.parquet" and broken.problem.startswith("cannot be read as PARQUET")
+    assert Path(broken.kept).read_text() == "not parquet"
+    assert good.problem is None and [p.file.name for p in delivery.parts] == ["good.csv"]
 
 
 def test_landing_labels(tmp_path):

@@ -71,8 +71,7 @@ def test_local_days_and_local_features():
     from sluice.ingest import to_typed
 
     day = replay.FlightsReplay().fetch(dt.date(2013, 7, 4), LATER)
-    delivered = day.assign(row_number=range(len(day)))
-    typed = to_typed(delivered, DOMAIN)
+    typed = to_typed(day.reset_index(drop=True), DOMAIN)
     from sluice.dates import day_bounds
 
     start, end = day_bounds(dt.date(2013, 7, 4), DOMAIN.timezone)

@@ -27,13 +27,12 @@ def runner(tmp_path_factory) -> GXRunner:
 
 
 def good_batch(rows: int = 300) -> pd.DataFrame:
-    """A delivered batch as the validate step sees it: text values plus row_number."""
+    """A delivered batch as the validate step sees it: text values, indexed by row number."""
     frame = generate_batch(SimulatorConfig(seed=4, rows_per_day=rows), DAY)
     frame = frame.astype(object).where(frame.notna(), None)
     for column in frame.columns:
         frame[column] = frame[column].map(lambda v: None if v is None else str(v))
-    frame.insert(0, "row_number", range(len(frame)))
-    return frame
+    return frame.reset_index(drop=True)
 
 
 def run(runner: GXRunner, frame: pd.DataFrame, published_elsewhere=()) -> list[Failure]:
@@ -53,7 +52,7 @@ def run(runner: GXRunner, frame: pd.DataFrame, published_elsewhere=()) -> list[F
         to_typed(frame, DOMAIN),
         run_name="test",
         run_time=dt.datetime(2026, 1, 11, tzinfo=dt.UTC),
-        parameters={"day_start": start, "day_end": end},
+        parameters={"day_start": start, "day_end": end, "run_time": dt.datetime(2026, 1, 11, tzinfo=dt.UTC)},
     )
     return failures + more
 
@@ -222,7 +221,6 @@ def test_the_failure_message_names_batch_expectations_columns_and_counts(runner)
 def test_labels_suite(runner):
     frame = pd.DataFrame(
         {
-            "row_number": [0, 1, 2, 3],
             "sample_id": ["a", "b", "c", None],
             "label": ["1", "0", "2", "1"],
             "labelled_at": ["2026-01-10T10:00:00", "2026-01-10T11:00:00", "2026-01-10T12:00:00", "x"],
@@ -276,7 +274,7 @@ def test_suites_expect_exactly_the_source_columns():
         for e in raw_suites.delivered_suite(CONFIG).expectations
         if e.expectation_type == "expect_table_columns_to_match_set"
     ]
-    assert set(columns.column_set) == {*SOURCE_COLUMNS, "row_number"}
+    assert set(columns.column_set) == set(SOURCE_COLUMNS), "nothing of Sluice's own beside them"
 
 
 def test_runners_that_loaded_the_context_before_each_other_write_never_drop_each_others_assets(tmp_path):
@@ -300,7 +298,7 @@ def test_runners_that_loaded_the_context_before_each_other_write_never_drop_each
         to_typed(frame, DOMAIN),
         run_name="b",
         run_time=at,
-        parameters={"day_start": start, "day_end": end},
+        parameters={"day_start": start, "day_end": end, "run_time": at},
     )
     third = GXRunner(root)  # a later task: both checkpoints must still resolve
     assert run(third, frame) == []

@@ -46,7 +46,9 @@ def seeded(warehouse, tmp_path):
         dag_runs=lambda: [{"dag_id": "sluice_ingest", "run_id": "r1", "state": "success"}],
         today=lambda: last + dt.timedelta(days=1),
     )
-    return TestClient(create_app(config, authenticate)), written
+    client = TestClient(create_app(config, authenticate))
+    client.app_config = config
+    return client, written
 
 
 def test_unauthenticated_requests_are_refused(seeded):
@@ -54,10 +56,42 @@ def test_unauthenticated_requests_are_refused(seeded):
     for path in ("/api/overview", "/api/decisions", "/api/drift", "/api/quality", "/metrics"):
         assert client.get(path).status_code == 401, path
         assert client.get(path, headers={"authorization": "Bearer forged"}).status_code == 401, path
-    for path in ("/", "/history", "/drift", "/quality", "/reports/2026-02-09.html", "/data-docs/x.html"):
+    assert client.get("/openapi.json").status_code == 401, "the API's schema is behind the login too"
+    for path in (
+        "/",
+        "/history",
+        "/drift",
+        "/quality",
+        "/reports/2026-02-09.html",
+        "/data-docs/x.html",
+        "/docs",
+    ):
         answer = client.get(path, follow_redirects=False)
         assert answer.status_code == 303, path
-        assert answer.headers["location"].startswith("/auth/login/?next=http://testserver" + path)
+        assert answer.headers["location"] == "/auth/login/?next=" + path, "back to a path, no host"
+    for path in ("/redoc", "/docs/oauth2-redirect"):
+        assert client.get(path, headers=USER).status_code == 404, "no other docs page"
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:443", "testserver@evil.example", "x/\\evil.example", "[::1]"]
+)
+def test_the_logins_way_back_never_comes_from_the_host_header(seeded, host):
+    """An open redirect: a page asked for with a forged Host must not send the user there."""
+    client, _ = seeded
+    answer = client.get("/quality?days=7", headers={"host": host}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/auth/login/?next=/quality?days=7"
+
+
+def test_the_logins_way_back_is_the_configured_public_url(seeded, warehouse):
+    from dataclasses import replace
+
+    client, _ = seeded
+    config = replace(client.app_config, public_url="https://airflow.example.org/")
+    app = TestClient(create_app(config, authenticate))
+    answer = app.get("/drift", headers={"host": "evil.example"}, follow_redirects=False)
+    assert answer.headers["location"] == "/auth/login/?next=https://airflow.example.org/drift"
 
 
 def test_overview_names_the_champion_the_alerts_and_the_newest_day(seeded):
@@ -195,7 +229,7 @@ def test_an_empty_warehouse_renders_without_errors(warehouse):
 
 def test_the_openapi_schema_documents_the_api(seeded):
     client, _ = seeded
-    schema = client.get("/openapi.json").json()
+    schema = client.get("/openapi.json", headers=USER).json()
     assert {"/api/overview", "/api/decisions", "/api/drift", "/api/quality", "/metrics"} <= set(
         schema["paths"]
     )
@@ -261,7 +295,7 @@ def test_data_docs_pages_are_served_with_local_assets_and_the_files_are_there(se
 
 def test_the_api_docs_page_loads_swagger_ui_from_the_app(seeded):
     client, _ = seeded
-    page = client.get("/docs").text
+    page = client.get("/docs", headers=USER).text
     scripts = re.findall(r"(?:src|href)=['\"]([^'\"]+)['\"]", page)
     assert scripts and not [s for s in scripts if s.startswith("http")], scripts
     for path in scripts:

@@ -4,6 +4,11 @@
 that arrived on ``day``. Both raise :class:`DeliveryNotReady` when the delivery is not there yet at
 ``as_of`` (the DAG retries later).
 
+A source that reads files may instead offer ``deliver(day, as_of)`` and ``deliver_labels(day,
+as_of)``, returning a :class:`Delivery`: the day file by file, with where each row came from and
+what could not be read. Ingestion then judges each file's structure on its own, quarantines a file
+it cannot use as a file (named, its bytes kept) and a malformed row as a row, and judges the rest.
+
 Every domain can read the landing folder (:mod:`sluice.sources.landing`); a domain declares its
 own sources beside it (``Domain.sources``: a name and a factory taking the settings and the domain).
 """
@@ -11,14 +16,15 @@ own sources beside it (``Domain.sources``: a name and a factory taking the setti
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sluice.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DeliveryNotReady", "Source", "SourceError", "make_source"]
+__all__ = ["DeliveredFile", "Delivery", "DeliveryNotReady", "Part", "Source", "SourceError", "make_source"]
 
 LANDING = "landing"
 
@@ -30,6 +36,51 @@ class DeliveryNotReady(RuntimeError):
 class SourceError(ValueError):
     """A source is configured in a way it cannot work with (a scenario file, a data package): the
     message names what; retrying does not help."""
+
+
+@dataclass(frozen=True)
+class DeliveredFile:
+    """One delivered file. ``problem`` says why none of its rows can be used (unreadable, not a
+    CSV or Parquet file, over the size limit, its columns); such a file is kept whole at ``kept``."""
+
+    name: str
+    size: int
+    sha256: str | None = None
+    rows: int | None = None
+    columns: tuple[str, ...] = ()
+    problem: str | None = None
+    kept: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "columns": list(self.columns)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeliveredFile:
+        return cls(**{**data, "columns": tuple(data.get("columns") or ())})
+
+
+@dataclass
+class Part:
+    """The rows read from one file (or from a source that delivers frames): text as delivered, in
+    the file's order. ``source_rows`` is each row's 1-based position among the file's records;
+    ``defects`` says, per row, why the row itself is malformed (None when it is not)."""
+
+    file: DeliveredFile | None
+    frame: pd.DataFrame
+    source_rows: list[int] = field(default_factory=list)
+    defects: list[str | None] = field(default_factory=list)
+
+
+@dataclass
+class Delivery:
+    """A day as delivered: the readable parts in order, and every file (readable or not)."""
+
+    parts: list[Part]
+    files: list[DeliveredFile]
+
+    @property
+    def rows(self) -> int:
+        return sum(len(p.frame) for p in self.parts)
 
 
 class Source(Protocol):
@@ -47,7 +98,12 @@ def make_source(settings: Settings, kind: str | None = None) -> Source:
     if kind == LANDING:
         from sluice.sources.landing import LandingSource
 
-        return LandingSource(settings.landing, label_columns=domain.label_columns)
+        return LandingSource(
+            settings.landing,
+            label_columns=domain.label_columns,
+            keep=settings.quarantine_dir / "files",
+            max_day_bytes=settings.max_day_mb * 2**20,
+        )
     factory = domain.sources.get(kind)
     if factory is None:
         raise ConfigError(

@@ -6,37 +6,230 @@ Layout::
     <landing>/labels/<YYYY-MM-DD>/*.csv | *.parquet   labels that arrived that day
 
 A day whose folder does not exist has not been delivered yet. Every file in a day's folder is
-part of the batch (read in name order). CSV values are kept as the text in the file.
+part of the batch, read in name order, each on its own: CSV values are kept as the text in the file
+(UTF-8, a header row, comma-separated, RFC 4180 quoting; an empty field is a missing value).
+
+What cannot be used is never dropped and never blocks the rest of the day:
+
+* a file that cannot be read as a whole (empty, not UTF-8, not CSV or Parquet, a folder or a
+  symbolic link, a broken Parquet file, over the day's size limit) is a :class:`DeliveredFile` with
+  a ``problem``; its bytes are kept under the ``keep`` folder (a hard link where the file system
+  allows, else a copy) and ingestion quarantines it as a file;
+* a CSV record with fewer or more fields than the header (a line cut by a writer that died, a stray
+  delimiter) is kept as a row with a ``defect`` that names the counts and holds its text;
+  ingestion quarantines it as a row.
+
+Names starting with ``.`` (an upload's temporary file, ``.DS_Store``) are not part of the day.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import hashlib
+import io
+import os
+import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from sluice.sources import DeliveryNotReady
+from sluice.sources import DeliveredFile, Delivery, DeliveryNotReady, Part
 
 SUFFIXES = (".csv", ".parquet")
+DEFAULT_MAX_DAY_BYTES = 256 * 2**20
+CHUNK = 1 << 20
 
 
-def read_folder(folder: Path) -> pd.DataFrame:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
-    frames = []
-    for path in files:
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def keep_file(path: Path, folder: Path, sha256: str) -> str:
+    """Keep the bytes of ``path`` in ``folder`` as ``<sha256[:12]>-<name>`` (idempotent): a hard
+    link when the file system allows, else a copy written under a temporary name and renamed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{sha256[:12]}-{path.name}"
+    if not target.exists():
+        partial = folder / f".{target.name}.partial"
+        partial.unlink(missing_ok=True)
         try:
-            if path.suffix.lower() == ".csv":
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-            else:
-                frame = pd.read_parquet(path)
-        except (ValueError, OSError) as exc:  # unreadable files are a delivery error, named
-            raise ValueError(f"landing file {path} cannot be read: {exc}") from exc
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            os.link(path, partial)
+        except OSError:
+            shutil.copyfile(path, partial)
+        partial.replace(target)
+    return str(target)
+
+
+def _header(path: Path) -> list[str]:
+    """The CSV header's names (a UTF-8 byte-order mark is dropped)."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        try:
+            return next(csv.reader(handle))
+        except StopIteration:
+            raise ValueError("no header row (the file holds only blank lines)") from None
+
+
+def _fields(text: str) -> list[str]:
+    try:
+        return next(csv.reader(io.StringIO(text)))
+    except (StopIteration, csv.Error):
+        return [text]
+
+
+def read_csv(path: Path) -> tuple[list[str], Part]:
+    """Every record of a CSV file as text, malformed ones included (with their defect)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = _header(path)
+    positions = [str(i) for i in range(len(names))]
+    malformed: list[tuple[int, str]] = []
+
+    def invalid(row: pacsv.InvalidRow) -> str:  # fewer or more fields than the header
+        malformed.append((row.number, row.text))
+        return "skip"
+
+    reader = pacsv.open_csv(
+        path,
+        # one thread: the records' numbers are only known when parsing in order
+        read_options=pacsv.ReadOptions(use_threads=False, column_names=positions, skip_rows=1),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(positions, pa.string()),
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    good = reader.read_all().to_pandas()
+    good.columns = range(len(names))
+    # pyarrow numbers records from the header's (1); a data record's number in the file is one less
+    bad_numbers = {number - 1 for number, _ in malformed}
+    total = len(good) + len(malformed)
+    good_rows = [n for n in range(1, total + 1) if n not in bad_numbers]
+    bad = pd.DataFrame(
+        [(_fields(text) + [None] * len(names))[: len(names)] for _, text in malformed],
+        columns=range(len(names)),
+        dtype=object,
+    )
+    bad = bad.where(bad.ne(""), None)
+    defects = [
+        f"{len(_fields(text))} fields where the header has {len(names)}: {text!r}" for _, text in malformed
+    ]
+    frame = pd.concat([good.astype(object), bad], ignore_index=True) if len(bad) else good.astype(object)
+    source_rows = good_rows + [number - 1 for number, _ in malformed]
+    all_defects: list[str | None] = [None] * len(good) + defects
+    order = sorted(range(len(frame)), key=source_rows.__getitem__)
+    frame = frame.iloc[order].reset_index(drop=True)
+    frame.columns = names
+    part = Part(
+        file=None,
+        frame=frame,
+        source_rows=[source_rows[i] for i in order],
+        defects=[all_defects[i] for i in order],
+    )
+    return names, part
+
+
+def read_parquet(path: Path) -> tuple[list[str], Part]:
+    frame = pd.read_parquet(path)
+    names = [str(c) for c in frame.columns]
+    frame.columns = names
+    return names, Part(file=None, frame=frame, source_rows=list(range(1, len(frame) + 1)))
+
+
+def structure_problem(names: list[str], expected: tuple[str, ...] | None) -> str | None:
+    """Why a file with these column names cannot be used (None: it can). Every file of a day is
+    checked on its own: a file that lacks a column does not pass thanks to its sibling."""
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
+    if repeated:
+        return f"the header names {', '.join(map(repr, repeated))} more than once"
+    if expected is None:
+        return None
+    missing = [c for c in expected if c not in names]
+    unexpected = [n for n in names if n not in expected]
+    if not missing and not unexpected:
+        return None
+    said = [f"missing {', '.join(map(repr, missing))}"] if missing else []
+    said += [f"unexpected {', '.join(map(repr, unexpected))}"] if unexpected else []
+    return f"its columns are not the declared ones ({'; '.join(said)})"
+
+
+def read_file(
+    path: Path,
+    *,
+    keep: Path | None,
+    budget: int | None,
+    expected: tuple[str, ...] | None = None,
+) -> tuple[DeliveredFile, Part | None]:
+    """One file of a day: its rows, or the problem that makes none of them usable (the file is then
+    kept under ``keep``). ``expected``: the columns every file must have, no more, no fewer."""
+    name = path.name
+    if path.is_symlink():
+        return DeliveredFile(name, 0, problem="a symbolic link: links are not followed"), None
+    if path.is_dir():
+        return DeliveredFile(name, 0, problem="a folder: only the day folder's own files are read"), None
+    size = path.stat().st_size
+    sha256 = _sha256(path)
+    problem: str | None = None
+    part: Part | None = None
+    names: list[str] = []
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        problem = f"not a CSV or Parquet file (the name ends in {suffix or 'no suffix'!r})"
+    elif size == 0:
+        problem = "an empty file (0 bytes)"
+    elif budget is not None and size > budget:
+        problem = (
+            f"over the day's size limit: {size / 2**20:.1f} MB with {budget / 2**20:.1f} MB of "
+            "the day's limit (SLUICE_MAX_DAY_MB) left"
+        )
+    else:
+        try:
+            names, part = read_csv(path) if suffix == ".csv" else read_parquet(path)
+            problem = structure_problem(names, expected)
+        except UnicodeDecodeError as exc:
+            problem = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        except (ValueError, OSError, csv.Error) as exc:  # pyarrow's errors are ValueErrors
+            problem = f"cannot be read as {suffix[1:].upper()}: {exc}"
+        except Exception as exc:  # a broken file may raise anything from a parser; it is the file's
+            problem = f"cannot be read as {suffix[1:].upper()}: {type(exc).__name__}: {exc}"
+    rows = len(part.frame) if part is not None else None
+    kept = keep_file(path, keep, sha256) if problem and keep is not None else None
+    file = DeliveredFile(name, size, sha256, rows, tuple(names), problem, kept)
+    if problem:
+        return file, None
+    part.file = file
+    return file, part
+
+
+def read_folder(
+    folder: Path,
+    *,
+    keep: Path | None = None,
+    max_bytes: int | None = None,
+    expected: tuple[str, ...] | None = None,
+) -> Delivery:
+    """Every file of ``folder`` (name order), each read and checked on its own."""
+    files, parts = [], []
+    left = max_bytes
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.name.startswith("."):
+            continue
+        file, part = read_file(path, keep=keep, budget=left, expected=expected)
+        files.append(file)
+        if part is not None:
+            parts.append(part)
+            if left is not None:
+                left -= file.size
+    return Delivery(parts, files)
 
 
 @dataclass(frozen=True)
@@ -44,15 +237,47 @@ class LandingSource:
     root: Path
     name: str = "landing"
     label_columns: tuple[str, ...] = ("sample_id", "label", "labelled_at")
+    keep: Path | None = None
+    """Where files that cannot be used are kept (``<keep>/<day>/…``, ``<keep>/labels/<day>/…``)."""
+    max_day_bytes: int | None = DEFAULT_MAX_DAY_BYTES
+    """The most a day's files may hold together; a file that would go over it is not read."""
 
-    def fetch(self, day: dt.date, as_of: dt.datetime) -> pd.DataFrame:
-        folder = self.root / day.isoformat()
+    def _folder(self, day: dt.date, labels: bool = False) -> Path:
+        return self.root / "labels" / day.isoformat() if labels else self.root / day.isoformat()
+
+    def _keep(self, day: dt.date, labels: bool = False) -> Path | None:
+        if self.keep is None:
+            return None
+        return self.keep / "labels" / day.isoformat() if labels else self.keep / day.isoformat()
+
+    def deliver(self, day: dt.date, as_of: dt.datetime, columns: tuple[str, ...] | None = None) -> Delivery:
+        """The day file by file; ``columns``: what every file must hold (None: any columns)."""
+        folder = self._folder(day)
         if not folder.is_dir():
             raise DeliveryNotReady(f"nothing delivered for {day}: {folder} does not exist")
-        return read_folder(folder)
+        return read_folder(folder, keep=self._keep(day), max_bytes=self.max_day_bytes, expected=columns)
+
+    def deliver_labels(self, day: dt.date, as_of: dt.datetime) -> Delivery:
+        folder = self._folder(day, labels=True)
+        if not folder.is_dir():
+            return Delivery([], [])
+        return read_folder(
+            folder,
+            keep=self._keep(day, labels=True),
+            max_bytes=self.max_day_bytes,
+            expected=self.label_columns,
+        )
+
+    def fetch(self, day: dt.date, as_of: dt.datetime) -> pd.DataFrame:
+        """The day's usable rows as one frame (what :meth:`deliver` reads, without the files)."""
+        return _frame(self.deliver(day, as_of), ())
 
     def fetch_labels(self, day: dt.date, as_of: dt.datetime) -> pd.DataFrame:
-        folder = self.root / "labels" / day.isoformat()
-        if not folder.is_dir():
-            return pd.DataFrame({c: [] for c in self.label_columns})
-        return read_folder(folder)
+        return _frame(self.deliver_labels(day, as_of), self.label_columns)
+
+
+def _frame(delivery: Delivery, columns: tuple[str, ...]) -> pd.DataFrame:
+    frames = [p.frame for p in delivery.parts]
+    if not frames:
+        return pd.DataFrame({c: [] for c in columns})
+    return pd.concat(frames, ignore_index=True)
