@@ -2,7 +2,9 @@
 ### Ingest one day of the domain's data: land → validate → publish, and the labels that arrived
 
 * **extract** fetches the day from the source (one of the domain's own, or the files dropped in the
-  landing folder) and lands it *as delivered* in `raw_observations`.
+  landing folder) and lands it *as delivered* in `raw_observations`. Landing files are read one by
+  one: a file that cannot be used (unreadable, wrong columns, over `SLUICE_MAX_DAY_MB`) is kept and
+  held back as a file, a malformed record as a row; neither stops the rest of the day.
 * **validate** runs the Great Expectations suites of `expectations/raw_observations.py`, generated
   from the domain's declaration (`SLUICE_DOMAIN`) plus the domain's own expectations. A broken
   schema, an empty or oversized delivery quarantines the whole batch; rows that break a row-level
@@ -98,6 +100,7 @@ def sluice_ingest():
                 gx_root=conf.gx_dir,
                 tolerance=context["params"]["tolerance"],
                 as_of=run_time(context),
+                now=now(),
             )
         message = verdict.message(batch_id, day)
         if verdict.decision == "quarantine":
@@ -133,6 +136,7 @@ def sluice_ingest():
                 gx_root=conf.gx_dir,
                 tolerance=context["params"]["tolerance"],
                 as_of=run_time(context),
+                now=now(),
             )
         if verdict.decision == "quarantine":
             raise AirflowFailException(verdict.message(summary["batch_id"], day, table="labels"))

@@ -28,20 +28,12 @@ from pathlib import Path
 
 import yaml
 
+from sluice.deployment import HOW_TO, placeholder_secrets, read_env_file
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 WORKERS = ("worker-1", "worker-2")
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}")
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values = {}
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
 
 
 def interpolate(text: str, values: dict[str, str]) -> str:
@@ -133,6 +125,9 @@ def _wait(url: str, seconds: int, what: str, log: Path) -> None:
 
 def start(args: argparse.Namespace) -> None:
     state, env_file = Path(args.state).resolve(), Path(args.env_file).resolve()
+    problems = placeholder_secrets(read_env_file(env_file))
+    if problems:  # what the compose stack's airflow-init refuses too (sluice check-secrets)
+        raise SystemExit(f"{env_file}: refusing to start: {'; '.join(problems)}. {HOW_TO}")
     (state / "run").mkdir(parents=True, exist_ok=True)
     (state / "logs").mkdir(exist_ok=True)
     env = os.environ | configuration(env_file, state, args.port, args.mlflow_port)

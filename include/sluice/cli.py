@@ -89,6 +89,25 @@ def show_domain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def check_secrets(args: argparse.Namespace) -> int:
+    """Refuse a deployment whose secrets are placeholders (``.env.example``'s) or too weak."""
+    from pathlib import Path
+
+    from sluice.deployment import HOW_TO, placeholder_secrets, read_env_file
+
+    values = read_env_file(Path(args.env_file)) if args.env_file else dict(os.environ)
+    problems = placeholder_secrets(values)
+    if problems:
+        where = args.env_file or "the environment"
+        print(f"sluice check-secrets: refusing to start; in {where}:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        print(HOW_TO, file=sys.stderr)
+        return 2
+    print("sluice check-secrets: every secret is set and none is a placeholder")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sluice", description=__doc__.split("\n\n")[0])
     parser.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")
@@ -100,7 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     show = commands.add_parser("status", help="what the warehouse holds for recent days")
     show.add_argument("--days", type=int, default=10)
+    secrets = commands.add_parser(
+        "check-secrets", help="refuse placeholder or weak secrets (the stack's; from the environment)"
+    )
+    secrets.add_argument("--env-file", help="read NAME=value lines from this file instead")
     args = parser.parse_args(argv)
+    if args.command == "check-secrets":
+        return check_secrets(args)
     from sluice.domain import DomainError
     from sluice.settings import ConfigError
     from sluice.warehouse import WarehouseError

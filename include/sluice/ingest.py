@@ -386,8 +386,13 @@ def validate(
     gx_root: Path,
     tolerance: float,
     as_of: dt.datetime,
+    now: dt.datetime | None = None,
 ) -> tuple[str, Verdict]:
     """Validate the landed day and record the verdict (quarantine rows, batch status) atomically.
+
+    ``now`` (default ``as_of``) is when the check runs: no event may lie after it. (``as_of`` is
+    the run's own time, written to the tables; a domain's day can end after it, e.g. a day in New
+    York that a run at midnight UTC asks for once it is over.)
 
     Returns the batch id and the verdict. What landing found comes first: a file that could not
     be used is held back as a file, a malformed row as a row; the suites then judge the
@@ -437,15 +442,20 @@ def validate(
             start, end = day_bounds(day, domain.timezone)
             typed = to_typed(well_formed, domain)
             failures += parse_failures(well_formed, typed, domain, origin)
-            more, url = runner.validate(
-                raw_suites.values_suite(domain),
-                typed,
-                run_name=batch_id,
-                run_time=as_of,
-                parameters={"day_start": start, "day_end": end, "run_time": as_of},
-            )
-            failures += _with_where(more, origin)
-            urls += [url] if url else []
+            # the values (and their shares of missing values) of the rows that may be published:
+            # a value that did not parse is not a missing one
+            failed = {n for f in failures for n in f.row_numbers}
+            candidates = typed[~typed.index.isin(failed)]
+            if len(candidates):  # when every row failed already, no value is left to judge
+                more, url = runner.validate(
+                    raw_suites.values_suite(domain),
+                    candidates,
+                    run_name=batch_id,
+                    run_time=as_of,
+                    parameters={"day_start": start, "day_end": end, "run_time": now or as_of},
+                )
+                failures += _with_where(more, origin)
+                urls += [url] if url else []
     verdict = decide(len(delivered), failures, tolerance)
     verdict = replace(verdict, validation_urls=tuple(urls))
     q_batch, q_rows = quarantine.records(
@@ -546,9 +556,10 @@ def ingest_labels(
     gx_root: Path,
     tolerance: float,
     as_of: dt.datetime,
+    now: dt.datetime | None = None,
 ) -> tuple[dict[str, Any], Verdict]:
     """Store the labels that arrived on ``day``; invalid rows (and files that could not be used) go
-    to quarantine."""
+    to quarantine. ``now`` (default ``as_of``): no label time may lie after it."""
     domain = warehouse.domain
     id_, label, labelled_at = domain.label_columns
     deliver = getattr(source, "deliver_labels", None)
@@ -572,7 +583,7 @@ def ingest_labels(
         failures += _with_where(more, origin)
         urls = (url,) if url else ()
         if labelled_at in well_formed:
-            failures += _time_failures(well_formed[labelled_at], as_of, origin)
+            failures += _time_failures(well_formed[labelled_at], now or as_of, origin)
     if len(delivered) or delivery.files:
         verdict = replace(decide(len(delivered), failures, tolerance), validation_urls=urls)
     else:
@@ -603,13 +614,13 @@ def ingest_labels(
         "batch_id": batch_id,
         "labels": stored,
         "rows_quarantined": verdict.quarantined_rows,
-        "files_held": [f.file for f in verdict.held_files],
+        "held_files": [f.file for f in verdict.held_files],
     }
     return summary, verdict
 
 
 def _time_failures(values: pd.Series, as_of: dt.datetime, origin: pd.DataFrame) -> list[Failure]:
-    """Label times that do not parse, or that lie after the run's time."""
+    """Label times that do not parse, or that lie after ``as_of``."""
     parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     checks = [
         ("expect_column_values_to_parse", "parsable time", values.notna() & parsed.isna()),

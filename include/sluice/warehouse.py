@@ -379,6 +379,23 @@ def _mismatch(table: str, row: Any, domain: Domain) -> str:
     )
 
 
+_MISSING = {"42P01": "a table does not exist", "42703": "a column does not exist"}
+"""PostgreSQL's SQLSTATEs for a missing table and a missing column."""
+
+
+def _missing_object(error: BaseException) -> str | None:
+    """What is missing, when ``error`` is the database saying a table or column does not exist."""
+    state = getattr(error, "sqlstate", None)
+    text = str(error).splitlines()[0] if str(error) else ""
+    if state in _MISSING:
+        return f"{_MISSING[state]} ({text})"
+    if type(error).__name__ == "OperationalError" and text.startswith(("no such table", "no such column")):
+        return text
+    if "has no column named" in text:
+        return text
+    return None
+
+
 def _partition_column(table: Table) -> Column:
     return table.c[table.info["partition"]]
 
@@ -429,6 +446,18 @@ class Warehouse:
         self.engine: Engine = create_engine(parsed, echo=echo, future=True, connect_args=connect_args)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "handle_error", self._setup_error)
+
+    def _setup_error(self, context: Any) -> None:
+        """A missing table or column means the warehouse is not set up for this Sluice (no
+        ``sluice init`` yet, or not since an upgrade): a :class:`WarehouseSetupError` that says so,
+        which tasks fail on at once instead of retrying."""
+        missing = _missing_object(context.original_exception)
+        if missing:
+            raise WarehouseSetupError(
+                f"{self}: {missing}: the warehouse is not set up for this version of Sluice; run "
+                "`sluice init` (make up does) with the same SLUICE_DOMAIN as the tasks"
+            ) from context.original_exception
 
     @property
     def dialect(self) -> str:

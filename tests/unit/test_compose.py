@@ -188,3 +188,112 @@ def test_docker_compose_validates_the_file_and_stops_on_a_missing_secret(tmp_pat
         text=True,
     )
     assert missing.returncode != 0 and "AIRFLOW_DB_PASSWORD" in missing.stderr
+
+
+# --- placeholder secrets are refused before anything starts ------------------------------------
+
+
+def _generated_env() -> dict[str, str]:
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    from sluice.deployment import SECRETS
+
+    values = {name: secrets.token_urlsafe(24) for name in SECRETS}
+    return values | {"FERNET_KEY": Fernet.generate_key().decode()}
+
+
+def test_the_init_service_checks_the_secrets_before_anything_else():
+    command = " ".join(SERVICES["airflow-init"]["command"])
+    assert "sluice check-secrets && airflow db migrate" in command
+    env = _env("airflow-init")
+    from sluice.deployment import SECRETS
+
+    for name, required in SECRETS.items():
+        if name == "SLUICE_METRICS_TOKEN":
+            assert name in _env("airflow-apiserver")
+            continue
+        assert name in env, f"airflow-init cannot check {name}"
+        assert ("?" in env[name]) == required, name
+    for service in SERVICES.values():
+        depends = service.get("depends_on") or {}
+        if "airflow-init" in depends:
+            assert depends["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("AIRFLOW_JWT_SECRET", "change-me", "placeholder"),
+        ("AIRFLOW_JWT_SECRET", "CHANGE-ME", "placeholder"),
+        ("AIRFLOW_JWT_SECRET", "please-change-me-now-ok", "placeholder"),
+        ("POSTGRES_PASSWORD", "postgres", "placeholder"),
+        ("AIRFLOW_DB_PASSWORD", "airflow", "placeholder"),
+        ("WAREHOUSE_DB_PASSWORD", "s3cr3t-pass", "characters long"),
+        ("MLFLOW_DB_PASSWORD", "", "is empty"),
+        ("MLFLOW_DB_PASSWORD", "aaaaaaaaaaaaaaaaaaaaaaaa", "too few characters"),
+        ("FERNET_KEY", "change-me", "not a Fernet key"),
+        ("FERNET_KEY", "", "is empty"),
+        ("SLUICE_METRICS_TOKEN", "change-me", "placeholder"),
+        ("GRAFANA_ADMIN_PASSWORD", "admin", "placeholder"),
+    ],
+)
+def test_each_placeholder_or_weak_secret_is_refused_by_name(name, value, said):
+    from sluice.deployment import placeholder_secrets
+
+    assert placeholder_secrets(_generated_env()) == []
+    problems = placeholder_secrets(_generated_env() | {name: value})
+    assert len(problems) == 1 and problems[0].startswith(name) and said in problems[0], problems
+
+
+def test_optional_secrets_may_be_left_empty():
+    from sluice.deployment import placeholder_secrets
+
+    assert (
+        placeholder_secrets(_generated_env() | {"SLUICE_METRICS_TOKEN": "", "GRAFANA_ADMIN_PASSWORD": ""})
+        == []
+    )
+
+
+def test_the_example_env_is_refused_by_the_cli_and_by_stack_local(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "check-secrets", "--env-file", str(REPO / ".env.example")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    for name in ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "FERNET_KEY", "SLUICE_METRICS_TOKEN"):
+        assert name in done.stderr
+    state = tmp_path / "stack"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "stack_local.py"),
+            "start",
+            "--env-file",
+            str(REPO / ".env.example"),
+            "--state",
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "refusing to start" in done.stderr
+    assert "AIRFLOW_JWT_SECRET is the placeholder" in done.stderr
+    assert not (state / "run").exists(), "nothing was started"
+    good = tmp_path / "good.env"
+    good.write_text("".join(f"{k}={v}\n" for k, v in _generated_env().items()))
+    done = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "check-secrets", "--env-file", str(good)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

@@ -70,10 +70,10 @@ def keep_file(path: Path, folder: Path, sha256: str) -> str:
 def _header(path: Path) -> list[str]:
     """The CSV header's names (a UTF-8 byte-order mark is dropped)."""
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        try:
-            return next(csv.reader(handle))
-        except StopIteration:
-            raise ValueError("no header row (the file holds only blank lines)") from None
+        for names in csv.reader(handle):
+            if names:  # blank lines before the header are skipped, as pyarrow skips them
+                return names
+    raise ValueError("no header row (the file holds only blank lines)")
 
 
 def _fields(text: str) -> list[str]:
