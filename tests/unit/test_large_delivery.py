@@ -32,9 +32,11 @@ SCRIPT = textwrap.dedent(
     day, as_of = dt.date(2026, 1, 5), dt.datetime(2026, 1, 6, 1, tzinfo=dt.UTC)
     landed = ingest.land(warehouse, make_source(settings, "landing"), day, as_of)
     _, verdict = ingest.validate(warehouse, day, gx_root=settings.gx_dir, tolerance=0.05, as_of=as_of)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent
+    status = open("/proc/self/status").read().splitlines()
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
     print(json.dumps({
-        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent
-        "peak_rss_mb": next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024,
+        "peak_rss_mb": peak,
         "rows": landed.rows,
         "held": landed.held_files,
         "decision": verdict.decision,
