@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 DAY = dt.date(2026, 1, 5)
 AS_OF = dt.datetime(2026, 1, 6, 1, tzinfo=dt.UTC)
-BIG = 150_000
+BIG = 40_000
 
 PUBLISH = textwrap.dedent(
     """

@@ -615,3 +615,55 @@ def test_malformed_label_rows_and_files_are_held_and_the_rest_stored(warehouse, 
     assert verdict.decision == "partial" and "b.csv" in verdict.reason
     kept = held(warehouse, table="labels")
     assert_held(kept, "x2", "a.csv", 2, "expect_row_to_be_well_formed")
+
+
+# --- 8. serving files ----------------------------------------------------------------------------
+
+ESCAPES = [
+    "../secret.txt",
+    "..%2fsecret.txt",
+    "%2e%2e/secret.txt",
+    "%2e%2e%2fsecret.txt",
+    "validations/../../secret.txt",
+    "validations/%2e%2e/%2e%2e/secret.txt",
+    "..\\secret.txt",
+    "%2fetc%2fpasswd",
+    "//etc/passwd",
+    "validations/out-link.html",  # a link inside the folder to a file outside it
+    "validations/dir-link/secret.txt",  # a link to a folder outside
+    "validations/page.html%00.txt",
+    "%00",
+    "validations/./../../secret.txt",
+]
+
+
+@pytest.mark.parametrize("path", ESCAPES)
+def test_file_routes_never_serve_what_lies_outside_their_folder(tmp_path, path):
+    from fastapi import HTTPException
+    from fastapi.testclient import TestClient
+
+    from sluice.web import ViewConfig, create_app
+
+    async def authenticate(request):
+        if request.headers.get("authorization") != "Bearer t":
+            raise HTTPException(401)
+
+    (tmp_path / "secret.txt").write_text("TOP SECRET")
+    docs, reports = tmp_path / "docs", tmp_path / "reports"
+    (docs / "validations").mkdir(parents=True)
+    reports.mkdir()
+    (docs / "validations" / "page.html").write_text("<html>page</html>")
+    (docs / "validations" / "out-link.html").symlink_to(tmp_path / "secret.txt")
+    (docs / "validations" / "dir-link").symlink_to(tmp_path)
+    (reports / "2026-01-05.html").symlink_to(tmp_path / "secret.txt")
+    config = ViewConfig(
+        warehouse=lambda: None, model_name="m", data_docs_dir=docs, reports_dir=reports, today=lambda: DAY
+    )
+    client = TestClient(create_app(config, authenticate), headers={"authorization": "Bearer t"})
+    assert client.get("/data-docs/validations/page.html").status_code == 200, "its own files are served"
+    for prefix in ("/data-docs/", "/vendor/", "/reports/"):
+        answer = client.get(prefix + path)
+        assert answer.status_code in (404, 422), (prefix + path, answer.status_code)
+        assert "TOP SECRET" not in answer.text
+    answer = client.get("/reports/2026-01-05.html")
+    assert answer.status_code == 404 and "TOP SECRET" not in answer.text, "a report that links out"

@@ -61,8 +61,24 @@ def test_a_day_of_several_hundred_mb_is_refused_by_name_in_bounded_memory(tmp_pa
         while out.tell() < FILE_MB * 2**20:
             out.write(block)
     size_mb = (folder / "b-huge.csv").stat().st_size / 2**20
+    small = tmp_path / "small"
+    (small / "landing" / "2026-01-05").mkdir(parents=True)
+    (small / "landing" / "2026-01-05" / "a-small.csv").hardlink_to(folder / "a-small.csv")
+    baseline = _land_and_validate(small)["peak_rss_mb"]
+    result = _land_and_validate(tmp_path)
+    print(f"file {size_mb:.0f} MB: peak RSS {result['peak_rss_mb']:.0f} MB, without it {baseline:.0f} MB")
+    assert result["held"] == ["b-huge.csv"]
+    assert result["rows"] == len(rows), "the small file beside it is landed"
+    assert result["decision"] == "partial"
+    assert "b-huge.csv (over the day's size limit" in result["reason"]
+    assert "SLUICE_MAX_DAY_MB" in result["reason"]
+    assert result["peak_rss_mb"] - baseline < 64, "the big file was never held in memory"
+
+
+def _land_and_validate(home) -> dict:
+    """Land and validate the day under ``home`` in a process of its own; what it reports."""
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        [sys.executable, "-c", SCRIPT, str(home)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -70,11 +86,4 @@ def test_a_day_of_several_hundred_mb_is_refused_by_name_in_bounded_memory(tmp_pa
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"file {size_mb:.0f} MB, peak RSS {result['peak_rss_mb']:.0f} MB")
-    assert result["held"] == ["b-huge.csv"]
-    assert result["rows"] == len(rows), "the small file beside it is landed"
-    assert result["decision"] == "partial"
-    assert "b-huge.csv (over the day's size limit" in result["reason"]
-    assert "SLUICE_MAX_DAY_MB" in result["reason"]
-    assert result["peak_rss_mb"] < size_mb, "the big file was never held in memory"
+    return json.loads(done.stdout.strip().splitlines()[-1])
