@@ -37,7 +37,14 @@ from sluice.validation import (
     Verdict,
     decide,
 )
-from sluice.warehouse import Warehouse, ingest_batches, prediction_batches, predictions, quarantine_rows
+from sluice.warehouse import (
+    Transaction,
+    Warehouse,
+    ingest_batches,
+    prediction_batches,
+    predictions,
+    quarantine_rows,
+)
 
 RAW = "raw_observations"
 LABELS = "labels"
@@ -285,6 +292,34 @@ def unparsed(delivered: pd.Series, typed: pd.Series, dtype: str) -> pd.Series:
     return given & pd.Series(bad, index=typed.index)
 
 
+def row_failure(
+    suite: str,
+    expectation: str,
+    column: str | None,
+    why: str,
+    rows: tuple[int, ...],
+    examples: pd.Series,
+    origin: pd.DataFrame | None,
+    total: int,
+    details: str | None = None,
+) -> Failure:
+    """A row-level failure found by Sluice itself (not by a GX suite): ``rows`` are row numbers,
+    ``examples`` the offending values (indexed by row number), ``total`` the batch's rows."""
+    return Failure(
+        suite=suite,
+        expectation=expectation,
+        column=column,
+        scope=ROW,
+        why=why,
+        unexpected_count=len(rows),
+        unexpected_percent=100.0 * len(rows) / max(total, 1),
+        details=details,
+        examples=tuple(examples.loc[list(rows[:EXAMPLES])]),
+        row_numbers=rows,
+        where=where(origin, rows),
+    )
+
+
 def parse_failures(
     delivered: pd.DataFrame, typed: pd.DataFrame, domain: Domain, origin: pd.DataFrame | None = None
 ) -> list[Failure]:
@@ -296,20 +331,17 @@ def parse_failures(
             continue
         bad = unparsed(delivered[column.name], typed[column.name], column.dtype)
         if bad.any():
-            rows = tuple(int(i) for i in delivered.index[bad.to_numpy()])
             failures.append(
-                Failure(
-                    suite="sluice.parse",
-                    expectation="expect_column_values_to_parse",
-                    column=column.name,
-                    scope=ROW,
-                    why="parsable value",
-                    unexpected_count=len(rows),
-                    unexpected_percent=100.0 * len(rows) / max(len(delivered), 1),
+                row_failure(
+                    "sluice.parse",
+                    "expect_column_values_to_parse",
+                    column.name,
+                    "parsable value",
+                    tuple(int(i) for i in delivered.index[bad.to_numpy()]),
+                    delivered[column.name],
+                    origin,
+                    len(delivered),
                     details=f"not a {column.dtype} the warehouse can hold",
-                    examples=tuple(delivered.loc[list(rows[:EXAMPLES]), column.name]),
-                    row_numbers=rows,
-                    where=where(origin, rows),
                 )
             )
     return failures
@@ -347,17 +379,15 @@ def landing_failures(files: list[DeliveredFile], origin: pd.DataFrame, rows: int
     if malformed.any():
         numbers = tuple(int(i) for i in origin.index[malformed.to_numpy()])
         failures.append(
-            Failure(
-                suite="sluice.landing",
-                expectation="expect_row_to_be_well_formed",
-                column=None,
-                scope=ROW,
-                why="well-formed row",
-                unexpected_count=len(numbers),
-                unexpected_percent=100.0 * len(numbers) / max(rows, 1),
-                examples=tuple(origin.loc[list(numbers[:EXAMPLES]), "defect"]),
-                row_numbers=numbers,
-                where=where(origin, numbers),
+            row_failure(
+                "sluice.landing",
+                "expect_row_to_be_well_formed",
+                None,
+                "well-formed row",
+                numbers,
+                origin["defect"],
+                origin,
+                rows,
             )
         )
     return failures
@@ -508,25 +538,9 @@ def publish(warehouse: Warehouse, day: dt.date, *, as_of: dt.datetime) -> dict[s
         clash = set(_published_elsewhere(tx.conn, warehouse, day)) & set(typed[domain.id])
         replayed = typed[typed[domain.id].isin(clash)]
         if len(replayed):
-            rule = "expect_column_values_to_not_be_in_set(" + domain.id + ")"
-            reason = (
-                f"{len(replayed)} rows carry identifiers another day published after this one was "
-                "validated (replayed samples); held back at publish"
+            _hold_replayed(
+                tx, warehouse, day, batch_id, good.loc[replayed.index], origin, len(delivered), as_of
             )
-            failure = Failure(
-                suite="sluice.publish",
-                expectation="expect_column_values_to_not_be_in_set",
-                column=domain.id,
-                scope=ROW,
-                why="replayed samples",
-                unexpected_count=len(replayed),
-                examples=tuple(replayed[domain.id].head(EXAMPLES)),
-                where=where(origin, list(replayed.index)),
-            )
-            rows = quarantine.held_rows(
-                day, batch_id, RAW, good.loc[replayed.index], [rule] * len(replayed), origin, domain.id
-            )
-            quarantine.add(tx, day, RAW, batch_id, rows, failure.record(), reason, len(delivered), as_of)
             typed = typed.drop(index=replayed.index)
         rows = typed[list(domain.delivered_names)].copy()
         rows.insert(0, "sample_date", day)
@@ -543,6 +557,36 @@ def publish(warehouse: Warehouse, day: dt.date, *, as_of: dt.datetime) -> dict[s
         "rows_published": published,
         "rows_quarantined": quarantined,
     }
+
+
+def _hold_replayed(
+    tx: Transaction,
+    warehouse: Warehouse,
+    day: dt.date,
+    batch_id: str,
+    replayed: pd.DataFrame,
+    origin: pd.DataFrame,
+    total: int,
+    as_of: dt.datetime,
+) -> None:
+    """Quarantine, at publish, rows whose identifiers another day published after validation."""
+    id_ = warehouse.domain.id
+    failure = row_failure(
+        "sluice.publish",
+        "expect_column_values_to_not_be_in_set",
+        id_,
+        "replayed samples",
+        tuple(int(i) for i in replayed.index),
+        replayed[id_],
+        origin,
+        total,
+    )
+    reason = (
+        f"{len(replayed)} rows carry identifiers another day published after this one was "
+        "validated (replayed samples); held back at publish"
+    )
+    rows = quarantine.held_rows(day, batch_id, RAW, replayed, [failure.rule] * len(replayed), origin, id_)
+    quarantine.add(tx, day, RAW, batch_id, rows, failure.record(), reason, total, as_of)
 
 
 # --- labels ----------------------------------------------------------------------------------
@@ -630,18 +674,10 @@ def _time_failures(values: pd.Series, as_of: dt.datetime, origin: pd.DataFrame) 
     for expectation, why, bad in checks:
         if bad.any():
             rows = tuple(int(i) for i in values.index[bad.to_numpy()])
+            details = f"after {as_of.isoformat()}" if why == "future time" else None
             failures.append(
-                Failure(
-                    suite="sluice.parse",
-                    expectation=expectation,
-                    column=values.name,
-                    scope=ROW,
-                    why=why,
-                    unexpected_count=len(rows),
-                    details=f"after the run's time {as_of.isoformat()}" if why == "future time" else None,
-                    examples=tuple(values.loc[list(rows[:EXAMPLES])]),
-                    row_numbers=rows,
-                    where=where(origin, rows),
+                row_failure(
+                    "sluice.parse", expectation, values.name, why, rows, values, origin, len(values), details
                 )
             )
     return failures

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from sluice import ingest
+from sluice.domain import RESERVED
 from sluice.domains.water import RANGES
 from sluice.domains.water.simulator import SimulatorConfig, generate_batch
 from sluice.sources.landing import LandingSource
@@ -128,18 +129,8 @@ def assert_file_held(warehouse, landing: Landing, name: str, problem: str, day: 
 
 # --- 1. internal names -----------------------------------------------------------------------
 
-INTERNAL = [
-    "row_number",
-    "batch_id",
-    "sample_date",
-    "extra",
-    "source_file",
-    "source_row",
-    "defect",
-    "ingested_at",
-    "published_at",
-    "index",
-]
+INTERNAL = [*sorted(RESERVED), "index", "level_0"]
+"""Every name Sluice keeps beside a domain's columns, and pandas' names for an index."""
 
 
 def test_a_delivered_column_never_takes_the_place_of_one_of_sluices(warehouse, landing):
