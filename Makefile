@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 .PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-flights bench-scoring bench-monitoring bench-view bench-backfill stack-local stack-local-down clean
 
@@ -25,8 +26,8 @@ up: install  ## initialise Airflow, the warehouse and MLflow, start them in the 
 down:  ## stop what `make up` started
 	@scripts/down.sh
 
-test: install  ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432)
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+test: install  ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432); TEST_WORKERS=2 processes
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench-backfill: install  ## the first hour's backfill under make up, per-task seconds (BENCH_ARGS=--days 20)
 	$(VENV)/bin/python bench/backfill.py $(BENCH_ARGS)
@@ -43,7 +44,7 @@ demo: install  ## the closed loop through the real DAGs, beside never-retrain an
 	$(VENV)/bin/python scripts/demo.py --domain $(DOMAIN) $(DEMO_ARGS)
 
 test-fast: install  ## unit tests only
-	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile tests/unit $(PYTEST_ARGS)
 
 lint: install  ## ruff: style, import rules, heavy imports banned in dags/
 	$(VENV)/bin/ruff check .

@@ -43,7 +43,10 @@ for leaked in (
 PG_ADMIN_URL = os.environ.get(
     "SLUICE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-PG_TEST_DB = os.environ.get("SLUICE_TEST_PG_DB", "sluice_test")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+"""The pytest-xdist worker running this session (``gw0``, ``gw1``…; empty without xdist)."""
+PG_TEST_DB = os.environ.get("SLUICE_TEST_PG_DB", "sluice_test") + (f"_{WORKER}" if WORKER else "")
+"""Each worker's own PostgreSQL database: tests drop and create the warehouse tables in it."""
 
 
 @pytest.fixture(scope="session")

@@ -437,7 +437,10 @@ def candidate_from_dict(data: Mapping[str, Any]) -> Candidate:
 
 
 def validation_links(warehouse: Warehouse, first: dt.date, last: dt.date) -> dict[str, dict[str, str]]:
-    """The GX Data Docs pages of the days ``first``..``last``: ``{table: {day: URL(s)}}``."""
+    """The GX Data Docs pages of the days ``first``..``last``: ``{table: {day: URL(s)}}`` (the
+    pages of a day's suites separated by spaces)."""
+    from sluice.quarantine import urls
+
     links: dict[str, dict[str, str]] = {}
     for name, table in (("observations", ingest_batches), ("features", feature_batches)):
         rows = warehouse.fetch(
@@ -445,7 +448,9 @@ def validation_links(warehouse: Warehouse, first: dt.date, last: dt.date) -> dic
                 table.c.sample_date >= first, table.c.sample_date <= last
             )
         )
-        links[name] = {str(r["sample_date"]): r["validation_url"] for r in rows if r["validation_url"]}
+        links[name] = {
+            str(r["sample_date"]): " ".join(urls(r["validation_url"])) for r in rows if r["validation_url"]
+        }
     return links
 
 
