@@ -444,7 +444,7 @@ def validate(
     well_formed = delivered[origin["defect"].isna().to_numpy()]
     runner = GXRunner(gx_root)
     urls: list[str] = []
-    if len(delivered) > domain.max_rows_per_day:  # judged from the count: the rows are not loaded twice
+    if len(delivered) > domain.max_rows_per_day:  # judged from the count: GX is not run on such a day
         failures.append(
             Failure(
                 suite=raw_suites.DELIVERED,

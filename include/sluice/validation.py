@@ -140,7 +140,8 @@ class Verdict:
             lines.append("failed expectations:")
             lines += [f"  - {f.describe()}" for f in self.failures]
         if self.validation_urls:
-            lines.append("Data Docs: " + " ".join(self.validation_urls))
+            lines.append("Data Docs:")
+            lines += [f"  - {url}" for url in self.validation_urls]
         return "\n".join(lines)
 
 
