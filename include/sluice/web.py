@@ -214,6 +214,9 @@ class QuarantinedBatch(BaseModel):
     rows: int
     quarantined_rows: int
     failed_expectations: list[FailedExpectation]
+    validation_url: str | None = Field(
+        description="The GX Data Docs page of the first suite that ran (the batch as delivered)"
+    )
     validation_urls: list[str] = Field(
         description="The GX Data Docs page of each suite that ran, served by the view"
     )
@@ -282,6 +285,7 @@ def quality_data(
     for b in batches:
         links = (_docs_link(url, config, base) for url in b["validation_urls"])
         b["validation_urls"] = [link for link in links if link]
+        b["validation_url"] = next(iter(b["validation_urls"]), None)
     return {
         "first": first.isoformat(),
         "last": last.isoformat(),

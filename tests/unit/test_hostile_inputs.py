@@ -422,6 +422,7 @@ def test_hostile_strings_are_held_escaped_in_the_view_and_sandboxed_in_data_docs
     api = client.get("/api/quality", params={"days": 3})
     [batch] = api.json()["quarantined"]
     assert len(batch["validation_urls"]) == 2, "one link per suite, each a URL of its own"
+    assert batch["validation_url"] == batch["validation_urls"][0]
     assert "file:" not in api.text and str(tmp_path) not in api.text, "no path of the machine"
     for url in batch["validation_urls"]:
         assert url.startswith("/data-docs/validations/") and " " not in url
