@@ -25,7 +25,7 @@ def urls(value: str | None) -> list[str]:
 
 
 def url_list(pages: tuple[str, ...] | list[str]) -> str | None:
-    return json.dumps(list(pages)) if pages else None
+    return json.dumps(list(pages), separators=(",", ":")) if pages else None
 
 
 def held_rows(
