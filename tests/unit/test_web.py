@@ -3,7 +3,9 @@ tables hold, pages render their charts, unauthenticated requests are refused, /m
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 
@@ -316,6 +318,12 @@ def test_every_response_has_security_headers_and_pages_written_by_other_tools_ar
     for path in foreign:  # delivered values end up in these pages: their scripts get no session
         policy = client.get(path, headers=USER).headers["content-security-policy"]
         assert policy.startswith("sandbox allow-scripts") and "allow-same-origin" not in policy, path
+    docs = client.get("/docs", headers=USER)  # Swagger UI: its files, and its one inline script by hash
+    policy = docs.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
+    [inline] = re.findall(r"<script>(.*?)</script>", docs.text, flags=re.S)
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy
 
 
 def test_a_report_that_resolves_outside_its_folder_is_not_served(seeded, tmp_path):
