@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-training bench-flights bench-scoring bench-monitoring bench-view bench-backfill stack-local stack-local-down clean
+.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-ingest bench-training bench-flights bench-scoring bench-monitoring bench-view bench-backfill stack-local stack-local-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ down:  ## stop what `make up` started
 
 test: install  ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432); TEST_WORKERS=2 processes
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+bench-ingest: install  ## one day of N rows as a CSV file: land, validate, publish, featurise on PostgreSQL, per step (BENCH_ARGS=--rows 1000000)
+	$(VENV)/bin/python bench/ingest.py $(BENCH_ARGS)
 
 bench-backfill: install  ## the first hour's backfill under make up, per-task seconds (BENCH_ARGS=--days 20)
 	$(VENV)/bin/python bench/backfill.py $(BENCH_ARGS)
