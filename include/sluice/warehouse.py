@@ -411,7 +411,7 @@ def _column_values(series: pd.Series, column: Column) -> list[Any]:
     """A frame column as Python values with None for missing, typed for the table's column."""
     mask = series.isna().to_numpy()
     if isinstance(column.type, DateTime):
-        values = pd.to_datetime(series, utc=True).dt.to_pydatetime()
+        values = pd.to_datetime(series, utc=True).array.to_pydatetime()  # .dt.to_pydatetime is deprecated
     elif isinstance(column.type, Date):
         values = np.asarray([v.date() if isinstance(v, dt.datetime) else v for v in series], dtype=object)
     elif isinstance(column.type, Float):
