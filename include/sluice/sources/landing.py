@@ -108,7 +108,10 @@ def read_csv(path: Path) -> tuple[list[str], Part]:
             quoted_strings_can_be_null=True,
         ),
     )
-    good = reader.read_all().to_pandas()
+    good = reader.read_all().to_pandas().astype(object)
+    good.columns = names
+    if not malformed:
+        return names, Part(file=None, frame=good, source_rows=list(range(1, len(good) + 1)))
     good.columns = range(len(names))
     # pyarrow numbers records from the header's (1); a data record's number in the file is one less
     bad_numbers = {number - 1 for number, _ in malformed}
@@ -123,7 +126,7 @@ def read_csv(path: Path) -> tuple[list[str], Part]:
     defects = [
         f"{len(_fields(text))} fields where the header has {len(names)}: {text!r}" for _, text in malformed
     ]
-    frame = pd.concat([good.astype(object), bad], ignore_index=True) if len(bad) else good.astype(object)
+    frame = pd.concat([good, bad], ignore_index=True)
     source_rows = good_rows + [number - 1 for number, _ in malformed]
     all_defects: list[str | None] = [None] * len(good) + defects
     order = sorted(range(len(frame)), key=source_rows.__getitem__)
