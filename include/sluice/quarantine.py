@@ -118,7 +118,7 @@ def add(
     not write): the rows, and the batch's record (created when validation held nothing back)."""
     q = quarantine.c
     current = tx.conn.execute(
-        select(q.failed_expectations, q.quarantined_rows, q.reason, q.scope).where(
+        select(q.failed_expectations, q.quarantined_rows, q.reason).where(
             q.sample_date == day, q.table_name == table
         )
     ).first()
