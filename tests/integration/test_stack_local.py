@@ -37,23 +37,22 @@ def _call(url: str, token: str | None = None, body: dict | None = None, method: 
 
 
 WAREHOUSE = "postgresql+psycopg://postgres@127.0.0.1:5432/warehouse"
+STACK_DATABASES = ("airflow", "warehouse", "mlflow")
 
 
-def _empty_warehouse() -> None:
-    """The stack's databases outlive a run (make stack-local keeps them): its warehouse starts
-    without tables, so that ``sluice init`` builds them as this code declares them."""
-    from sqlalchemy import create_engine, text
+def _fresh_databases() -> None:
+    """The stack's databases outlive a run (make stack-local keeps them): a run of this test starts
+    without them, so that runs, asset events and model versions of an earlier run (or of someone's
+    make stack-local) cannot leak into this one; ``stack_local.py start`` creates them again."""
+    from sqlalchemy import create_engine
 
-    from sluice.warehouse import Warehouse
-
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    admin = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'warehouse'")).scalar()
+        for database in STACK_DATABASES:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     admin.dispose()
-    if exists:
-        stale = Warehouse(WAREHOUSE)
-        stale.drop_tables()
-        stale.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +73,7 @@ def stack(tmp_path_factory):
     env_file.write_text("\n".join(lines) + "\n")
     port, mlflow_port = free_port(), free_port()
     script = [sys.executable, str(REPO / "scripts" / "stack_local.py")]
-    _empty_warehouse()
+    _fresh_databases()
     where = ["--state", str(state)]
     try:
         subprocess.run(
@@ -97,6 +96,34 @@ def stack(tmp_path_factory):
         subprocess.run([*script, "stop", *where], check=False, timeout=120)
         run = state / "run"
         assert not list(run.glob("*.pid")), "stop leaves no process behind"
+
+
+def _instances(base: str, token: str, started: str) -> list[dict]:
+    """This test's task instances (the scheduler's own runs included)."""
+    url = f"{base}/api/v2/dags/~/dagRuns/~/taskInstances?limit=1000&start_date_gte={started}"
+    return [t for t in _call(url, token)["task_instances"] if t["dag_id"].startswith("sluice_")]
+
+
+def _task_states(base: str, token: str, started: str) -> list[str]:
+    return sorted(
+        f"{t['dag_id']}.{t['task_id']}[{t['dag_run_id']}]={t['state']}"
+        for t in _instances(base, token, started)
+    )
+
+
+def _failed_tasks(base: str, token: str, started: str, state) -> list[str]:
+    """Task instances that failed or wait for a retry, each with the end of its log."""
+    found = []
+    for t in _instances(base, token, started):
+        if t["state"] in ("failed", "up_for_retry", "upstream_failed"):
+            logs = sorted(
+                (state / "airflow" / "logs").glob(
+                    f"dag_id={t['dag_id']}/run_id={t['dag_run_id']}/task_id={t['task_id']}/attempt=*.log"
+                )
+            )
+            tail = logs[-1].read_text(errors="replace")[-3000:] if logs else "(no log)"
+            found.append(f"{t['dag_id']}.{t['task_id']} [{t['dag_run_id']}] {t['state']}:\n{tail}")
+    return found
 
 
 def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(stack, monkeypatch):
@@ -139,26 +166,22 @@ def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(sta
     wanted = {dt.date.fromisoformat(d) for d in DAYS}
     deadline = time.monotonic() + 300
     scored: set = set()
-    while time.monotonic() < deadline and not wanted <= scored:
+    broken: list[str] = []
+    while time.monotonic() < deadline and not wanted <= scored and not broken:
         time.sleep(5)
         rows = warehouse.fetch(
             select(prediction_batches.c.sample_date).where(prediction_batches.c.model_version == version)
         )
         scored = {r["sample_date"] for r in rows}
-    logs = state / "logs"
-    assert wanted <= scored, f"days scored by v{version}: {sorted(scored)}; logs in {logs}"
+        broken = _failed_tasks(base, token, started, state)
+    assert not broken, "a task failed (a retry waits 5 minutes):\n" + "\n".join(broken)
+    assert wanted <= scored, (
+        f"days scored by v{version}: {sorted(scored)}; task instances: "
+        f"{_task_states(base, token, started)}; logs in {state / 'logs'}"
+    )
     for run_id in runs:
         run = _call(f"{base}/api/v2/dags/sluice_ingest/dagRuns/{run_id}", token)
         assert run["state"] == "success" and run["conf"]["day"] in DAYS
-    instances = _call(
-        f"{base}/api/v2/dags/~/dagRuns/~/taskInstances?limit=1000&start_date_gte={started}", token
-    )["task_instances"]
-    hosts = {
-        t["hostname"]
-        for t in instances
-        if t["dag_id"].startswith("sluice_")
-        and t["state"] == "success"
-        and t["start_date"] >= started  # this test's runs only: the databases outlive a run
-    }
+    hosts = {t["hostname"] for t in _instances(base, token, started) if t["state"] == "success"}
     assert {"worker-1", "worker-2"} <= hosts, f"task instances ran on {hosts}"
     warehouse.dispose()
