@@ -27,7 +27,7 @@ down:  ## stop what `make up` started
 	@scripts/down.sh
 
 test: install  ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432); TEST_WORKERS=2 processes
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench-ingest: install  ## one day of N rows as a CSV file: land, validate, publish, featurise on PostgreSQL, per step (BENCH_ARGS=--rows 1000000)
 	$(VENV)/bin/python bench/ingest.py $(BENCH_ARGS)
@@ -47,7 +47,7 @@ demo: install  ## the closed loop through the real DAGs, beside never-retrain an
 	$(VENV)/bin/python scripts/demo.py --domain $(DOMAIN) $(DEMO_ARGS)
 
 test-fast: install  ## unit tests only
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile tests/unit $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/unit $(PYTEST_ARGS)
 
 lint: install  ## ruff: style, import rules, heavy imports banned in dags/
 	$(VENV)/bin/ruff check .

@@ -113,3 +113,24 @@ def pytest_sessionfinish(session, exitstatus):
 
     if not os.environ.get("SLUICE_KEEP_TEST_STATE"):
         shutil.rmtree(SESSION_HOME, ignore_errors=True)
+
+
+# The longest files, longest first (seconds per file in CI, both backends). `make test` hands whole
+# files to its workers (--dist loadfile) in collection order, each to the first idle worker: starting
+# with the longest keeps one of them from starting last, with the other worker idle meanwhile.
+LONGEST_FIRST = (
+    "test_stack_local.py",  # ~380 s: the production topology as processes
+    "test_backfill.py",  # ~360 s: make up and a backfill through the scheduler
+    "test_flights_loop.py",  # ~330 s
+    "test_third_domain.py",  # ~190 s
+    "test_monitor_dag.py",  # ~160 s
+    "test_train_dag.py",  # ~95 s
+    "test_tracking.py",
+    "test_evaluate_dag.py",
+    "test_view_browser.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
