@@ -4,8 +4,9 @@ Every table a DAG writes is partitioned by the day it belongs to. The one write 
 "replace this day's partition of table T with these rows", done in a single transaction, so a
 re-run of a day gives the same tables and a task killed halfway leaves the previous state.
 
-On PostgreSQL (driver psycopg 3) bulk writes use binary ``COPY``; elsewhere ``executemany``.
-Large partitions are read in chunks through a server-side cursor.
+On PostgreSQL bulk writes are one ``COPY`` of CSV that Arrow renders and reads come through the ADBC
+driver's binary ``COPY``; elsewhere ``executemany`` and SQLAlchemy rows (large partitions in chunks,
+through a server-side cursor).
 """
 
 from __future__ import annotations
@@ -329,16 +330,6 @@ def schema_for(domain: Domain) -> Schema:
     return Schema(domain, md)
 
 
-_PG_COPY_TYPES = {
-    Date: "date",
-    DateTime: "timestamptz",
-    Float: "float8",
-    SmallInteger: "int2",
-    Integer: "int4",
-    Text: "text",
-}
-
-
 class WarehouseError(RuntimeError):
     """A warehouse operation was asked for something that cannot be done; the message says what."""
 
@@ -400,13 +391,6 @@ def _partition_column(table: Table) -> Column:
     return table.c[table.info["partition"]]
 
 
-def _pg_type(column: Column) -> str:
-    for sa_type, pg in _PG_COPY_TYPES.items():
-        if isinstance(column.type, sa_type):
-            return pg
-    raise WarehouseError(f"no COPY type for {column.table.name}.{column.name} ({column.type})")
-
-
 def _column_values(series: pd.Series, column: Column) -> list[Any]:
     """A frame column as Python values with None for missing, typed for the table's column."""
     mask = series.isna().to_numpy()
@@ -425,6 +409,36 @@ def _column_values(series: pd.Series, column: Column) -> list[Any]:
     if mask.any():
         values[mask] = None
     return values.tolist()
+
+
+COPY_ROWS = 50_000
+"""Rows rendered as CSV and sent to ``COPY`` at a time (bounds the buffer, not the transaction)."""
+
+
+def _arrow_values(series: pd.Series, column: Column) -> pa.Array:
+    """A frame column as an Arrow array of the table column's type, nulls for missing values (what
+    :func:`_column_values` gives for ``executemany``, vectorised)."""
+    import pyarrow as pa
+
+    mask = series.isna().to_numpy()
+    if isinstance(column.type, DateTime):
+        stamps = pa.array(pd.to_datetime(series, utc=True), from_pandas=True)
+        return stamps.cast(pa.timestamp("us", tz="UTC"), safe=False)  # nanoseconds cut, as to_pydatetime does
+    if isinstance(column.type, Date):
+        values = [v.date() if isinstance(v, dt.datetime) else v for v in series.where(~mask, None)]
+        return pa.array(values, type=pa.date32())
+    if isinstance(column.type, Float):
+        return pa.array(
+            series.to_numpy(dtype="float64", na_value=np.nan), type=pa.float64(), from_pandas=True
+        )
+    if isinstance(column.type, Integer):  # SmallInteger is an Integer
+        numbers = np.where(mask, 0, series.to_numpy(dtype="float64", na_value=np.nan)).astype("int64")
+        return pa.array(numbers, type=pa.int64(), mask=mask)
+    values = series.to_numpy(dtype=object)
+    try:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # not all str: as executemany would bind them
+        return pa.array([None if m else str(v) for v, m in zip(values, mask, strict=True)], type=pa.string())
 
 
 class Warehouse:
@@ -601,7 +615,18 @@ class Warehouse:
         columns: Sequence[str] | None = None,
         order_by: Sequence[str] = (),
     ) -> pd.DataFrame:
-        """The ``day`` partition of ``table`` as one frame (for bounded partitions)."""
+        """The ``day`` partition of ``table`` as one frame (for bounded partitions).
+
+        On PostgreSQL the rows come as Arrow columns through binary ``COPY`` (no Python object per
+        row); the frame has the same dtypes either way."""
+        if self.dialect == "postgresql":
+            table = self.table(table)
+            names = list(columns) if columns else [c.name for c in table.c]
+            arrow = self._arrow_query(table, day, names, order_by, chunk_size=1 << 20)
+            frames = [_typed_frame(chunk.to_pandas(date_as_object=True), table) for chunk in arrow]
+            if not frames:
+                return _empty_frame(table, names)
+            return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         chunks = list(self.iter_partition(table, day, columns=columns, order_by=order_by))
         if not chunks:
             return _empty_frame(self.table(table), columns)
@@ -653,14 +678,25 @@ class Warehouse:
                 del frame
                 yield chunk
             return
+        yield from self._arrow_query(table, day, list(columns), (), chunk_size)
+
+    def _arrow_query(
+        self, table: Table, day: dt.date, columns: Sequence[str], order_by: Sequence[str], chunk_size: int
+    ) -> Iterator[pa.Table]:
         import adbc_driver_postgresql.dbapi as adbc
+        import pyarrow as pa
 
         # A bound parameter would make the driver fall back from COPY to a prepared SELECT, so the
         # day (a date, not user text) is a literal; names come from the table's metadata.
         partition = _partition_column(table).name
+        unknown = [c for c in (*columns, *order_by) if c not in table.c]
+        if unknown:
+            raise WarehouseError(f"{table.name} has no columns {unknown}")
         query = (
             f'SELECT {quoted(columns)} FROM "{table.name}" WHERE "{partition}" = DATE \'{day.isoformat()}\''
         )
+        if order_by:
+            query += f" ORDER BY {quoted(order_by)}"
         with adbc.connect(self.libpq_uri) as conn, conn.cursor() as cur:
             cur.adbc_statement.set_options(
                 **{"adbc.postgresql.batch_size_hint_bytes": str(max(1 << 20, min(chunk_size * 64, 1 << 26)))}
@@ -771,23 +807,28 @@ class Transaction:
         if frame.empty:
             return 0
         columns = [c for c in table.c if c.name in frame.columns]
-        values = [_column_values(frame[c.name], c) for c in columns]
         if self.conn.dialect.name == "postgresql":
-            self._copy(table, columns, values)
+            self._copy(table, columns, frame)
         else:
-            self._executemany(table, columns, values)
+            self._executemany(table, columns, [_column_values(frame[c.name], c) for c in columns])
         return len(frame)
 
-    def _copy(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
+    def _copy(self, table: Table, columns: list[Column], frame: pd.DataFrame) -> None:
+        """``COPY … FROM STDIN`` on this transaction's connection, from CSV that Arrow renders in
+        C: no Python object per row, and the rows become visible with the rest of the transaction.
+        Every non-null value is quoted, so an empty string stays empty and NULL stays NULL."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        arrow = pa.table({c.name: _arrow_values(frame[c.name], c) for c in columns})
+        options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
         raw = self.conn.connection.driver_connection
-        names = ", ".join(f'"{c.name}"' for c in columns)
-        with (
-            raw.cursor() as cur,
-            cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy,
-        ):
-            copy.set_types([_pg_type(c) for c in columns])
-            for row in zip(*values, strict=True):
-                copy.write_row(row)
+        names = quoted(c.name for c in columns)
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT CSV)') as copy:
+            for batch in arrow.to_batches(max_chunksize=COPY_ROWS):
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(pa.Table.from_batches([batch]), sink, options)
+                copy.write(memoryview(sink.getvalue()))
 
     def _executemany(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
         dialect = self.conn.dialect
