@@ -1,14 +1,16 @@
 """The ingest path at scale: one day of N rows delivered as a CSV file in the landing folder, then
-land → validate (both suites) → publish → featurise, each step timed, on PostgreSQL.
+land → validate (both suites) → publish → featurise, each step timed, on PostgreSQL; this tree's
+code beside the baseline's (a git worktree of ``--baseline``), on the same data, in the same run.
 
-    python bench/ingest.py [--pg URL] [--rows 1000000] [--history 7]
+    python bench/ingest.py [--pg URL] [--rows 1000000] [--history 7] [--baseline REF | --no-baseline]
 
 Set-up (not timed): ``--history`` days of 2,000 rows are ingested and featurised before the day
-(the entity history the features aggregate), and the day is written as one CSV file. Each step
-runs in a process of its own (what an Airflow task is), so each peak RSS is that step's own. The
-table gives seconds and peak RSS per step and for the whole day.
-
-This is today's path, the baseline issue 19 names; the new path goes beside it in the same run.
+(the entity history the features aggregate), in one database per path, and the day is written
+once as a CSV file with faults mixed in: about 0.3 % of rows with a value that does not parse,
+one out of range, an identifier repeated, and a record cut short at the end. Each step runs in a
+process of its own (what an Airflow task is), so each peak RSS is that step's own. The table
+gives seconds and peak RSS per step and for the whole day, and checks that both paths held back
+the same rows with the same rules and published the same rows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import pandas as pd
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -60,12 +64,31 @@ def step(name: str, url: str, home: str) -> dict:
     }
 
 
-def prepare(url: str, home: Path, rows: int, history: int) -> float:
-    """The history days (ingested and featurised) and the day's CSV; the CSV's size in MB."""
-    from benchlib import prepare_data
+BASELINE = "d82e4b6"  # main before issue 19: the DataFrame path with per-row COPY
 
+
+def faulty_day(rows: int) -> pd.DataFrame:
+    """The day's delivery: the simulator's rows with faults every few hundred rows (as text)."""
     from sluice.domains.water import DEFAULT_SCENARIO
     from sluice.domains.water.simulator import Scenario, SimulatorConfig, generate_batch
+
+    faults = Scenario.load(DEFAULT_SCENARIO.parent / "faults.yaml")
+    frame = generate_batch(SimulatorConfig(seed=2, rows_per_day=rows, scenario=faults), DAY).astype(object)
+    n = len(frame)
+    frame.loc[frame.index[::997], "ph"] = "7,2"  # does not parse
+    frame.loc[frame.index[5::1009], "hardness"] = "1e999"  # parses to infinity
+    frame.loc[frame.index[7::1013], "ph"] = "99"  # out of range
+    repeat = frame.index[11::2003]
+    frame.loc[repeat, "sample_id"] = frame.loc[repeat - 1, "sample_id"].to_numpy()  # identifier repeated
+    assert n > 3000, "the faults need a day of a few thousand rows"
+    return frame
+
+
+def prepare(url: str, home: Path, history: int, csv: Path) -> None:
+    """A database of ``history`` days ingested and featurised, and the day's CSV in the landing folder."""
+    from benchlib import prepare_data
+
+    from sluice.domains.water.simulator import SimulatorConfig
     from sluice.domains.water.source import SimulatedSource
     from sluice.warehouse import Warehouse, create_database_if_missing
 
@@ -73,7 +96,6 @@ def prepare(url: str, home: Path, rows: int, history: int) -> float:
     warehouse = Warehouse(url)
     warehouse.drop_tables()
     warehouse.create_tables()
-    faults = Scenario.load(DEFAULT_SCENARIO.parent / "faults.yaml")
     source = SimulatedSource(SimulatorConfig(seed=1, rows_per_day=2000))
     if history:
         prepare_data(
@@ -84,11 +106,62 @@ def prepare(url: str, home: Path, rows: int, history: int) -> float:
             home / "gx",
             AS_OF,
         )
+    warehouse.dispose()
     folder = home / "landing" / DAY.isoformat()
     folder.mkdir(parents=True)
-    frame = generate_batch(SimulatorConfig(seed=2, rows_per_day=rows, scenario=faults), DAY)
-    frame.to_csv(folder / "day.csv", index=False)
-    return (folder / "day.csv").stat().st_size / 2**20
+    os.link(csv, folder / "day.csv")
+
+
+def outcome(url: str) -> dict:
+    """What the day ended as: the rows held back (number → rules), the published rows' digest."""
+    from sqlalchemy import select
+
+    from sluice.warehouse import Warehouse, ingest_batches, quarantine_rows
+
+    warehouse = Warehouse(url)
+    held = warehouse.read_partition(
+        quarantine_rows, DAY, columns=["table_name", "row_number", "failed_rules"]
+    )
+    batch = warehouse.fetch(select(ingest_batches.c.status).where(ingest_batches.c.sample_date == DAY))
+    found = {
+        "status": batch[0]["status"] if batch else None,
+        "held": sorted(
+            zip(held["table_name"], held["row_number"].astype(int), held["failed_rules"], strict=True)
+        ),
+        "observations": warehouse.digest("observations", DAY, exclude=["published_at", "batch_id"]),
+        "features": warehouse.digest("features", DAY, exclude=["built_at"]),
+    }
+    warehouse.dispose()
+    return found
+
+
+def run_path(url: str, home: Path, code: Path | None) -> list[dict]:
+    """Each step in a process of its own, with ``code`` (a worktree) in front of the library."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(code / "include"), str(code), env.get("PYTHONPATH", "")])
+    found = []
+    for name in STEPS:
+        done = subprocess.run(
+            [sys.executable, __file__, "--pg", url, "--step", name, "--home", str(home)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        if done.returncode or not lines:
+            raise SystemExit(f"step {name} failed:\n{done.stderr[-4000:]}")
+        found.append(json.loads(lines[-1].removeprefix("RESULT ")))
+    return found
+
+
+def worktree(ref: str) -> Path:
+    """A detached checkout of ``ref`` beside this one (removed by ``git worktree prune``)."""
+    where = Path(tempfile.mkdtemp(prefix="sluice-bench-baseline-")) / "tree"
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(where), ref], check=True)
+    return where
 
 
 def main() -> None:
@@ -96,32 +169,54 @@ def main() -> None:
     parser.add_argument("--pg", default=BENCH_PG)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--history", type=int, default=7)
+    parser.add_argument("--baseline", default=BASELINE, help="git ref of today's path (default %(default)s)")
+    parser.add_argument("--no-baseline", action="store_true", help="this tree's path only (a 10M-row day)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
         print("RESULT " + json.dumps(step(args.step, args.pg, args.home)))
         return
-    home = Path(tempfile.mkdtemp(prefix="sluice-bench-ingest-"))
-    size = prepare(args.pg, home, args.rows, args.history)
-    print(f"ingest of one day of {args.rows:,} rows ({size:.0f} MB of CSV) on PostgreSQL, today's path")
-    print(f"{'step':<10} {'seconds':>8} {'peak RSS MB':>12}  result")
-    total, peak = 0.0, 0.0
-    for name in STEPS:
-        done = subprocess.run(
-            [sys.executable, __file__, "--pg", args.pg, "--step", name, "--home", str(home)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode or not lines:
-            raise SystemExit(f"step {name} failed:\n{done.stderr[-4000:]}")
-        row = json.loads(lines[-1].removeprefix("RESULT "))
-        total += row["seconds"]
-        peak = max(peak, row["peak_rss_mb"])
-        print(f"{name:<10} {row['seconds']:>8.1f} {row['peak_rss_mb']:>12.0f}  {row['result']}")
-    print(f"{'day':<10} {total:>8.1f} {peak:>12.0f}")
+    base = Path(tempfile.mkdtemp(prefix="sluice-bench-ingest-"))
+    csv = base / "day.csv"
+    faulty_day(args.rows).to_csv(csv, index=False)
+    with csv.open("a") as out:
+        out.write("cut-short,ST01,2026-03-01T10:00:00Z,7.1\n")  # the writer died mid-record
+    size = csv.stat().st_size / 2**20
+    paths = {"new": (args.pg, None)}
+    if not args.no_baseline:
+        paths = {"today": (args.pg + "_baseline", worktree(args.baseline)), **paths}
+    results, outcomes = {}, {}
+    for label, (url, code) in paths.items():
+        home = base / label
+        prepare(url, home, args.history, csv)
+        results[label] = run_path(url, home, code)
+        outcomes[label] = outcome(url)
+    print(f"ingest of one day of {args.rows:,} rows ({size:.0f} MB of CSV) on PostgreSQL")
+    header = "".join(f" {label + ' s':>9} {label + ' MB':>9}" for label in paths)
+    print(f"{'step':<10}{header}" + ("   speed-up" if len(paths) > 1 else ""))
+    totals = {
+        label: (sum(r["seconds"] for r in rows), max(r["peak_rss_mb"] for r in rows))
+        for label, rows in results.items()
+    }
+    for i, name in enumerate([*STEPS, "day"]):
+        cells = {
+            label: totals[label] if name == "day" else (rows[i]["seconds"], rows[i]["peak_rss_mb"])
+            for label, rows in results.items()
+        }
+        line = "".join(f" {sec:>9.1f} {mb:>9.0f}" for sec, mb in cells.values())
+        if len(paths) > 1:
+            line += f" {cells['today'][0] / cells['new'][0]:>9.1f}×"
+        print(f"{name:<10}{line}")
+    new = outcomes["new"]
+    steps = [r["result"] for r in results["new"]]
+    print(f"day: {new['status']}, {len(new['held'])} rows held back; step results: {steps}")
+    if len(paths) > 1:
+        same = {k: outcomes["today"][k] == new[k] for k in new}
+        print(f"same outcome on both paths: {same}")
+        if not all(same.values()):
+            raise SystemExit("the paths disagree")
+    subprocess.run(["git", "worktree", "prune"], check=False, cwd=Path(__file__).resolve().parents[1])
 
 
 if __name__ == "__main__":
