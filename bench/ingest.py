@@ -164,6 +164,56 @@ def worktree(ref: str) -> Path:
     return where
 
 
+def history_effect(url: str, copies: int, repeats: int = 3) -> None:
+    """Seconds of one day's validation with the Data Docs and results of 1 earlier day, then of
+    ``copies`` earlier days (copies of that day's, under other run names): the same within noise
+    when nothing Sluice does per ingest walks the history."""
+    import shutil
+    import statistics
+
+    from benchlib import prepare_data
+
+    from sluice import ingest
+    from sluice.domains.water.simulator import SimulatorConfig
+    from sluice.domains.water.source import SimulatedSource
+    from sluice.warehouse import Warehouse, create_database_if_missing
+
+    home = Path(tempfile.mkdtemp(prefix="sluice-bench-history-"))
+    gx = home / "gx"
+    create_database_if_missing(url)
+    warehouse = Warehouse(url)
+    warehouse.drop_tables()
+    warehouse.create_tables()
+    source = SimulatedSource(SimulatorConfig(seed=1, rows_per_day=2000))
+    prepare_data(warehouse, source, DAY - dt.timedelta(days=1), DAY - dt.timedelta(days=1), gx, AS_OF)
+    ingest.land(warehouse, source, DAY, AS_OF)
+
+    def timed() -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            ingest.validate(warehouse, DAY, gx_root=gx, tolerance=0.05, as_of=AS_OF)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    one = timed()
+    stores = gx / "gx" / "uncommitted"
+    runs = [
+        r
+        for top in (stores / "validations", stores / "data_docs" / "local_site" / "validations")
+        for r in top.glob("*/*/*")
+        if r.is_dir()
+    ]
+    for run in runs:
+        for i in range(copies):
+            shutil.copytree(run, run.with_name(f"{run.name}-copy{i:03d}"))
+    many = timed()
+    print(
+        f"validate of one 2,000-row day, median of {repeats}: {one:.2f} s with 1 day of results, "
+        f"{many:.2f} s with {copies + 1} days ({len(runs)} result and page folders copied {copies} times)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pg", default=BENCH_PG)
@@ -171,11 +221,17 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=7)
     parser.add_argument("--baseline", default=BASELINE, help="git ref of today's path (default %(default)s)")
     parser.add_argument("--no-baseline", action="store_true", help="this tree's path only (a 10M-row day)")
+    parser.add_argument(
+        "--history-effect", type=int, metavar="DAYS", help="validate with 1 day of GX history, then DAYS"
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
         print("RESULT " + json.dumps(step(args.step, args.pg, args.home)))
+        return
+    if args.history_effect:
+        history_effect(args.pg, args.history_effect)
         return
     base = Path(tempfile.mkdtemp(prefix="sluice-bench-ingest-"))
     csv = base / "day.csv"

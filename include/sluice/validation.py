@@ -43,6 +43,12 @@ RESULT_FORMAT = {
     "partial_unexpected_count": EXAMPLES,
     "return_unexpected_index_query": False,
 }
+DOCS_SECTIONS = {
+    # a validation renders its own page without walking every stored result (sluice.data_docs)
+    "validations": {"class_name": "NamedResultsSectionBuilder", "module_name": "sluice.data_docs"},
+    # Sluice runs no profiler: GX's profiling section would walk every stored result for nothing
+    "profiling": "0",
+}
 
 
 @dataclass(frozen=True)
@@ -239,7 +245,8 @@ class GXRunner:
     site's static files) is written under a file lock, and only when it changed: a suite is
     stored again only when its declaration differs from what was stored (a fingerprint beside the
     stores). The validation itself runs outside the lock; its result is a file of its own. Each
-    validation renders its own Data Docs page only; the site's index, which lists every result
+    validation renders its own Data Docs page only, without listing the stored results (GX's own
+    section builder walks them all, :mod:`sluice.data_docs`); the site's index, which lists every result
     and grows with history, is rebuilt by :meth:`build_index` (the monitor once a day, the view when
     the index is opened after new validations, ``sluice data-docs``).
     """
@@ -273,8 +280,16 @@ class GXRunner:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         context = gx.get_context(mode="file", project_root_dir=self.root)
+        sites = context.variables.data_docs_sites or {}
+        local = sites.get("local_site")
+        changed = local is not None and local.get("site_section_builders") != DOCS_SECTIONS
+        if changed:
+            local["site_section_builders"] = DOCS_SECTIONS
+            context.variables.data_docs_sites = sites
         if context.variables.progress_bars != ProgressBarsConfig(globally=False):
             context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            changed = True
+        if changed:
             context.variables.save()
         if "sluice" not in context.data_sources.all():
             context.data_sources.add_or_update_pandas("sluice")

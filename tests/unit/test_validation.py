@@ -92,6 +92,30 @@ def test_each_validation_writes_its_own_page_and_the_index_is_built_on_demand(tm
     assert all(str(page.relative_to(site)) in index for page in pages), "the index lists every result"
 
 
+def test_a_validation_renders_its_page_without_walking_the_stored_results(tmp_path, monkeypatch):
+    """GX's site builder lists every stored result before it renders the one asked for; after a
+    year of days that walk cost more than the validation. Sluice's section renders the asked one."""
+    from great_expectations.data_context.store.validation_results_store import ValidationResultsStore
+
+    runner = GXRunner(tmp_path / "gx")
+    run(runner, good_batch(50))  # the context and suites exist
+    site = runner.data_docs_index().parent
+    for page in (site / "validations").rglob("*.html"):
+        page.unlink()
+
+    def walk(self):
+        raise AssertionError("the validation results store was listed")
+
+    monkeypatch.setattr(ValidationResultsStore, "list_keys", walk)
+    run(runner, good_batch(50))
+    assert len(list((site / "validations").rglob("*.html"))) == 2, "each suite's page is rendered"
+    monkeypatch.undo()
+    assert runner.build_index() == runner.data_docs_index(), "the index still lists the results"
+    index = runner.data_docs_index().read_text()
+    pages = list((site / "validations").rglob("*.html"))
+    assert all(str(page.relative_to(site)) in index for page in pages)
+
+
 def set_cell(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
     frame = frame.copy()
     frame.loc[row, column] = value

@@ -125,7 +125,7 @@ def test_every_class_of_value_round_trips_exactly(warehouse):
     """What the bulk path writes is what was given: text byte for byte (empty is not NULL),
     floats bit for bit, integers, dates and microsecond timestamps."""
     n = len(HARD_TEXT)
-    SOURCE_ROWS = [2**31 - 1, -(2**31), 0, *range(n - 4), None]  # noqa: N806
+    source_rows = [2**31 - 1, -(2**31), 0, *range(n - 4), None]
     raw = pd.DataFrame(
         {
             "sample_date": DAY,
@@ -136,7 +136,7 @@ def test_every_class_of_value_round_trips_exactly(warehouse):
                 for c in warehouse.raw_observations.c
                 if c.name in ("sample_id", "ph", "defect")
             },
-            "source_row": SOURCE_ROWS,
+            "source_row": source_rows,
             "ingested_at": [AT + dt.timedelta(microseconds=i * 999_999) for i in range(n)],
         }
     )
@@ -144,7 +144,7 @@ def test_every_class_of_value_round_trips_exactly(warehouse):
     back = warehouse.read_partition("raw_observations", DAY, order_by=["row_number"])
     for name in ("sample_id", "ph", "defect"):
         assert back[name].tolist() == HARD_TEXT, name
-    assert [None if pd.isna(v) else int(v) for v in back["source_row"]] == SOURCE_ROWS
+    assert [None if pd.isna(v) else int(v) for v in back["source_row"]] == source_rows
     assert back["ingested_at"].tolist() == [pd.Timestamp(t) for t in raw["ingested_at"]]
     assert back["sample_date"].tolist() == [DAY] * n
 
