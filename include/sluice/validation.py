@@ -278,6 +278,13 @@ class GXRunner:
         its configuration from a stale copy would drop them."""
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.execution_engine import pandas_execution_engine
+
+        # GX fingerprints an in-memory batch under 1 GB by hashing every value, for a
+        # "pandas_data_fingerprint" in the result's metadata that nothing reads (Sluice names a
+        # batch by its delivery's hashes); at 1M rows that is seconds per suite. GX's own cut-off
+        # for larger batches, set to 0, turns it off.
+        pandas_execution_engine.HASH_THRESHOLD = 0
 
         context = gx.get_context(mode="file", project_root_dir=self.root)
         sites = context.variables.data_docs_sites or {}
