@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -82,8 +83,22 @@ class Deployment:
             headers={"Content-Type": "application/json"}
             | ({"Authorization": f"Bearer {self._token}"} if self._token else {}),
         )
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return json.loads(answer.read())
+        for attempt in range(3):
+            try:
+                with urllib.request.urlopen(request, timeout=60) as answer:
+                    return json.loads(answer.read())
+            except urllib.error.HTTPError as error:
+                # The API server answered 500 once on a busy CI machine, listing task instances;
+                # a read is asked again, and what keeps failing is reported with the server's log.
+                if error.code < 500 or request.get_method() != "GET" or attempt == 2:
+                    log = self.home / "logs" / "apiserver.log"
+                    tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no log)"
+                    raise AssertionError(
+                        f"{request.get_method()} {path}: {error.code} {error.read()[:2000]!r}\n"
+                        f"apiserver log:\n{tail}"
+                    ) from error
+                time.sleep(5)
+        raise AssertionError("unreachable")
 
     def unpause(self, *dag_ids: str) -> None:
         for dag_id in dag_ids:
