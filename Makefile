@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: help install up down test test-fast demo lint format lock bench-validation bench-ingest bench-training bench-flights bench-scoring bench-monitoring bench-view bench-backfill stack-local stack-local-down clean
+.PHONY: help install up down test test-fast demo lint format lock bench-ingest bench-training bench-flights bench-scoring bench-monitoring bench-view bench-backfill stack-local stack-local-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,9 +63,6 @@ lock:  ## regenerate constraints.txt from a fresh install of requirements-dev.tx
 	{ echo "# Complete lock of a working install on Python 3.11 (pip freeze), used as pip constraints."; \
 	  echo "# Regenerate with \`make lock\` after changing requirements*.txt."; \
 	  build/lock/bin/pip freeze --exclude-editable; } > constraints.txt
-
-bench-validation: install  ## validation at 1M rows: GX on the DataFrame vs GX in PostgreSQL
-	$(VENV)/bin/python bench/validation.py $(BENCH_ARGS)
 
 bench-training: install  ## a training with the defaults on the default scenario: hold-out metrics, time per family
 	$(VENV)/bin/python bench/training.py $(BENCH_ARGS)
