@@ -217,3 +217,26 @@ def test_batch_ids_are_deterministic_and_content_addressed():
     changed = a.copy()
     changed.loc[0, "ph"] = 1.0
     assert ingest.batch_id_for("s", day(1), changed) != ingest.batch_id_for("s", day(1), a)
+
+
+def test_numbers_parse_as_if_every_value_were_stripped_first():
+    """The parse skips the strip for values pandas reads as they are; the numbers must be the same
+    as stripping every value first, whatever mix of spaces and junk a column holds."""
+    import numpy as np
+    import pandas as pd
+
+    from sluice.ingest import _numbers
+
+    pool = np.array(
+        [" 7.2 ", "\t5\n", "\u00a07", "7\u2003", "\x1c7", "7\x85", " ", "", None, "1e5 ", " +3", "- 3", "nan",
+         " inf", "1e999", "0x1A", "1_000", "١٢", "1" * 25, "-0", ".5", "5.", "abc", "3"],
+        dtype=object,
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    for size in (1, 7, 50, 300):
+        values = pd.Series(rng.choice(pool, size), dtype=object, index=rng.permutation(size) + 100)
+        expected = pd.to_numeric(values.str.strip(), errors="coerce").astype("float64")
+        got = _numbers(values)
+        assert got.index.equals(values.index)
+        assert np.array_equal(got.to_numpy(), expected.to_numpy(), equal_nan=True)
+        assert np.array_equal(np.signbit(got.fillna(1).to_numpy()), np.signbit(expected.fillna(1).to_numpy()))
