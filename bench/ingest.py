@@ -6,9 +6,9 @@ code beside the baseline's (a git worktree of ``--baseline``), on the same data,
 
 Set-up (not timed): ``--history`` days of 2,000 rows are ingested and featurised before the day
 (the entity history the features aggregate), in one database per path, and the day is written
-once as a CSV file with faults mixed in: about 0.3 % of rows with a value that does not parse,
-one out of range, an identifier repeated, and a record cut short at the end. Each step runs in a
-process of its own (what an Airflow task is), so each peak RSS is that step's own. The table
+once as a CSV file with faults mixed in (about 0.4 % of the rows held back): values that do not
+parse or overflow, values out of range, identifiers repeated, a record cut short at the end. Each
+step runs in a process of its own (what an Airflow task is), so each peak RSS is that step's own. The table
 gives seconds and peak RSS per step and for the whole day, and checks that both paths held back
 the same rows with the same rules and published the same rows.
 """

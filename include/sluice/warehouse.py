@@ -4,9 +4,9 @@ Every table a DAG writes is partitioned by the day it belongs to. The one write 
 "replace this day's partition of table T with these rows", done in a single transaction, so a
 re-run of a day gives the same tables and a task killed halfway leaves the previous state.
 
-On PostgreSQL bulk writes are one ``COPY`` of CSV that Arrow renders and reads come through the ADBC
-driver's binary ``COPY``; elsewhere ``executemany`` and SQLAlchemy rows (large partitions in chunks,
-through a server-side cursor).
+On PostgreSQL bulk writes are a binary ``COPY`` on the transaction's own connection (psycopg encodes
+each row in C) and reads come through the ADBC driver's binary ``COPY`` into Arrow; elsewhere
+``executemany`` and SQLAlchemy rows (large partitions in chunks, through a server-side cursor).
 """
 
 from __future__ import annotations
@@ -330,6 +330,16 @@ def schema_for(domain: Domain) -> Schema:
     return Schema(domain, md)
 
 
+_PG_COPY_TYPES = {
+    Date: "date",
+    DateTime: "timestamptz",
+    Float: "float8",
+    SmallInteger: "int2",
+    Integer: "int4",
+    Text: "text",
+}
+
+
 class WarehouseError(RuntimeError):
     """A warehouse operation was asked for something that cannot be done; the message says what."""
 
@@ -391,6 +401,13 @@ def _partition_column(table: Table) -> Column:
     return table.c[table.info["partition"]]
 
 
+def _pg_type(column: Column) -> str:
+    for sa_type, pg in _PG_COPY_TYPES.items():
+        if isinstance(column.type, sa_type):
+            return pg
+    raise WarehouseError(f"no COPY type for {column.table.name}.{column.name} ({column.type})")
+
+
 def _column_values(series: pd.Series, column: Column) -> list[Any]:
     """A frame column as Python values with None for missing, typed for the table's column."""
     mask = series.isna().to_numpy()
@@ -409,36 +426,6 @@ def _column_values(series: pd.Series, column: Column) -> list[Any]:
     if mask.any():
         values[mask] = None
     return values.tolist()
-
-
-COPY_ROWS = 50_000
-"""Rows rendered as CSV and sent to ``COPY`` at a time (bounds the buffer, not the transaction)."""
-
-
-def _arrow_values(series: pd.Series, column: Column) -> pa.Array:
-    """A frame column as an Arrow array of the table column's type, nulls for missing values (what
-    :func:`_column_values` gives for ``executemany``, vectorised)."""
-    import pyarrow as pa
-
-    mask = series.isna().to_numpy()
-    if isinstance(column.type, DateTime):
-        stamps = pa.array(pd.to_datetime(series, utc=True), from_pandas=True)
-        return stamps.cast(pa.timestamp("us", tz="UTC"), safe=False)  # nanoseconds cut, as to_pydatetime does
-    if isinstance(column.type, Date):
-        values = [v.date() if isinstance(v, dt.datetime) else v for v in series.where(~mask, None)]
-        return pa.array(values, type=pa.date32())
-    if isinstance(column.type, Float):
-        return pa.array(
-            series.to_numpy(dtype="float64", na_value=np.nan), type=pa.float64(), from_pandas=True
-        )
-    if isinstance(column.type, Integer):  # SmallInteger is an Integer
-        numbers = np.where(mask, 0, series.to_numpy(dtype="float64", na_value=np.nan)).astype("int64")
-        return pa.array(numbers, type=pa.int64(), mask=mask)
-    values = series.to_numpy(dtype=object)
-    try:
-        return pa.array(values, type=pa.string(), from_pandas=True)
-    except (pa.ArrowTypeError, pa.ArrowInvalid):  # not all str: as executemany would bind them
-        return pa.array([None if m else str(v) for v, m in zip(values, mask, strict=True)], type=pa.string())
 
 
 class Warehouse:
@@ -807,28 +794,23 @@ class Transaction:
         if frame.empty:
             return 0
         columns = [c for c in table.c if c.name in frame.columns]
+        values = [_column_values(frame[c.name], c) for c in columns]
         if self.conn.dialect.name == "postgresql":
-            self._copy(table, columns, frame)
+            self._copy(table, columns, values)
         else:
-            self._executemany(table, columns, [_column_values(frame[c.name], c) for c in columns])
+            self._executemany(table, columns, values)
         return len(frame)
 
-    def _copy(self, table: Table, columns: list[Column], frame: pd.DataFrame) -> None:
-        """``COPY … FROM STDIN`` on this transaction's connection, from CSV that Arrow renders in
-        C: no Python object per row, and the rows become visible with the rest of the transaction.
-        Every non-null value is quoted, so an empty string stays empty and NULL stays NULL."""
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        arrow = pa.table({c.name: _arrow_values(frame[c.name], c) for c in columns})
-        options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+    def _copy(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
         raw = self.conn.connection.driver_connection
-        names = quoted(c.name for c in columns)
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT CSV)') as copy:
-            for batch in arrow.to_batches(max_chunksize=COPY_ROWS):
-                sink = pa.BufferOutputStream()
-                pacsv.write_csv(pa.Table.from_batches([batch]), sink, options)
-                copy.write(memoryview(sink.getvalue()))
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        with (
+            raw.cursor() as cur,
+            cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy,
+        ):
+            copy.set_types([_pg_type(c) for c in columns])
+            for row in zip(*values, strict=True):
+                copy.write_row(row)
 
     def _executemany(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
         dialect = self.conn.dialect
@@ -862,6 +844,8 @@ def _typed_frame(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
             frame[name] = pd.to_datetime(frame[name]).dt.date
         elif isinstance(column_type, Float):
             frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
+        elif isinstance(column_type, Integer) and frame[name].dtype.kind in "iu":
+            frame[name] = frame[name].astype("int64")  # Arrow keeps int4 as int32
     return frame
 
 

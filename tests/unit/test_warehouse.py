@@ -147,6 +147,7 @@ def test_every_class_of_value_round_trips_exactly(warehouse):
     assert [None if pd.isna(v) else int(v) for v in back["source_row"]] == source_rows
     assert back["ingested_at"].tolist() == [pd.Timestamp(t) for t in raw["ingested_at"]]
     assert back["sample_date"].tolist() == [DAY] * n
+    assert back["row_number"].tolist() == list(range(n)) and back["row_number"].dtype == "int64"
 
     m = len(HARD_FLOATS)
     rows = pd.DataFrame(
