@@ -157,7 +157,7 @@ def run_path(url: str, home: Path, code: Path | None) -> list[dict]:
 
 
 def worktree(ref: str) -> Path:
-    """A detached checkout of ``ref`` beside this one (removed by ``git worktree prune``)."""
+    """A detached checkout of ``ref`` beside this one (the run removes it at the end)."""
     where = Path(tempfile.mkdtemp(prefix="sluice-bench-baseline-")) / "tree"
     repo = Path(__file__).resolve().parents[1]
     subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(where), ref], check=True)
@@ -248,6 +248,11 @@ def main() -> None:
         prepare(url, home, args.history, csv)
         results[label] = run_path(url, home, code)
         outcomes[label] = outcome(url)
+    if not args.no_baseline:
+        repo = Path(__file__).resolve().parents[1]
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(paths["today"][1])], check=False, cwd=repo
+        )
     print(f"ingest of one day of {args.rows:,} rows ({size:.0f} MB of CSV) on PostgreSQL")
     header = "".join(f" {label + ' s':>9} {label + ' MB':>9}" for label in paths)
     print(f"{'step':<10}{header}" + ("   speed-up" if len(paths) > 1 else ""))
@@ -272,7 +277,6 @@ def main() -> None:
         print(f"same outcome on both paths: {same}")
         if not all(same.values()):
             raise SystemExit("the paths disagree")
-    subprocess.run(["git", "worktree", "prune"], check=False, cwd=Path(__file__).resolve().parents[1])
 
 
 if __name__ == "__main__":
