@@ -838,8 +838,8 @@ def _typed_frame(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
     """Give read frames the same dtypes on every backend (SQLite returns naive timestamps)."""
     for name in frame.columns:
         column_type = table.c[name].type
-        if isinstance(column_type, DateTime):
-            frame[name] = pd.to_datetime(frame[name], utc=True)
+        if isinstance(column_type, DateTime):  # nanoseconds, as pandas makes them from Python objects
+            frame[name] = pd.to_datetime(frame[name], utc=True).dt.as_unit("ns")
         elif isinstance(column_type, Date):
             frame[name] = pd.to_datetime(frame[name]).dt.date
         elif isinstance(column_type, Float):

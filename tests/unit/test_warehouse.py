@@ -168,6 +168,32 @@ def test_every_class_of_value_round_trips_exactly(warehouse):
     assert str(got[1]) == "-0.0" or warehouse.dialect == "sqlite"  # SQLite keeps no sign of zero
 
 
+@pytest.mark.postgres
+def test_a_partition_reads_the_same_through_arrow_as_through_rows(pg_url):
+    """On PostgreSQL ``read_partition`` comes through ADBC's Arrow and ``iter_partition`` through
+    SQLAlchemy rows: the same values with the same dtypes either way."""
+    warehouse = Warehouse(pg_url)
+    warehouse.create_tables()
+    n = len(HARD_TEXT)
+    raw = pd.DataFrame(
+        {
+            "sample_date": DAY,
+            "batch_id": "b",
+            "row_number": range(n),
+            "sample_id": HARD_TEXT,
+            "ph": HARD_TEXT,
+            "source_row": [*range(n - 1), None],
+            "ingested_at": [AT + dt.timedelta(microseconds=i) for i in range(n)],
+        }
+    )
+    warehouse.replace_partition("raw_observations", DAY, raw)
+    warehouse.replace_partition("labels", DAY, labels(DAY, ["a", "b"]))
+    for table, key in (("raw_observations", "row_number"), ("labels", "sample_id")):
+        arrow = warehouse.read_partition(table, DAY, order_by=[key])
+        rows = pd.concat(list(warehouse.iter_partition(table, DAY, order_by=[key])), ignore_index=True)
+        pd.testing.assert_frame_equal(arrow, rows, check_dtype=True)
+
+
 def test_large_partitions_stream_in_chunks(warehouse):
     warehouse.replace_partition("labels", DAY, labels(DAY, [f"s{i}" for i in range(2500)]))
     chunks = list(warehouse.iter_partition("labels", DAY, chunksize=1000))
