@@ -99,6 +99,7 @@ RESERVED = frozenset(
         "source_file",
         "source_row",
         "defect",
+        "slice_key",
         "ingested_at",
         "published_at",
         "labelled_at",

@@ -22,7 +22,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -201,40 +201,99 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _failures(suite: str, validation: Any) -> list[Failure]:
-    failures = []
-    for result in validation.results:
-        if result.success:
-            continue
+@dataclass(frozen=True)
+class Finding:
+    """What one check found on one batch, or on one slice of a day, kept whether it held or not: a
+    day validated in slices is judged on its slices' findings combined (:mod:`sluice.slicing`).
+
+    ``failure`` is the check's result in the words of a failure; its ``examples`` and ``where``
+    belong to its first ``row_numbers``, in order. ``key`` orders findings as the one-batch path
+    reports them (stage, then place in the stage)."""
+
+    failure: Failure
+    success: bool
+    key: tuple[int, int]
+    rows: int = 0
+    """The rows of the batch (or slice) the check ran on."""
+    element_count: int | None = None
+    missing_count: int | None = None
+    """A map expectation's counts (GX's ``element_count``, ``missing_count``); None otherwise."""
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """The bounds a combined result is judged by again: ``mostly``, ``min_value``, ``max_value``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(
+            {
+                "failure": asdict(self.failure),
+                "success": self.success,
+                "key": list(self.key),
+                "rows": self.rows,
+                "element_count": self.element_count,
+                "missing_count": self.missing_count,
+                "kwargs": dict(self.kwargs),
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        failure = dict(data["failure"])
+        for name in ("examples", "row_numbers", "where"):
+            failure[name] = tuple(failure.get(name) or ())
+        return cls(
+            failure=Failure(**failure),
+            success=bool(data["success"]),
+            key=(int(data["key"][0]), int(data["key"][1])),
+            rows=int(data["rows"]),
+            element_count=data.get("element_count"),
+            missing_count=data.get("missing_count"),
+            kwargs=dict(data.get("kwargs") or {}),
+        )
+
+
+BOUNDS = ("mostly", "min_value", "max_value")
+
+
+def _findings(suite: str, validation: Any, stage: int, rows: int) -> list[Finding]:
+    findings = []
+    for position, result in enumerate(validation.results):
         config = result.expectation_config
         kwargs = config.kwargs
         info = result.exception_info or {}
         meta = config.meta or {}
         detail = result.result or {}
         # pandas batches: the frame's index; SQL batches name a column (``unexpected_index_column_names``)
-        rows = tuple(
+        numbers = tuple(
             int(r["row_number"]) if isinstance(r, dict) else int(r)
             for r in detail.get("unexpected_index_list") or []
             if not isinstance(r, dict) or "row_number" in r
         )
         examples = tuple(detail.get("partial_unexpected_list") or [])[:EXAMPLES]
         error = info.get("exception_message") if info.get("raised_exception") else None
-        failures.append(
-            Failure(
-                suite=suite,
-                expectation=config.type,
-                column=kwargs.get("column"),
-                scope=meta.get("scope", "batch"),
-                why=meta.get("why", ""),
-                unexpected_count=detail.get("unexpected_count"),
-                unexpected_percent=detail.get("unexpected_percent"),
-                observed=detail.get("observed_value"),
-                details=error or detail.get("details"),
-                examples=examples,
-                row_numbers=rows,
+        failure = Failure(
+            suite=suite,
+            expectation=config.type,
+            column=kwargs.get("column"),
+            scope=meta.get("scope", "batch"),
+            why=meta.get("why", ""),
+            unexpected_count=detail.get("unexpected_count"),
+            unexpected_percent=detail.get("unexpected_percent"),
+            observed=detail.get("observed_value"),
+            details=error or detail.get("details"),
+            examples=examples,
+            row_numbers=numbers,
+        )
+        findings.append(
+            Finding(
+                failure=failure,
+                success=bool(result.success),
+                key=(stage, position),
+                rows=rows,
+                element_count=detail.get("element_count"),
+                missing_count=detail.get("missing_count"),
+                kwargs={k: _jsonable(kwargs[k]) for k in BOUNDS if kwargs.get(k) is not None},
             )
         )
-    return failures
+    return findings
 
 
 class GXRunner:
@@ -367,6 +426,23 @@ class GXRunner:
         parameters: Mapping[str, Any] | None = None,
     ) -> tuple[list[Failure], str | None]:
         """Validate ``frame`` against ``suite``; failing rows are named by ``frame``'s index."""
+        findings, url = self.findings(
+            suite, frame, run_name=run_name, run_time=run_time, parameters=parameters
+        )
+        return [f.failure for f in findings if not f.success], url
+
+    def findings(
+        self,
+        suite: gx.ExpectationSuite,
+        frame: pd.DataFrame,
+        *,
+        run_name: str,
+        run_time: dt.datetime,
+        parameters: Mapping[str, Any] | None = None,
+        stage: int = 0,
+    ) -> tuple[list[Finding], str | None]:
+        """What every expectation of ``suite`` found on ``frame`` (held or not), keyed
+        ``(stage, place in the suite)``, and the result's Data Docs page."""
         from great_expectations.core.run_identifier import RunIdentifier
 
         checkpoint = self._checkpoint(suite)
@@ -378,10 +454,10 @@ class GXRunner:
         identifiers = list(result.run_results)
         with self._locked():
             self.context.build_data_docs(resource_identifiers=identifiers, build_index=False)
-        failures: list[Failure] = []
+        findings: list[Finding] = []
         url = None
         for identifier, validation in result.run_results.items():
-            failures += _failures(suite.name, validation)
+            findings += _findings(suite.name, validation, stage, len(frame))
             sites = self.context.get_docs_sites_urls(resource_identifier=identifier)
             url = sites[0]["site_url"] if sites else None
-        return failures, url
+        return findings, url

@@ -294,6 +294,7 @@ def schema_for(domain: Domain) -> Schema:
         Column("source_file", Text, comment="the delivered file the row came from"),
         Column("source_row", Integer, comment="the row's 1-based position among its file's records"),
         Column("defect", Text, comment="why the row is malformed as delivered (wrong field count, NUL)"),
+        Column("slice_key", SmallInteger, comment="stable hash of the identifier: its validation slice"),
         _timestamp("ingested_at"),
         Index("ix_raw_observations_day", "sample_date", "row_number", unique=True),
         comment=f"{domain.title}: what the source delivered, as delivered (text), one partition per day",
@@ -395,6 +396,16 @@ def _missing_object(error: BaseException) -> str | None:
     if "has no column named" in text:
         return text
     return None
+
+
+def _slice(table: Table, part: tuple[int, int]) -> tuple[int, int]:
+    """``(k, n)`` checked: slice ``k`` of ``n`` of a table that has a ``slice_key``."""
+    k, n = (int(v) for v in part)
+    if "slice_key" not in table.c:
+        raise WarehouseError(f"{table.name} has no slice_key: it cannot be read in slices")
+    if not 0 <= k < n:
+        raise WarehouseError(f"slice {k} of {n} does not exist (slices are 0 … {n - 1})")
+    return k, n
 
 
 def _partition_column(table: Table) -> Column:
@@ -601,20 +612,22 @@ class Warehouse:
         day: dt.date,
         columns: Sequence[str] | None = None,
         order_by: Sequence[str] = (),
+        part: tuple[int, int] | None = None,
     ) -> pd.DataFrame:
-        """The ``day`` partition of ``table`` as one frame (for bounded partitions).
+        """The ``day`` partition of ``table`` as one frame (for bounded partitions); with ``part``
+        ``(k, n)``, only slice ``k`` of ``n``: the rows whose ``slice_key`` is ``k`` mod ``n``.
 
         On PostgreSQL the rows come as Arrow columns through binary ``COPY`` (no Python object per
         row); the frame has the same dtypes either way."""
         if self.dialect == "postgresql":
             table = self.table(table)
             names = list(columns) if columns else [c.name for c in table.c]
-            arrow = self._arrow_query(table, day, names, order_by, chunk_size=1 << 20)
+            arrow = self._arrow_query(table, day, names, order_by, chunk_size=1 << 20, part=part)
             frames = [_typed_frame(chunk.to_pandas(date_as_object=True), table) for chunk in arrow]
             if not frames:
                 return _empty_frame(table, names)
             return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        chunks = list(self.iter_partition(table, day, columns=columns, order_by=order_by))
+        chunks = list(self.iter_partition(table, day, columns=columns, order_by=order_by, part=part))
         if not chunks:
             return _empty_frame(self.table(table), columns)
         return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
@@ -626,11 +639,16 @@ class Warehouse:
         columns: Sequence[str] | None = None,
         order_by: Sequence[str] = (),
         chunksize: int = 200_000,
+        part: tuple[int, int] | None = None,
     ) -> Iterator[pd.DataFrame]:
-        """Stream the ``day`` partition of ``table`` in frames of at most ``chunksize`` rows."""
+        """Stream the ``day`` partition of ``table`` (slice ``part``, when given) in frames of at
+        most ``chunksize`` rows."""
         table = self.table(table)
         cols = [table.c[c] for c in columns] if columns else list(table.c)
         query = select(*cols).where(_partition_column(table) == day)
+        if part is not None:
+            k, n = _slice(table, part)
+            query = query.where(func.coalesce(table.c.slice_key, 0) % n == k)
         if order_by:
             query = query.order_by(*(table.c[c] for c in order_by))
         with self.engine.connect() as conn:
@@ -640,6 +658,34 @@ class Warehouse:
                 frame = _typed_frame(pd.DataFrame.from_records(rows, columns=keys), table)
                 del rows  # the rows as Python objects are several times the frame: not kept while
                 yield frame  # the consumer works and the next chunk is fetched
+
+    def read_rows(
+        self,
+        table: str | Table,
+        day: dt.date,
+        column: str,
+        values: Sequence[Any],
+        columns: Sequence[str] | None = None,
+        batch: int = 10_000,
+    ) -> pd.DataFrame:
+        """The rows of the ``day`` partition of ``table`` whose ``column`` is one of ``values``,
+        ordered by ``column`` (asked ``batch`` values at a time)."""
+        table = self.table(table)
+        cols = [table.c[c] for c in columns] if columns else list(table.c)
+        wanted = sorted(set(values))
+        frames = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), batch):
+                query = select(*cols).where(
+                    _partition_column(table) == day, table.c[column].in_(wanted[start : start + batch])
+                )
+                result = conn.execute(query)
+                keys = [str(k) for k in result.keys()]  # noqa: SIM118
+                frames.append(_typed_frame(pd.DataFrame.from_records(result.fetchall(), columns=keys), table))
+        if not frames:
+            return _empty_frame(table, columns)
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return frame.sort_values(column, ignore_index=True)
 
     @property
     def libpq_uri(self) -> str:
@@ -668,7 +714,13 @@ class Warehouse:
         yield from self._arrow_query(table, day, list(columns), (), chunk_size)
 
     def _arrow_query(
-        self, table: Table, day: dt.date, columns: Sequence[str], order_by: Sequence[str], chunk_size: int
+        self,
+        table: Table,
+        day: dt.date,
+        columns: Sequence[str],
+        order_by: Sequence[str],
+        chunk_size: int,
+        part: tuple[int, int] | None = None,
     ) -> Iterator[pa.Table]:
         import adbc_driver_postgresql.dbapi as adbc
         import pyarrow as pa
@@ -682,6 +734,9 @@ class Warehouse:
         query = (
             f'SELECT {quoted(columns)} FROM "{table.name}" WHERE "{partition}" = DATE \'{day.isoformat()}\''
         )
+        if part is not None:
+            k, n = _slice(table, part)
+            query += f' AND COALESCE("slice_key", 0) % {n} = {k}'
         if order_by:
             query += f" ORDER BY {quoted(order_by)}"
         with adbc.connect(self.libpq_uri) as conn, conn.cursor() as cur:
@@ -846,6 +901,9 @@ def _typed_frame(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
             frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
         elif isinstance(column_type, Integer) and frame[name].dtype.kind in "iu":
             frame[name] = frame[name].astype("int64")  # Arrow keeps int4 as int32
+        elif isinstance(column_type, Integer) and frame[name].dtype == object:
+            # missing values: as Arrow reads them (rows of only None would stay objects)
+            frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
     return frame
 
 
