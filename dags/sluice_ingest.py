@@ -1,17 +1,21 @@
 """
-### Ingest one day of the domain's data: land → validate → publish, and the labels that arrived
+### Ingest one day of the domain's data: land → validate (in slices) → judge → publish, and the labels
 
 * **extract** fetches the day from the source (one of the domain's own, or the files dropped in the
   landing folder) and lands it *as delivered* in `raw_observations`. Landing files are read one by
   one: a file that cannot be used (unreadable, wrong columns, over `SLUICE_MAX_DAY_MB`) is kept and
   held back as a file, a malformed record as a row; neither stops the rest of the day.
 * **validate** runs the Great Expectations suites of `expectations/raw_observations.py`, generated
-  from the domain's declaration (`SLUICE_DOMAIN`) plus the domain's own expectations. A broken
+  from the domain's declaration (`SLUICE_DOMAIN`) plus the domain's own expectations. It is
+  mapped over slices of the day: one slice per `SLUICE_SLICE_ROWS` landed rows (default 500,000),
+  split by a stable hash of the identifier, so the workers of the production stack validate a
+  large day side by side. Results are in GX Data Docs, a page per suite and slice.
+* **judge** decides the day on what the slices found, as one pass over the day would: a broken
   schema, an empty or oversized delivery quarantines the whole batch; rows that break a row-level
   rule are quarantined and the rest published — unless their share is over the tolerance, then
   the whole batch is held back. A held-back batch fails this task with a message naming the
   batch, the expectations, the columns and the counts, after the quarantine is committed
-  (`quarantine`, `quarantine_rows`: nothing is lost). Results are in GX Data Docs.
+  (`quarantine`, `quarantine_rows`: nothing is lost).
 * **publish** writes the validated rows to `observations` and emits the `sluice.observations` asset.
 * **labels** stores the labels that arrived that day and emits `sluice.labels`.
 
@@ -78,29 +82,51 @@ def sluice_ingest():
     # Modularize code by importing functions from the include folder: each task is one call.
 
     @task
-    def extract(**context) -> dict:
+    def extract(**context) -> list[list[int]]:
         from sluice.ingest import land
+        from sluice.slicing import slices_for
         from sluice.sources import make_source
 
         with bad_input_fails_fast():
-            source = make_source(settings(), context["params"]["source"])
+            conf = settings()
+            source = make_source(conf, context["params"]["source"])
             batch = land(warehouse(), source, run_day(context), run_time(context), asked_at=now())
-            return batch.to_dict()
+        parts = slices_for(batch.rows, conf.slice_rows)
+        log.info("landed %s; validated in %d slice(s)", batch.to_dict(), parts)
+        return [[k, parts] for k in range(parts)]  # what validate is mapped over
+
+    @task(map_index_template="{{ slice_name }}")
+    def validate(part: list[int], **context) -> dict:
+        from airflow.sdk import get_current_context
+
+        from sluice.ingest import validate_slice
+
+        # the mapped instance's name in the UI (map_index_template)
+        get_current_context()["slice_name"] = f"slice {part[0] + 1} of {part[1]}"
+        with bad_input_fails_fast():
+            found = validate_slice(
+                warehouse(),
+                run_day(context),
+                gx_root=settings().gx_dir,
+                as_of=run_time(context),
+                now=now(),
+                part=part[0],
+                parts=part[1],
+            )
+        return found.to_dict()
 
     @task
-    def validate(batch: dict, **context) -> dict:
+    def judge(found: list[dict], **context) -> dict:
         from sluice import ingest
 
         with bad_input_fails_fast():
-            conf = settings()
             day = run_day(context)
-            batch_id, verdict = ingest.validate(
+            batch_id, verdict = ingest.judge(
                 warehouse(),
                 day,
-                gx_root=conf.gx_dir,
+                [ingest.SliceResult.from_dict(f) for f in found],
                 tolerance=context["params"]["tolerance"],
                 as_of=run_time(context),
-                now=now(),
             )
         message = verdict.message(batch_id, day)
         if verdict.decision == "quarantine":
@@ -143,8 +169,7 @@ def sluice_ingest():
         context["outlet_events"][LABELS].extra = summary
         return summary
 
-    batch = extract()
-    report = validate(batch)
+    report = judge(validate.expand(part=extract()))
     publish(report)
     labels()
 

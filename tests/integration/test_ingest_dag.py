@@ -16,6 +16,7 @@ from sluice.domains.water import DEFAULT_SCENARIO
 pytestmark = pytest.mark.integration
 
 FAULTS = DEFAULT_SCENARIO.parent / "faults.yaml"
+STEPS = ("extract", "validate", "judge", "publish", "labels")
 TABLES = ("raw_observations", "ingest_batches", "observations", "quarantine", "quarantine_rows", "labels")
 
 
@@ -32,6 +33,11 @@ def ingest_dag(dagbag, warehouse, warehouse_url, tmp_path, monkeypatch):
 
 
 def run(dag, logical_day: dt.date, conf: dict | None = None) -> dict[str, str]:
+    return {task: state for task, _, state in run_instances(dag, logical_day, conf)}
+
+
+def run_instances(dag, logical_day: dt.date, conf: dict | None = None) -> list[tuple[str, int, str]]:
+    """Run the day; each task instance's task id, map index and state."""
     logical = dt.datetime.combine(logical_day, dt.time.min, tzinfo=dt.UTC)
     # Every Param is passed: in-process runs update the shared task objects' params with a run's
     # conf, so a Param left out would keep the value an earlier test gave it.
@@ -42,7 +48,7 @@ def run(dag, logical_day: dt.date, conf: dict | None = None) -> dict[str, str]:
         run_after=logical + dt.timedelta(days=1, hours=1),
         run_conf=defaults | (conf or {}),
     )
-    return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    return [(ti.task_id, ti.map_index, str(ti.state)) for ti in dr.get_task_instances()]
 
 
 def asset_events(name: str) -> list[dict]:
@@ -64,7 +70,7 @@ def test_three_days_then_a_rerun_gives_identical_tables(ingest_dag, warehouse):
     days = [dt.date(2026, 1, 2), dt.date(2026, 1, 3), dt.date(2026, 1, 4)]
     for day in days:
         states = run(ingest_dag, day)
-        assert states == dict.fromkeys(("extract", "validate", "publish", "labels"), "success"), (day, states)
+        assert states == dict.fromkeys(STEPS, "success"), (day, states)
     counts = {d: warehouse.count("observations", d) for d in days}
     assert all(counts.values())
     published = {e["day"]: e for e in asset_events("sluice.observations")}
@@ -89,12 +95,13 @@ def test_out_of_range_rows_are_quarantined_and_the_rest_published(ingest_dag, wa
     assert newest["rows_quarantined"] == len(held)
 
 
-def test_a_schema_break_fails_validate_after_quarantining_every_row(ingest_dag, warehouse):
+def test_a_schema_break_fails_the_judge_after_quarantining_every_row(ingest_dag, warehouse):
     day = dt.date(2026, 1, 5)
     states = run(ingest_dag, day)
     assert states == {
         "extract": "success",
-        "validate": "failed",
+        "validate": "success",
+        "judge": "failed",
         "publish": "upstream_failed",
         "labels": "success",
     }
@@ -110,6 +117,31 @@ def test_a_schema_break_fails_validate_after_quarantining_every_row(ingest_dag, 
     [page] = json.loads(batch["validation_url"])  # the schema broke: the values suite did not run
     assert page.startswith("file://") and page.endswith(".html")
     assert day.isoformat() not in {e["day"] for e in asset_events("sluice.observations")}
+
+
+def test_a_day_validated_as_mapped_slices_gives_the_tables_of_one_slice(ingest_dag, warehouse, monkeypatch):
+    """2026-01-04 (hostile values in 1 % of the rows) in one slice, then in slices of 100 rows: the
+    validate task is mapped over them, and the day's tables are the same."""
+    from sqlalchemy import select
+
+    from sluice.warehouse import quarantine
+
+    day = dt.date(2026, 1, 4)
+
+    def outcome():
+        record = warehouse.fetch(select(quarantine).where(quarantine.c.sample_date == day))
+        digests = {t: warehouse.digest(t) for t in ("raw_observations", "observations", "quarantine_rows")}
+        return digests, [{k: v for k, v in r.items() if k != "validation_url"} for r in record]
+
+    assert run(ingest_dag, day) == dict.fromkeys(STEPS, "success")
+    one = outcome()
+    monkeypatch.setenv("SLUICE_SLICE_ROWS", "100")
+    dr_states = run_instances(ingest_dag, day)
+    mapped = sorted(i for task, i, _ in dr_states if task == "validate")
+    assert len(mapped) == -(-warehouse.count("raw_observations", day) // 100) > 2, mapped
+    assert {state for *_, state in dr_states} == {"success"}
+    assert outcome() == one
+    assert one[1] and one[1][0]["quarantined_rows"] > 0
 
 
 def test_the_day_param_overrides_the_logical_date(ingest_dag, warehouse):
