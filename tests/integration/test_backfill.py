@@ -102,6 +102,8 @@ def test_a_backfill_with_lost_events_ends_with_every_day_featurised_and_scored(d
         (t["dag_id"], t["task_id"], t["state"]) for t in instances if t["state"] not in ("success", "skipped")
     ]
     assert most_at_once(instances) <= 4, "AIRFLOW__CORE__PARALLELISM=4, as the README says"
-    logs = list((deployment.home / "airflow" / "logs").glob("dag_id=sluice_ingest/*/task_id=validate/**/*.log"))  # noqa: E501
+    logs = list(
+        (deployment.home / "airflow" / "logs").glob("dag_id=sluice_ingest/*/task_id=validate/**/*.log")
+    )  # noqa: E501
     assert logs and not any("Skipping registering function" in log.read_text() for log in logs)
     warehouse.dispose()

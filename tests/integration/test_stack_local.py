@@ -4,7 +4,9 @@ docker-compose.yaml and an env file, against the PostgreSQL and Redis on 127.0.0
 
 Triggers ``sluice_ingest`` through the REST API with a day Param, waits for the asset chain
 (ingest → features → score, with a champion registered in the stack's MLflow), and checks that both
-workers ran tasks and the warehouse holds the days. Stops everything it started, by PID."""
+workers ran tasks and the warehouse holds the days. Then a 2M-row day from the landing folder is
+validated in four slices, mapped over both workers, and judged: every planted fault, and nothing
+else, held back. Stops everything it started, by PID."""
 
 from __future__ import annotations
 
@@ -69,6 +71,8 @@ def stack(tmp_path_factory):
                 value = Fernet.generate_key().decode()
             elif "PASSWORD" in key or "SECRET" in key or "TOKEN" in key:
                 value = secrets.token_urlsafe(16)
+            elif key == "SLUICE_MAX_DAY_MB":
+                value = "1024"  # the 2M-row day's file
         lines.append(f"{key}{sep}{value}")
     env_file.write_text("\n".join(lines) + "\n")
     port, mlflow_port = free_port(), free_port()
@@ -118,7 +122,7 @@ def _failed_tasks(base: str, token: str, started: str, state) -> list[str]:
         if t["state"] in ("failed", "up_for_retry", "upstream_failed"):
             logs = sorted(
                 (state / "airflow" / "logs").glob(
-                    f"dag_id={t['dag_id']}/run_id={t['dag_run_id']}/task_id={t['task_id']}/attempt=*.log"
+                    f"dag_id={t['dag_id']}/run_id={t['dag_run_id']}/task_id={t['task_id']}/**/attempt=*.log"
                 )
             )
             tail = logs[-1].read_text(errors="replace")[-3000:] if logs else "(no log)"
@@ -184,4 +188,83 @@ def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(sta
         assert run["state"] == "success" and run["conf"]["day"] in DAYS
     hosts = {t["hostname"] for t in _instances(base, token, started) if t["state"] == "success"}
     assert {"worker-1", "worker-2"} <= hosts, f"task instances ran on {hosts}"
+    warehouse.dispose()
+
+
+BIG_DAY, BIG_ROWS = "2026-01-08", 2_000_000
+
+
+def _big_day(folder) -> set[int]:
+    """A 2M-row water day as one CSV file, with faults planted at known rows; returns those rows."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from sluice.domains.water import DOMAIN, RANGES
+
+    rng = np.random.default_rng(8)
+    n = BIG_ROWS
+    start = np.datetime64(f"{BIG_DAY}T00:00:00")
+    columns = {
+        "sample_id": np.char.add("B", np.arange(n).astype(str)).astype(object),
+        "station_id": np.array([f"ST{i:02d}" for i in range(1, 13)], dtype=object)[rng.integers(0, 12, n)],
+        "sampled_at": np.datetime_as_string(start + rng.integers(0, 86_400, n).astype("timedelta64[s]")),
+    }
+    for name, (low, high) in RANGES.items():
+        columns[name] = np.round(rng.uniform(low, high, n), 4).astype(str).astype(object)
+    unparsable, out_of_range = np.arange(11, n, 100_003), np.arange(29, n, 99_991)
+    columns["ph"][unparsable] = "7,2"
+    columns["hardness"][out_of_range] = "5000"
+    columns["sample_id"][1_500_001] = columns["sample_id"][1_500_000]  # one identifier twice
+    table = pa.table({c: pa.array(columns[c], type=pa.string()) for c in DOMAIN.delivered_names})
+    folder.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(table, folder / "day.csv")
+    return {*unparsable.tolist(), *out_of_range.tolist(), 1_500_000, 1_500_001}
+
+
+def test_a_2m_row_day_is_validated_in_slices_on_both_workers_and_judged_whole(stack):
+    from sqlalchemy import select
+
+    from sluice.warehouse import Warehouse, ingest_batches, quarantine_rows
+
+    state, port, _ = stack
+    base = f"http://localhost:{port}"
+    planted = _big_day(state / "landing" / BIG_DAY)
+    password = json.loads((state / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())[
+        "admin"
+    ]
+    token = _call(f"{base}/auth/token", body={"username": "admin", "password": password})["access_token"]
+    for dag_id in ("sluice_features", "sluice_score"):  # the ingest is under test, not 2M rows of features
+        _call(f"{base}/api/v2/dags/{dag_id}", token, {"is_paused": True}, method="PATCH")
+    _call(f"{base}/api/v2/dags/sluice_ingest", token, {"is_paused": False}, method="PATCH")
+    started = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    run_id = _call(
+        f"{base}/api/v2/dags/sluice_ingest/dagRuns",
+        token,
+        {"logical_date": None, "conf": {"day": BIG_DAY, "source": "landing"}},
+    )["dag_run_id"]
+    deadline = time.monotonic() + 900
+    run: dict = {}
+    while time.monotonic() < deadline:
+        time.sleep(10)
+        run = _call(f"{base}/api/v2/dags/sluice_ingest/dagRuns/{run_id}", token)
+        if run["state"] in ("success", "failed") or _failed_tasks(base, token, started, state):
+            break
+    assert run.get("state") == "success", (run, _failed_tasks(base, token, started, state))
+
+    ours = [t for t in _instances(base, token, started) if t["dag_run_id"] == run_id]
+    slices = [t for t in ours if t["task_id"] == "validate"]
+    assert sorted(t["map_index"] for t in slices) == [0, 1, 2, 3], slices  # 2M rows / 500,000 a slice
+    assert {t["state"] for t in slices} == {"success"}
+    assert {t["hostname"] for t in slices} == {"worker-1", "worker-2"}, "the slices ran on both workers"
+    assert sorted(t["rendered_map_index"] for t in slices) == [f"slice {k} of 4" for k in range(1, 5)]
+
+    warehouse = Warehouse(WAREHOUSE)
+    day = dt.date.fromisoformat(BIG_DAY)
+    held = warehouse.fetch(select(quarantine_rows.c.row_number).where(quarantine_rows.c.sample_date == day))
+    [batch] = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == day))
+    assert {r["row_number"] for r in held} == planted, "every planted fault, and nothing else, held back"
+    assert batch["status"] == "published" and batch["published_rows"] == BIG_ROWS - len(planted)
+    assert warehouse.count("observations", day) == BIG_ROWS - len(planted)
+    assert len(json.loads(batch["validation_url"])) == 8, "a Data Docs page per suite and slice"
     warehouse.dispose()
