@@ -3,6 +3,7 @@ land → validate (both suites) → publish → featurise, each step timed, on P
 code beside the baseline's (a git worktree of ``--baseline``), on the same data, in the same run.
 
     python bench/ingest.py [--pg URL] [--rows 1000000] [--history 7] [--baseline REF | --no-baseline]
+                           [--slices N]
 
 Set-up (not timed): ``--history`` days of 2,000 rows are ingested and featurised before the day
 (the entity history the features aggregate), in one database per path, and the day is written
@@ -10,7 +11,9 @@ once as a CSV file with faults mixed in (about 0.4 % of the rows held back): val
 parse or overflow, values out of range, identifiers repeated, a record cut short at the end. Each
 step runs in a process of its own (what an Airflow task is), so each peak RSS is that step's own. The table
 gives seconds and peak RSS per step and for the whole day, and checks that both paths held back
-the same rows with the same rules and published the same rows.
+the same rows with the same rules and published the same rows. ``--slices N`` validates this
+tree's day as the DAG does past ``SLUICE_SLICE_ROWS``: N slice processes (the mapped tasks, one
+after the other here) and a judge; its row gives their summed seconds and largest peak.
 """
 
 from __future__ import annotations
@@ -47,7 +50,17 @@ def step(name: str, url: str, home: str) -> dict:
     source = LandingSource(Path(home) / "landing", max_day_bytes=None)
     gx = Path(home) / "gx"
     started = time.perf_counter()
-    if name == "land":
+    if name.startswith("validate:"):  # one slice of the day, as a mapped validate task
+        part, parts = (int(v) for v in name.split(":")[1:])
+        found = ingest.validate_slice(warehouse, DAY, gx_root=gx, as_of=AS_OF, part=part, parts=parts)
+        (Path(home) / f"slice-{part}.json").write_text(json.dumps(found.to_dict()))
+        result = f"slice {part + 1} of {parts}: {found.rows} rows"
+    elif name == "judge":
+        files = Path(home).glob("slice-*.json")
+        found = [ingest.SliceResult.from_dict(json.loads(f.read_text())) for f in files]
+        _, verdict = ingest.judge(warehouse, DAY, found, tolerance=0.05, as_of=AS_OF)
+        result = f"{verdict.decision}, {verdict.quarantined_rows} rows held"
+    elif name == "land":
         result = ingest.land(warehouse, source, DAY, AS_OF).rows
     elif name == "validate":
         _, verdict = ingest.validate(warehouse, DAY, gx_root=gx, tolerance=0.05, as_of=AS_OF)
@@ -135,13 +148,17 @@ def outcome(url: str) -> dict:
     return found
 
 
-def run_path(url: str, home: Path, code: Path | None) -> list[dict]:
-    """Each step in a process of its own, with ``code`` (a worktree) in front of the library."""
+def run_path(url: str, home: Path, code: Path | None, slices: int = 1) -> list[dict]:
+    """Each step in a process of its own, with ``code`` (a worktree) in front of the library; with
+    ``slices`` above 1, validate as that many slice processes and a judge, reported as one step."""
     env = dict(os.environ)
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(code / "include"), str(code), env.get("PYTHONPATH", "")])
+    names = list(STEPS)
+    if slices > 1:
+        names[1:2] = [*(f"validate:{k}:{slices}" for k in range(slices)), "judge"]
     found = []
-    for name in STEPS:
+    for name in names:
         done = subprocess.run(
             [sys.executable, __file__, "--pg", url, "--step", name, "--home", str(home)],
             capture_output=True,
@@ -153,6 +170,17 @@ def run_path(url: str, home: Path, code: Path | None) -> list[dict]:
         if done.returncode or not lines:
             raise SystemExit(f"step {name} failed:\n{done.stderr[-4000:]}")
         found.append(json.loads(lines[-1].removeprefix("RESULT ")))
+    if slices > 1:  # the slices and the judge, as the one validate step of the table
+        parts = found[1 : slices + 2]
+        for part in parts:
+            print(f"  {part['step']}: {part['seconds']:.1f} s, peak {part['peak_rss_mb']:.0f} MB")
+        validate = {
+            "step": "validate",
+            "seconds": sum(p["seconds"] for p in parts),
+            "peak_rss_mb": max(p["peak_rss_mb"] for p in parts),
+            "result": parts[-1]["result"],
+        }
+        found = [found[0], validate, *found[slices + 2 :]]
     return found
 
 
@@ -224,6 +252,7 @@ def main() -> None:
     parser.add_argument(
         "--history-effect", type=int, metavar="DAYS", help="validate with 1 day of GX history, then DAYS"
     )
+    parser.add_argument("--slices", type=int, default=1, help="validate this tree's day in N slices")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -246,14 +275,15 @@ def main() -> None:
     for label, (url, code) in paths.items():
         home = base / label
         prepare(url, home, args.history, csv)
-        results[label] = run_path(url, home, code)
+        results[label] = run_path(url, home, code, args.slices if label == "new" else 1)
         outcomes[label] = outcome(url)
     if not args.no_baseline:
         repo = Path(__file__).resolve().parents[1]
         subprocess.run(
             ["git", "worktree", "remove", "--force", str(paths["today"][1])], check=False, cwd=repo
         )
-    print(f"ingest of one day of {args.rows:,} rows ({size:.0f} MB of CSV) on PostgreSQL")
+    sliced = f", this tree's validation in {args.slices} slices" if args.slices > 1 else ""
+    print(f"ingest of one day of {args.rows:,} rows ({size:.0f} MB of CSV) on PostgreSQL{sliced}")
     header = "".join(f" {label + ' s':>9} {label + ' MB':>9}" for label in paths)
     print(f"{'step':<10}{header}" + ("   speed-up" if len(paths) > 1 else ""))
     totals = {
