@@ -207,19 +207,15 @@ def now() -> dt.datetime:
 
 
 @contextmanager
-def bad_input_fails_fast(*more: type[Exception]) -> Iterator[None]:
-    """Bad input will not get better by retrying: fail the task at once, with the library's message.
-
-    Beyond the errors every step can raise, a task names the error types of its own library module.
-    """
-    from sluice.dates import DayError
-    from sluice.domain import DomainError
-    from sluice.ingest import IngestError
-    from sluice.settings import ConfigError
-    from sluice.sources import SourceError
-    from sluice.warehouse import WarehouseError
+def bad_input_fails_fast() -> Iterator[None]:
+    """An error of Sluice's that retrying will not mend (bad input, a wrong setting, a warehouse never
+    initialised: ``SluiceError.retry`` is false) fails the task at once, with the library's message;
+    one that may pass later (a delivery not there yet) and anything unexpected keep the retries."""
+    from sluice.errors import SluiceError
 
     try:
         yield
-    except (DayError, ConfigError, DomainError, SourceError, IngestError, WarehouseError, *more) as exc:
+    except SluiceError as exc:
+        if exc.retry:
+            raise
         raise AirflowFailException(str(exc)) from exc

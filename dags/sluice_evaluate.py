@@ -51,14 +51,6 @@ from sluice_common import (
 )
 
 
-def _errors() -> tuple[type[Exception], ...]:
-    from sluice.evaluation import EvaluationError
-    from sluice.registry import RegistryError
-    from sluice.training import TrainingError
-
-    return EvaluationError, RegistryError, TrainingError
-
-
 def _triggered_by(context: Any, what: str) -> str:
     dag_run = context["dag_run"]
     user = getattr(dag_run, "triggering_user_name", None)
@@ -162,7 +154,7 @@ def sluice_evaluate():
         params = context["params"]
         events = [e for e in event_extras(context) if e.get("version")]
         mlflow_experiment()
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             mode, asked = request(
                 force_promote=params["force_promote"],
                 rollback_to_version=params["rollback_to_version"],
@@ -195,7 +187,7 @@ def sluice_evaluate():
             "triggered_by": resolved["triggered_by"],
             "decided_at": run_time(context),
         }
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             if resolved["mode"] == "evaluate":
                 row = registry.decide_evaluation(
                     warehouse(),
@@ -227,7 +219,7 @@ def sluice_evaluate():
         from sluice import registry
 
         mlflow_experiment()
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             row = registry.apply(warehouse(), settings().model_name, decision["decision_id"])
         return {k: row[k] for k in ("decision", "status", "reason", "champion_before", "champion_after")}
 

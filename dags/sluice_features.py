@@ -73,7 +73,7 @@ def sluice_features():
 
     @task(outlets=[FEATURES])
     def build(**context) -> dict:
-        from sluice.features import FeatureError, build_day, summary, with_unbuilt
+        from sluice.features import build_day, summary, with_unbuilt
 
         conf, store, params = settings(), warehouse(), context["params"]
         asked = run_days(context)
@@ -84,7 +84,7 @@ def sluice_features():
             )
         results, failed = [], []
         for day in days:
-            with bad_input_fails_fast(FeatureError):
+            with bad_input_fails_fast():
                 result = build_day(
                     store,
                     day,

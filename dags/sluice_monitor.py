@@ -58,13 +58,6 @@ from sluice_common import (
 log = logging.getLogger(__name__)
 
 
-def _errors() -> tuple[type[Exception], ...]:
-    from sluice.monitoring import MonitoringError
-    from sluice.registry import RegistryError
-
-    return MonitoringError, RegistryError
-
-
 def _share(default: float, title: str, description: str) -> Param:
     return Param(default, type="number", minimum=0, maximum=1, title=title, description=description)
 
@@ -179,7 +172,7 @@ def sluice_monitor():
         from sluice import monitoring
 
         mlflow_experiment()
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             found = monitoring.champion(settings().model_name)
         if found is None:
             raise AirflowSkipException("no champion yet: nothing to monitor")
@@ -192,7 +185,7 @@ def sluice_monitor():
         day, params, store = run_day(context), context["params"], warehouse()
         model = monitoring.Champion.from_dict(model)
         mlflow_experiment()
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             report = monitoring.measure_day(
                 store,
                 day,
@@ -232,7 +225,7 @@ def sluice_monitor():
         params, store = context["params"], warehouse()
         day = parse_day(measured["day"])
         found = [monitoring.Alert.from_dict(a) for a in measured["alert_records"]]
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             request = monitoring.retraining_request(store, day, found, thresholds(params), windows(params))
             monitoring.record_request(store, day, request, computed_at=run_time(context))
         if not request.due:

@@ -50,13 +50,6 @@ from sluice_common import (
 log = logging.getLogger(__name__)
 
 
-def _errors() -> tuple[type[Exception], ...]:
-    from sluice.registry import RegistryError
-    from sluice.scoring import ScoringError
-
-    return RegistryError, ScoringError
-
-
 @dag(
     schedule=(FEATURES | CHAMPION),
     start_date=START_DATE,
@@ -110,7 +103,7 @@ def sluice_score():
 
         mlflow_experiment()
         name, asked = settings().model_name, context["params"]["model_version"]
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             pinned = scoring.pin(name, asked)
             if pinned is None:
                 raise AirflowSkipException(
@@ -129,7 +122,7 @@ def sluice_score():
         params, store = context["params"], warehouse()
         model = scoring.Pinned.from_dict(pinned)
         features_events, champion_events = event_extras(context, FEATURES), event_extras(context, CHAMPION)
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             days = scoring.plan_days(
                 store,
                 first=parse_day(params["day"], where="day") if params["day"] else None,
@@ -143,7 +136,7 @@ def sluice_score():
         if not days:
             raise AirflowSkipException("no day has features yet: nothing to re-score for the new champion")
         mlflow_experiment()
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             results = scoring.score_days(
                 store,
                 days,

@@ -74,13 +74,6 @@ def change_day(context: Any) -> str | None:
     return next((e["since"] for e in event_extras(context, RETRAIN_REQUESTED) if e.get("since")), None)
 
 
-def _errors() -> tuple[type[Exception], ...]:
-    from sluice.tracking import TrackingError
-    from sluice.training import TrainingError
-
-    return TrainingError, TrackingError
-
-
 @dag(
     # No start date: unpausing the DAG then waits for the next Monday instead of training at once
     # "as of" last Monday (with a start date, Airflow runs the latest missed tick, a week stale,
@@ -186,7 +179,7 @@ def sluice_train():
         from sluice import tracking
 
         as_of, since = as_of_day(context).isoformat(), change_day(context)
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             spec = training_spec(context["params"], as_of, since)
             prepared = tracking.prepare(warehouse(), mlflow_experiment(), spec, run_key=run_key(context))
         return prepared | {"as_of": as_of, "since": since}
@@ -200,7 +193,7 @@ def sluice_train():
         from sluice import tracking
 
         context["family_name"] = family_name  # names the mapped task instance in the UI
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             candidate = tracking.train(
                 warehouse(),
                 mlflow_experiment(),
@@ -216,7 +209,7 @@ def sluice_train():
         from sluice import tracking
 
         mlflow_experiment()  # points this process at the tracking server
-        with bad_input_fails_fast(*_errors()):
+        with bad_input_fails_fast():
             conf = settings()
             registered = tracking.register_challenger(
                 conf.model_name,

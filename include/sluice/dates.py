@@ -10,8 +10,10 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sluice.errors import SluiceError
 
-class DayError(ValueError):
+
+class DayError(SluiceError, ValueError):
     """The run names no usable day; the message says where it looked."""
 
 

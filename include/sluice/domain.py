@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from sluice.errors import SluiceError
+
 if TYPE_CHECKING:
     import great_expectations.expectations as gxe
     import pandas as pd
@@ -117,7 +119,7 @@ MAX_TEXT_LENGTH = 10_000
 """The default length bound of any other text column."""
 
 
-class DomainError(ValueError):
+class DomainError(SluiceError, ValueError):
     """A domain module cannot be used; the message names the module and what is wrong."""
 
 

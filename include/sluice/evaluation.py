@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sluice.errors import SluiceError
 from sluice.schema import METRICS
 from sluice.training import LOWER_IS_BETTER, holdout_metrics, labelled_between, metric_value
 from sluice.warehouse import Warehouse
@@ -26,7 +27,7 @@ from sluice.warehouse import Warehouse
 PROMOTE, REJECT, FORCED, ROLLBACK = "promote", "reject", "forced", "rollback"
 
 
-class EvaluationError(ValueError):
+class EvaluationError(SluiceError, ValueError):
     """The evaluation cannot be made with these inputs; the message says why."""
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import and_, func, select
 
 from sluice import quarantine
 from sluice.domain import CATEGORICAL, COUNT, LABEL_RATE, Aggregate, Domain
+from sluice.errors import SluiceError
 from sluice.validation import PUBLISH, QUARANTINE, GXRunner, Verdict, decide
 from sluice.warehouse import Warehouse, feature_batches, ingest_batches, labels
 
@@ -35,7 +36,7 @@ TABLE = "features"
 KEYS = ("sample_date", "sample_id", "entity", "sampled_at")
 
 
-class FeatureError(RuntimeError):
+class FeatureError(SluiceError, RuntimeError):
     """Features cannot be built for the day asked; the message says why and what to do."""
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sluice import quarantine, slicing
 from sluice.dates import day_bounds
 from sluice.domain import FLOAT, INTEGER, TIMESTAMP, Domain
+from sluice.errors import SluiceError
 from sluice.sources import DeliveredFile, Delivery, Part, Source
 from sluice.validation import (
     BATCH,
@@ -54,7 +55,7 @@ ORIGIN = ["source_file", "source_row", "defect"]
 """Where a landed row came from, and why it is malformed (None: it is not)."""
 
 
-class IngestError(RuntimeError):
+class IngestError(SluiceError, RuntimeError):
     """A step cannot run on the warehouse's current state; the message says why and what to do."""
 
 

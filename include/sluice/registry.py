@@ -29,6 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sqlalchemy import select, update
 
+from sluice.errors import SluiceError
 from sluice.evaluation import (
     FORCED,
     REJECT,
@@ -47,7 +48,7 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 TAG = "sluice"
 
 
-class RegistryError(RuntimeError):
+class RegistryError(SluiceError, RuntimeError):
     """The registry is not in a state this step can work from; the message says what to do."""
 
 

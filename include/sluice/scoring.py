@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Float, Integer, Text, func, select
 
+from sluice.errors import SluiceError
 from sluice.training import THRESHOLD
 from sluice.warehouse import Warehouse, feature_batches, prediction_batches, predictions, quoted
 
@@ -52,7 +53,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-class ScoringError(RuntimeError):
+class ScoringError(SluiceError, RuntimeError):
     """The model and the data do not fit together, or there is nothing to score; the message says why."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sluice.domain import DEFAULT_DOMAIN, Domain
+from sluice.errors import SluiceError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ def worker_hostname() -> str:
     return os.environ.get("SLUICE_WORKER_NAME") or socket.getfqdn()
 
 
-class ConfigError(ValueError):
+class ConfigError(SluiceError, ValueError):
     """A setting has a value Sluice cannot use; the message names the variable."""
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sluice.errors import SluiceError
 from sluice.validation import EXAMPLES, Finding
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ COMBINED_AGGREGATES = frozenset(
 """The table and aggregate expectations whose day result :func:`combine` derives from slices."""
 
 
-class SlicingError(ValueError):
+class SlicingError(SluiceError, ValueError):
     """A suite has a check whose day result cannot be derived from slices of the day."""
 
 

@@ -27,6 +27,7 @@ from mlflow.data.dataset_source import DatasetSource
 from mlflow.tracking import MlflowClient
 from sqlalchemy import select
 
+from sluice.errors import SluiceError
 from sluice.training import (
     METRICS,
     SCORERS,
@@ -50,7 +51,7 @@ inferred: MLflow's inference loads the model in a subprocess, about 4 s a model.
 """Permutation importance is computed on a seeded sample of at most this many hold-out rows."""
 
 
-class TrackingError(RuntimeError):
+class TrackingError(SluiceError, RuntimeError):
     """MLflow holds something training cannot continue from; the message says what."""
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import and_, select
 
+from sluice.errors import SluiceError
 from sluice.schema import METRICS, MODEL_FAMILIES
 from sluice.warehouse import Warehouse, labels
 
@@ -45,7 +46,7 @@ THRESHOLD = 0.5
 """Score at or above which a sample is predicted class 1 (for F1 and accuracy)."""
 
 
-class TrainingError(ValueError):
+class TrainingError(SluiceError, ValueError):
     """Training cannot run with these inputs; the message says which and why."""
 
 

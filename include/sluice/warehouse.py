@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from sluice.domain import TIMESTAMP, Domain
+from sluice.errors import SluiceError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -341,7 +342,7 @@ _PG_COPY_TYPES = {
 }
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(SluiceError, RuntimeError):
     """A warehouse operation was asked for something that cannot be done; the message says what."""
 
 

@@ -19,6 +19,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sluice.errors import NotReady, SluiceError
 from sluice.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -29,11 +30,11 @@ __all__ = ["DeliveredFile", "Delivery", "DeliveryNotReady", "Part", "Source", "S
 LANDING = "landing"
 
 
-class DeliveryNotReady(RuntimeError):
+class DeliveryNotReady(NotReady, RuntimeError):
     """The day's batch has not been delivered yet; try again later."""
 
 
-class SourceError(ValueError):
+class SourceError(SluiceError, ValueError):
     """A source is configured in a way it cannot work with (a scenario file, a data package): the
     message names what; retrying does not help."""
 
