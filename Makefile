@@ -49,8 +49,9 @@ demo: install  ## the closed loop through the real DAGs, beside never-retrain an
 test-fast: install  ## unit tests only
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/unit $(PYTEST_ARGS)
 
-lint: install  ## ruff: style, import rules, heavy imports banned in dags/
+lint: install  ## ruff: style, import rules, heavy imports banned in dags/, Airflow's own rules (AIR)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check --preview --select AIR dags plugins include
 	$(VENV)/bin/ruff format --check .
 
 format: install

@@ -45,6 +45,37 @@ DAG's start date executes no task at all. No DAG catches up, so an early start s
 extra; it only lets backfills and dated runs reach the domain's history."""
 
 
+JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array", list: "array"}
+
+
+def params_of(spec: type) -> dict[str, Param]:
+    """The form fields of a library spec's knobs (``sluice.specs``): default, type, bounds, title and
+    description as the spec declares them, so they are written once."""
+    from sluice.specs import knobs
+
+    params = {}
+    for name, (default, about) in knobs(spec).items():
+        bounds = {k: about[k] for k in ("minimum", "maximum") if about[k] is not None}
+        value = list(default) if isinstance(default, tuple) else default
+        params[name] = Param(
+            value,
+            type=JSON_TYPES[type(default)],
+            title=about["title"],
+            description=about["description"],
+            **bounds,
+        )
+    return params
+
+
+def spec_from(spec: type, params: dict) -> Any:
+    """The spec a run asked for: its knobs from the run's Params (tuples for arrays)."""
+    from sluice.specs import knobs
+
+    return spec(
+        **{n: tuple(params[n]) if isinstance(d, tuple) else params[n] for n, (d, _) in knobs(spec).items()}
+    )
+
+
 def day_param() -> Param:
     return Param(
         None,

@@ -146,7 +146,7 @@ def _triggered_by(context: Any, what: str) -> str:
 def sluice_evaluate():
     # Modularize code by importing functions from the include folder: each task is one call.
 
-    @task
+    @task(multiple_outputs=True)
     def resolve(**context) -> dict:
         from sluice.registry import request
         from sluice.registry import resolve as resolve_versions
@@ -173,7 +173,7 @@ def sluice_evaluate():
             "triggered_by": _triggered_by(context, what),
         }
 
-    @task
+    @task(multiple_outputs=True)
     def decide(resolved: dict, **context) -> dict:
         from sluice import registry
         from sluice.dates import parse_day
@@ -214,7 +214,7 @@ def sluice_evaluate():
                 )
         return {k: row[k] for k in ("decision_id", "decision", "reason", "champion_before", "champion_after")}
 
-    @task
+    @task(multiple_outputs=True)
     def apply(decision: dict, **context) -> dict:
         from sluice import registry
 
@@ -223,7 +223,7 @@ def sluice_evaluate():
             row = registry.apply(warehouse(), settings().model_name, decision["decision_id"])
         return {k: row[k] for k in ("decision", "status", "reason", "champion_before", "champion_after")}
 
-    @task(outlets=[CHAMPION])
+    @task(multiple_outputs=True, outlets=[CHAMPION])
     def announce(applied: dict, **context) -> dict:
         if applied["status"] != "applied" or applied["champion_after"] == applied["champion_before"]:
             raise AirflowSkipException(f"the champion did not change: {applied['reason']}")

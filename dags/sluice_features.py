@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 def sluice_features():
     # Modularize code by importing functions from the include folder: each task is one call.
 
-    @task(outlets=[FEATURES])
+    @task(multiple_outputs=True, outlets=[FEATURES])
     def build(**context) -> dict:
         from sluice.features import build_day, summary, with_unbuilt
 

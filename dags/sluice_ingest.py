@@ -95,7 +95,7 @@ def sluice_ingest():
         log.info("landed %s; validated in %d slice(s)", batch.to_dict(), parts)
         return [[k, parts] for k in range(parts)]  # what validate is mapped over
 
-    @task(map_index_template="{{ slice_name }}")
+    @task(multiple_outputs=False, map_index_template="{{ slice_name }}")  # one XCom: the slice's findings
     def validate(part: list[int], **context) -> dict:
         from airflow.sdk import get_current_context
 
@@ -115,7 +115,7 @@ def sluice_ingest():
             )
         return found.to_dict()
 
-    @task
+    @task(multiple_outputs=True)
     def judge(found: list[dict], **context) -> dict:
         from sluice import ingest
 
@@ -138,7 +138,7 @@ def sluice_ingest():
             "rows_quarantined": verdict.quarantined_rows,
         }
 
-    @task(outlets=[OBSERVATIONS])
+    @task(multiple_outputs=True, outlets=[OBSERVATIONS])
     def publish(report: dict, **context) -> dict:
         from sluice.ingest import publish as publish_day
 
@@ -147,7 +147,7 @@ def sluice_ingest():
         context["outlet_events"][OBSERVATIONS].extra = summary
         return summary
 
-    @task(outlets=[LABELS])
+    @task(multiple_outputs=True, outlets=[LABELS])
     def labels(**context) -> dict:
         from sluice.ingest import ingest_labels
         from sluice.sources import make_source

@@ -41,6 +41,7 @@ from functools import partial
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from sluice.alerting import Thresholds  # light: the form's thresholds are declared there
 from sluice_common import (
     DEFAULT_ARGS,
     RETRAIN_REQUESTED,
@@ -48,9 +49,11 @@ from sluice_common import (
     bad_input_fails_fast,
     day_param,
     mlflow_experiment,
+    params_of,
     run_day,
     run_time,
     settings,
+    spec_from,
     tags,
     warehouse,
 )
@@ -58,20 +61,8 @@ from sluice_common import (
 log = logging.getLogger(__name__)
 
 
-def _share(default: float, title: str, description: str) -> Param:
-    return Param(default, type="number", minimum=0, maximum=1, title=title, description=description)
-
-
-def thresholds(params: dict):
-    from sluice.monitoring import Thresholds
-
-    return Thresholds(
-        drift_share=params["drift_share"],
-        prediction_drift=params["prediction_drift"],
-        accuracy_drop=params["accuracy_drop"],
-        quarantine_rate=params["quarantine_rate"],
-        cooldown_days=params["cooldown_days"],
-    )
+def thresholds(params: dict) -> Thresholds:
+    return spec_from(Thresholds, params)
 
 
 def windows(params: dict):
@@ -97,36 +88,7 @@ def windows(params: dict):
     doc_md=__doc__,
     params={
         "day": day_param(),
-        "drift_share": _share(
-            0.1,
-            "Drift share threshold",
-            "Alert when more than this share of the features drifted from the champion's training "
-            "days (each feature's test: Evidently's choice for its type and size).",
-        ),
-        "prediction_drift": _share(
-            0.1,
-            "Prediction drift threshold",
-            "Alert when the normed Wasserstein distance between the day's scores and the champion's "
-            "scores on its hold-out is over this.",
-        ),
-        "accuracy_drop": _share(
-            0.05,
-            "Accuracy drop tolerance",
-            "Alert when a labelled day's accuracy is this much below the served version's hold-out accuracy.",
-        ),
-        "quarantine_rate": _share(
-            0.05,
-            "Quarantine rate threshold",
-            "Alert when validation holds back more than this share of a day.",
-        ),
-        "cooldown_days": Param(
-            7,
-            type="integer",
-            minimum=0,
-            maximum=90,
-            title="Retraining cooldown (days)",
-            description="After a retraining request, alerts do not request again for this many days.",
-        ),
+        **params_of(Thresholds),
         "min_labelled_days": Param(
             4,
             type="integer",
@@ -167,7 +129,7 @@ def windows(params: dict):
 def sluice_monitor():
     # Modularize code by importing functions from the include folder: each task is one call.
 
-    @task
+    @task(multiple_outputs=True)
     def champion(**context) -> dict:
         from sluice import monitoring
 
@@ -178,7 +140,7 @@ def sluice_monitor():
             raise AirflowSkipException("no champion yet: nothing to monitor")
         return found.to_dict()
 
-    @task
+    @task(multiple_outputs=True)
     def measure(model: dict, **context) -> dict:
         from sluice import monitoring
 
@@ -217,7 +179,7 @@ def sluice_monitor():
         lines = measured["alerts"] + ([f"report: {measured['report']}"] if measured["report"] else [])
         return send(context, subject, lines, measured["alert_records"])
 
-    @task(outlets=[RETRAIN_REQUESTED])
+    @task(multiple_outputs=True, outlets=[RETRAIN_REQUESTED])
     def request_retraining(measured: dict, **context) -> dict:
         from sluice import monitoring
         from sluice.dates import parse_day

@@ -97,7 +97,7 @@ log = logging.getLogger(__name__)
 def sluice_score():
     # Modularize code by importing functions from the include folder: each task is one call.
 
-    @task
+    @task(multiple_outputs=True)
     def pin(**context) -> dict:
         from sluice import scoring
 
@@ -114,7 +114,7 @@ def sluice_score():
         log.info("scoring with %s (%s)", pinned, "asked for" if asked else "the champion now")
         return pinned.to_dict()
 
-    @task(outlets=[PREDICTIONS])
+    @task(multiple_outputs=True, outlets=[PREDICTIONS])
     def score(pinned: dict, **context) -> dict:
         from sluice import scoring
         from sluice.dates import parse_day

@@ -174,7 +174,7 @@ def change_day(context: Any) -> str | None:
 def sluice_train():
     # Modularize code by importing functions from the include folder: each task is one call.
 
-    @task
+    @task(multiple_outputs=True)
     def prepare(**context) -> dict:
         from sluice import tracking
 
@@ -188,7 +188,7 @@ def sluice_train():
     def families(**context) -> list[str]:
         return list(context["params"]["families"])
 
-    @task(map_index_template="{{ family_name }}")
+    @task(multiple_outputs=True, map_index_template="{{ family_name }}")
     def train(family_name: str, prepared: dict, **context) -> dict:
         from sluice import tracking
 
@@ -204,7 +204,7 @@ def sluice_train():
             )
         return candidate.to_dict()
 
-    @task(outlets=[CHALLENGER])
+    @task(multiple_outputs=True, outlets=[CHALLENGER])
     def register(candidates: list[dict], prepared: dict, **context) -> dict:
         from sluice import tracking
 

@@ -19,15 +19,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sluice.alerting import MonitoringError
 from sluice.domain import Domain
-from sluice.errors import SluiceError
 
 FLOOR = 0.1
 """The least threshold of a distance test: Evidently's default for both tests used here."""
-
-
-class MonitoringError(SluiceError, ValueError):
-    """A monitoring setting or input is unusable; the message names it."""
 
 
 SCORE = "score"

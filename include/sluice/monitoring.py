@@ -15,49 +15,25 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from sluice.alerting import (
+    ACCURACY_DROP,
+    DRIFT_SCORE,
+    DRIFT_SHARE,
+    PREDICTION_DRIFT,
+    QUARANTINE_RATE,
+    RETRAINING_METRICS,
+    MonitoringError,
+    Thresholds,
+)
 from sluice.drift import (
     SCORE,
     DriftResult,
-    MonitoringError,
     calibrate,
     data_drift,
     day_level_columns,
     drift_columns,
     prediction_drift,
 )
-
-DRIFT_SCORE = "drift_score"
-DRIFT_SHARE = "drift_share"
-PREDICTION_DRIFT = "prediction_drift"
-ACCURACY_DROP = "accuracy_drop"
-QUARANTINE_RATE = "quarantine_rate"
-
-RETRAINING_METRICS = (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP)
-"""Metrics whose alert asks for retraining; a quarantine-rate alert is about the data source."""
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """When a figure becomes an alert. Each is compared with ``>`` (over the threshold alerts)."""
-
-    drift_share: float = 0.3
-    """Share of the features whose distribution drifted from the reference."""
-    prediction_drift: float = 0.1
-    """Drift score of the model's scores against its hold-out scores."""
-    accuracy_drop: float = 0.05
-    """Accuracy below the champion's hold-out accuracy, on days whose labels have arrived."""
-    quarantine_rate: float = 0.05
-    """Share of the delivered rows held back by validation."""
-    cooldown_days: int = 7
-    """Days after a retraining request during which another alert does not request again."""
-
-    def __post_init__(self) -> None:
-        for name in (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise MonitoringError(f"threshold {name}={value} must be between 0 and 1")
-        if self.cooldown_days < 0:
-            raise MonitoringError(f"cooldown_days={self.cooldown_days} must be 0 or more")
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,6 @@ def test_a_backfill_with_lost_events_ends_with_every_day_featurised_and_scored(d
     assert most_at_once(instances) <= 4, "AIRFLOW__CORE__PARALLELISM=4, as the README says"
     logs = list(
         (deployment.home / "airflow" / "logs").glob("dag_id=sluice_ingest/*/task_id=validate/**/*.log")
-    )  # noqa: E501
+    )
     assert logs and not any("Skipping registering function" in log.read_text() for log in logs)
     warehouse.dispose()

@@ -29,8 +29,8 @@ DAY = dt.date(2026, 2, 1)
 def test_only_figures_over_their_threshold_alert_and_the_message_names_everything():
     figures = {DRIFT_SHARE: 0.45, PREDICTION_DRIFT: 0.02, ACCURACY_DROP: None, QUARANTINE_RATE: 0.05}
     [alert] = alerts(DAY, figures, Thresholds())
-    assert (alert.metric, alert.value, alert.threshold) == (DRIFT_SHARE, 0.45, 0.3)
-    assert alert.message() == "2026-02-01: drift_share is 0.45, over the threshold 0.3"
+    assert (alert.metric, alert.value, alert.threshold) == (DRIFT_SHARE, 0.45, 0.1)
+    assert alert.message() == "2026-02-01: drift_share is 0.45, over the threshold 0.1"
     assert alerts(DAY, {QUARANTINE_RATE: 0.05}, Thresholds()) == []  # equal is not over
 
 
