@@ -13,13 +13,13 @@ def prepare_data(
 ) -> float:
     """Ingest, validate, publish and featurise ``first``..``last`` (the calls the DAG tasks make);
     the seconds it took."""
-    from sluice import features, ingest
+    from sluice import checking, features, ingest
 
     started = time.perf_counter()
     day = first
     while day <= last:
         ingest.land(warehouse, source, day, as_of)
-        _, verdict = ingest.validate(warehouse, day, gx_root=gx_root, tolerance=0.05, as_of=as_of)
+        _, verdict = checking.validate(warehouse, day, gx_root=gx_root, tolerance=0.05, as_of=as_of)
         if verdict.decision != "quarantine":
             ingest.publish(warehouse, day, as_of=as_of)
             features.build_day(warehouse, day, history_days=7, gx_root=gx_root, as_of=as_of)

@@ -99,7 +99,7 @@ def sluice_ingest():
     def validate(part: list[int], **context) -> dict:
         from airflow.sdk import get_current_context
 
-        from sluice.ingest import validate_slice
+        from sluice.checking import validate_slice
 
         # the mapped instance's name in the UI (map_index_template)
         get_current_context()["slice_name"] = f"slice {part[0] + 1} of {part[1]}"
@@ -117,14 +117,14 @@ def sluice_ingest():
 
     @task(multiple_outputs=True)
     def judge(found: list[dict], **context) -> dict:
-        from sluice import ingest
+        from sluice import checking
 
         with bad_input_fails_fast():
             day = run_day(context)
-            batch_id, verdict = ingest.judge(
+            batch_id, verdict = checking.judge(
                 warehouse(),
                 day,
-                [ingest.SliceResult.from_dict(f) for f in found],
+                [checking.SliceResult.from_dict(f) for f in found],
                 tolerance=context["params"]["tolerance"],
                 as_of=run_time(context),
             )

@@ -62,13 +62,13 @@ def seed_days(
 ) -> None:
     """Ingest, label and featurise ``days`` from ``conf``'s source with the library (the calls the
     DAG tasks make), without Airflow: the fast way to give a DAG test some history."""
-    from sluice import features, ingest
+    from sluice import checking, features, ingest
     from sluice.sources import make_source
 
     source = make_source(conf, None)
     for day in days:
         ingest.land(warehouse, source, day, as_of)
-        ingest.validate(warehouse, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
+        checking.validate(warehouse, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
         ingest.publish(warehouse, day, as_of=as_of)
         ingest.ingest_labels(warehouse, source, day, gx_root=conf.gx_dir, tolerance=0.05, as_of=as_of)
         if day not in without_features:

@@ -1,4 +1,4 @@
-"""Ingestion of one day: land raw → validate → publish (or quarantine) → labels.
+"""Ingestion of one day: land raw → (check it: :mod:`sluice.checking`) → publish → labels.
 
 Each step is one function that the matching task of ``dags/sluice_ingest.py`` calls, and each
 writes its day's partitions in one transaction, so re-running any step (or the whole day) gives the
@@ -12,30 +12,32 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
 from sluice import quarantine, slicing
-from sluice.dates import day_bounds
-from sluice.domain import FLOAT, INTEGER, TIMESTAMP, Domain
-from sluice.errors import SluiceError
+from sluice.checking import (
+    ORIGIN,
+    RAW,
+    IngestError,
+    delivered_frame,
+    landing_failures,
+    published_elsewhere,
+    row_failure,
+    with_where,
+)
+from sluice.domain import Domain
+from sluice.parsing import to_typed
 from sluice.sources import DeliveredFile, Delivery, Part, Source
 from sluice.validation import (
-    BATCH,
-    EXAMPLES,
-    FILE,
     PARTIAL,
     PUBLISH,
     QUARANTINE,
-    ROW,
     Failure,
-    Finding,
     GXRunner,
     Verdict,
     decide,
@@ -44,19 +46,10 @@ from sluice.warehouse import (
     Transaction,
     Warehouse,
     ingest_batches,
-    prediction_batches,
-    predictions,
     quarantine_rows,
 )
 
-RAW = "raw_observations"
 LABELS = "labels"
-ORIGIN = ["source_file", "source_row", "defect"]
-"""Where a landed row came from, and why it is malformed (None: it is not)."""
-
-
-class IngestError(SluiceError, RuntimeError):
-    """A step cannot run on the warehouse's current state; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -231,435 +224,6 @@ def land(
     )
 
 
-# --- validate --------------------------------------------------------------------------------
-
-
-def _batch(warehouse: Warehouse, day: dt.date) -> dict[str, Any]:
-    rows = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == day))
-    if not rows:
-        raise IngestError(f"nothing landed for {day}: run the extract task for that day first")
-    return rows[0]
-
-
-def delivered_frame(
-    warehouse: Warehouse,
-    day: dt.date,
-    *,
-    part: tuple[int, int] | None = None,
-    rows: Sequence[int] | None = None,
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """The landed batch exactly as delivered (its own columns, text values), indexed by the row's
-    number in the batch, and beside it (same index) where each row came from and its defect.
-
-    ``part`` ``(k, n)``: only slice ``k`` of ``n`` of the day; ``rows``: only those row numbers."""
-    batch = _batch(warehouse, day)
-    columns = json.loads(batch["columns"])
-    declared = warehouse.domain.delivered_names
-    known = [c for c in columns if c in declared]
-    names = ["row_number", *known, "extra", *ORIGIN]
-    if rows is not None:
-        raw = warehouse.read_rows(warehouse.raw_observations, day, "row_number", rows, columns=names)
-    else:
-        raw = warehouse.read_partition(
-            warehouse.raw_observations, day, columns=names, order_by=["row_number"], part=part
-        )
-    raw = raw.set_index("row_number")
-    raw.index = raw.index.astype("int64")
-    raw.index.name = None
-    frame = raw[known].copy()
-    unknown = [c for c in columns if c not in declared]
-    if unknown:
-        extra = pd.DataFrame([json.loads(e) if e else {} for e in raw["extra"]], index=raw.index)
-        for column in unknown:
-            frame[column] = extra.get(column)
-    return batch, frame, raw[ORIGIN]
-
-
-def to_typed(delivered: pd.DataFrame, domain: Domain) -> pd.DataFrame:
-    """Parse text into the declared types (same index); what does not parse becomes missing, and
-    :func:`parse_failures` holds its row back. Text columns stay as delivered."""
-    typed = pd.DataFrame(index=delivered.index)
-    for column in domain.delivered:
-        values = delivered[column.name]
-        if column.dtype == TIMESTAMP:
-            typed[column.name] = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-        elif column.dtype in (FLOAT, INTEGER):
-            typed[column.name] = _numbers(values)
-        else:
-            typed[column.name] = values
-    return typed
-
-
-def _numbers(values: pd.Series) -> pd.Series:
-    """Text as float64, surrounding whitespace (any Unicode space) allowed; missing where it does
-    not parse. pandas' parser takes ASCII spaces itself, so only the values it refuses are
-    stripped and tried again (stripping every value first gives the same numbers, slower)."""
-    parsed = pd.to_numeric(values, errors="coerce").astype("float64")
-    retry = parsed.isna().to_numpy() & values.notna().to_numpy()
-    if retry.any():
-        parsed[retry] = pd.to_numeric(values[retry].str.strip(), errors="coerce").astype("float64")
-    return parsed
-
-
-LARGEST_WHOLE = 2**53
-"""Integers are stored as float8: beyond this they would not come back as delivered."""
-
-
-def unparsed(delivered: pd.Series, typed: pd.Series, dtype: str) -> pd.Series:
-    """Rows where a delivered value did not become a value of ``dtype`` (it would be stored as
-    missing, or as a number the delivery did not hold)."""
-    given = delivered.notna()
-    if dtype == TIMESTAMP:
-        return given & typed.isna()
-    number = typed.to_numpy(dtype="float64", na_value=np.nan)
-    bad = ~np.isfinite(number)
-    if dtype == INTEGER:
-        with np.errstate(invalid="ignore"):
-            bad |= (np.abs(number) > LARGEST_WHOLE) | (np.floor(number) != number)
-    return given & pd.Series(bad, index=typed.index)
-
-
-def row_failure(
-    suite: str,
-    expectation: str,
-    column: str | None,
-    why: str,
-    rows: tuple[int, ...],
-    examples: pd.Series,
-    origin: pd.DataFrame | None,
-    total: int,
-    details: str | None = None,
-) -> Failure:
-    """A row-level failure found by Sluice itself (not by a GX suite): ``rows`` are row numbers,
-    ``examples`` the offending values (indexed by row number), ``total`` the batch's rows."""
-    return Failure(
-        suite=suite,
-        expectation=expectation,
-        column=column,
-        scope=ROW,
-        why=why,
-        unexpected_count=len(rows),
-        unexpected_percent=100.0 * len(rows) / max(total, 1),
-        details=details,
-        examples=tuple(examples.loc[list(rows[:EXAMPLES])]),
-        row_numbers=rows,
-        where=where(origin, rows),
-    )
-
-
-def parse_failures(
-    delivered: pd.DataFrame, typed: pd.DataFrame, domain: Domain, origin: pd.DataFrame | None = None
-) -> list[Failure]:
-    """A row-level failure per column where a delivered value does not parse into its type: a
-    delivered, non-empty value never becomes missing (or infinite) silently."""
-    failures = []
-    for column in domain.delivered:
-        if column.dtype not in (TIMESTAMP, FLOAT, INTEGER) or column.name not in delivered:
-            continue
-        bad = unparsed(delivered[column.name], typed[column.name], column.dtype)
-        if bad.any():
-            failures.append(
-                row_failure(
-                    "sluice.parse",
-                    "expect_column_values_to_parse",
-                    column.name,
-                    "parsable value",
-                    tuple(int(i) for i in delivered.index[bad.to_numpy()]),
-                    delivered[column.name],
-                    origin,
-                    len(delivered),
-                    details=f"not a {column.dtype} the warehouse can hold",
-                )
-            )
-    return failures
-
-
-def where(origin: pd.DataFrame | None, rows: tuple[int, ...] | list[int]) -> tuple[str, ...]:
-    """``file:row`` of the first failing rows (``row N`` when the source delivered no file)."""
-    if origin is None or not len(rows):
-        return ()
-    first = origin.loc[list(rows[:EXAMPLES])]
-    return tuple(
-        f"{f}:{int(r)}" if isinstance(f, str) else f"row {int(r)}"
-        for f, r in zip(first["source_file"], first["source_row"], strict=True)
-    )
-
-
-def landing_failures(files: list[DeliveredFile], origin: pd.DataFrame, rows: int) -> list[Failure]:
-    """What landing found: a failure per delivered file that could not be used (scope ``file``)
-    and one for the rows that are malformed as delivered (scope ``row``)."""
-    malformed = malformed_failure(origin, rows)
-    return [*file_failures(files), *([malformed] if malformed else [])]
-
-
-def file_failures(files: list[DeliveredFile]) -> list[Failure]:
-    """A ``file``-scope failure per delivered file that could not be used."""
-    return [
-        Failure(
-            suite="sluice.landing",
-            expectation="expect_file_to_be_usable",
-            column=None,
-            scope=FILE,
-            why="readable delivery",
-            unexpected_count=f.rows,
-            details=f.problem,
-            file=f.name,
-        )
-        for f in files
-        if f.problem
-    ]
-
-
-def malformed_failure(origin: pd.DataFrame, rows: int) -> Failure | None:
-    """The rows malformed as delivered (a record's field count, a NUL), as one row-level failure."""
-    malformed = origin["defect"].notna()
-    if not malformed.any():
-        return None
-    numbers = tuple(int(i) for i in origin.index[malformed.to_numpy()])
-    return row_failure(
-        "sluice.landing",
-        "expect_row_to_be_well_formed",
-        None,
-        "well-formed row",
-        numbers,
-        origin["defect"],
-        origin,
-        rows,
-    )
-
-
-def _published_elsewhere(conn: Any, warehouse: Warehouse, day: dt.date) -> list[str]:
-    id_ = warehouse.domain.id
-    r, o = warehouse.raw_observations.alias("r"), warehouse.observations.alias("o")
-    query = (
-        select(r.c[id_].label("id"))
-        .join(o, o.c[id_] == r.c[id_])
-        .where(r.c.sample_date == day, o.c.sample_date != day)
-        .distinct()
-    )
-    return sorted(row.id for row in conn.execute(query))
-
-
-def _with_where(failures: list[Failure], origin: pd.DataFrame) -> list[Failure]:
-    return [replace(f, where=f.where or where(origin, f.row_numbers)) for f in failures]
-
-
-LANDING, DELIVERED, PARSED, VALUES = 0, 1, 2, 3
-"""The stages of a day's checks, in the order they run and are reported (:class:`Finding` keys)."""
-
-
-@dataclass(frozen=True)
-class SliceResult:
-    """What the checks found on one slice of a day (:func:`validate_slice`), for :func:`judge`."""
-
-    part: int
-    parts: int
-    rows: int
-    malformed: int
-    findings: tuple[Finding, ...] = ()
-    urls: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "part": self.part,
-            "parts": self.parts,
-            "rows": self.rows,
-            "malformed": self.malformed,
-            "findings": [f.to_dict() for f in self.findings],
-            "urls": list(self.urls),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SliceResult:
-        return cls(
-            part=int(data["part"]),
-            parts=int(data["parts"]),
-            rows=int(data["rows"]),
-            malformed=int(data["malformed"]),
-            findings=tuple(Finding.from_dict(f) for f in data["findings"]),
-            urls=tuple(data["urls"]),
-        )
-
-
-def _found(failures: list[Failure], stage: int, place: dict[str | None, int] | None = None) -> list[Finding]:
-    """Sluice's own failures as findings of ``stage`` (placed by column, as they were found)."""
-    return [Finding(f, success=False, key=(stage, place[f.column] if place else 1)) for f in failures]
-
-
-def validate_slice(
-    warehouse: Warehouse,
-    day: dt.date,
-    *,
-    gx_root: Path,
-    as_of: dt.datetime,
-    now: dt.datetime | None = None,
-    part: int = 0,
-    parts: int = 1,
-) -> SliceResult:
-    """Run the day's checks on slice ``part`` of ``parts`` (all of it when ``parts`` is 1) and
-    return what every check found, for :func:`judge`. Nothing is written but the GX results.
-
-    ``now`` (default ``as_of``) is when the check runs: no event may lie after it. (``as_of`` is
-    the run's own time; a domain's day can end after it, e.g. a day in New York that a run at
-    midnight UTC asks for once it is over.)
-
-    What landing found comes first: a malformed row is held back as a row; the suites then judge
-    the well-formed rows, and every value that does not parse into its declared type is held back.
-    """
-    from expectations import raw_observations as raw_suites  # GX: only the tasks that validate import it
-
-    domain = warehouse.domain
-    delivered_suite, values_suite = raw_suites.delivered_suite(domain), raw_suites.values_suite(domain)
-    if parts > 1:
-        slicing.check_sliceable(delivered_suite, first=True)
-        slicing.check_sliceable(values_suite, first=False)
-    batch, delivered, origin = delivered_frame(warehouse, day, part=(part, parts) if parts > 1 else None)
-    total = int(batch["row_count"] or 0)
-    malformed = malformed_failure(origin, len(delivered))
-    findings = _found([malformed] if malformed else [], LANDING)
-    well_formed = delivered[origin["defect"].isna().to_numpy()]
-    run_name = batch["batch_id"] if parts == 1 else f"{batch['batch_id']}-slice{part + 1}of{parts}"
-    runner = GXRunner(gx_root)
-    urls: list[str] = []
-    # an empty delivery fails the volume check; a day over the domain's size is judged from its count
-    if total <= domain.max_rows_per_day and (len(well_formed) or (total == 0 and part == 0)):
-        with warehouse.engine.connect() as conn:
-            elsewhere = _published_elsewhere(conn, warehouse, day)
-        found, url = runner.findings(
-            delivered_suite,
-            well_formed,
-            run_name=run_name,
-            run_time=as_of,
-            parameters={"published_elsewhere": elsewhere},
-            stage=DELIVERED,
-        )
-        findings += [replace(f, failure=_with_where([f.failure], origin)[0]) for f in found]
-        urls += [url] if url else []
-        # whether the day holds back every row: certain from one slice only when it is the whole
-        # day, or the columns are wrong (the same for every slice); otherwise :func:`judge` decides
-        final = [f for f in found if not f.success and f.failure.scope == BATCH]
-        if parts > 1:
-            final = [f for f in final if f.failure.expectation == "expect_table_columns_to_match_set"]
-        if not final:
-            start, end = day_bounds(day, domain.timezone)
-            typed = to_typed(well_formed, domain)
-            place = {c: i for i, c in enumerate(domain.delivered_names)}
-            findings += _found(parse_failures(well_formed, typed, domain, origin), PARSED, place)
-            # the values (and their shares of missing values) of the rows that may be published:
-            # a value that did not parse is not a missing one
-            failed = {n for f in findings if not f.success for n in f.failure.row_numbers}
-            candidates = typed[~typed.index.isin(failed)]
-            if len(candidates):  # when every row failed already, no value is left to judge
-                found, url = runner.findings(
-                    values_suite,
-                    candidates,
-                    run_name=run_name,
-                    run_time=as_of,
-                    parameters={"day_start": start, "day_end": end, "run_time": now or as_of},
-                    stage=VALUES,
-                )
-                findings += [replace(f, failure=_with_where([f.failure], origin)[0]) for f in found]
-                urls += [url] if url else []
-    count = malformed.unexpected_count if malformed else 0
-    return SliceResult(part, parts, len(delivered), count, tuple(findings), tuple(urls))
-
-
-def judge(
-    warehouse: Warehouse,
-    day: dt.date,
-    results: Sequence[SliceResult],
-    *,
-    tolerance: float,
-    as_of: dt.datetime,
-) -> tuple[str, Verdict]:
-    """Decide the day on its slices' findings and record the verdict (quarantine rows, batch
-    status) atomically. Returns the batch id and the verdict.
-
-    A file that could not be used is held back as a file. When the verdict is ``quarantine`` the
-    day's ``observations`` and what was derived from them (its ``features``, ``predictions`` and
-    ``prediction_batches``) are removed in the same transaction: a re-run that now fails never
-    leaves the rows of an earlier, different delivery published, featurised or reported as
-    scored. The delivery itself stays in ``raw_observations`` and the quarantine.
-    """
-    from expectations.raw_observations import DELIVERED as DELIVERED_SUITE
-
-    domain = warehouse.domain
-    batch = _batch(warehouse, day)
-    batch_id, total = batch["batch_id"], int(batch["row_count"] or 0)
-    parts = sorted({r.part for r in results})
-    expected = results[0].parts if results else 1
-    if parts != list(range(expected)) or any(r.parts != expected for r in results):
-        raise IngestError(f"{day}: slices {parts} of {expected} were validated: each must be, once")
-    if sum(r.rows for r in results) != total:
-        raise IngestError(
-            f"{day}: the slices hold {sum(r.rows for r in results)} rows, the landed batch {total}: "
-            "the day was landed again after validation started; validate it again"
-        )
-    files = [DeliveredFile.from_dict(f) for f in json.loads(batch.get("files") or "[]")]
-    malformed = sum(r.malformed for r in results)
-    found = slicing.combine(
-        (f for r in results for f in r.findings), totals={LANDING: total, PARSED: total - malformed}
-    )
-    if any(f.failure.scope == BATCH and f.key[0] == DELIVERED for f in found):
-        found = [f for f in found if f.key[0] <= DELIVERED]  # a single pass stops there
-    failures = [*file_failures(files), *(f.failure for f in found)]
-    if total > domain.max_rows_per_day:  # judged from the count: GX is not run on such a day
-        failures.append(
-            Failure(
-                suite=DELIVERED_SUITE,
-                expectation="expect_table_row_count_to_be_between",
-                column=None,
-                scope=BATCH,
-                why="delivery completeness",
-                observed=total,
-                details=f"over the domain's max_rows_per_day={domain.max_rows_per_day}",
-            )
-        )
-    urls = [u for r in sorted(results, key=lambda r: r.part) for u in r.urls]
-    verdict = replace(decide(total, failures, tolerance), validation_urls=tuple(urls))
-    if verdict.decision == QUARANTINE:
-        _, held, origin = delivered_frame(warehouse, day)
-    else:
-        _, held, origin = delivered_frame(warehouse, day, rows=list(verdict.bad_rows))
-    q_batch, q_rows = quarantine.records(
-        day, batch_id, RAW, verdict, held, as_of, id_column=domain.id, origin=origin
-    )
-    with warehouse.transaction() as tx:
-        quarantine.write(tx, day, RAW, verdict, q_batch, q_rows)
-        if verdict.decision == QUARANTINE:
-            for table in (warehouse.observations, warehouse.features, predictions, prediction_batches):
-                tx.delete_partition(table, day)
-        tx.update_partition(
-            ingest_batches,
-            day,
-            status="quarantined" if verdict.decision == QUARANTINE else "validated",
-            quarantined_rows=verdict.quarantined_rows,
-            published_rows=0 if verdict.decision == QUARANTINE else None,
-            validated_at=as_of,
-            validation_url=quarantine.url_list(urls),
-        )
-    return batch_id, verdict
-
-
-def validate(
-    warehouse: Warehouse,
-    day: dt.date,
-    *,
-    gx_root: Path,
-    tolerance: float,
-    as_of: dt.datetime,
-    now: dt.datetime | None = None,
-    slices: int = 1,
-) -> tuple[str, Verdict]:
-    """Validate the landed day in ``slices`` slices, one after the other in this process, and
-    judge it (:func:`validate_slice`, :func:`judge`): the DAG runs the slices as mapped tasks."""
-    results = [
-        validate_slice(warehouse, day, gx_root=gx_root, as_of=as_of, now=now, part=k, parts=slices)
-        for k in range(slices)
-    ]
-    return judge(warehouse, day, results, tolerance=tolerance, as_of=as_of)
-
-
 # --- publish ---------------------------------------------------------------------------------
 
 PUBLISH_LOCK = 0x51_0CE_0B5
@@ -687,7 +251,7 @@ def publish(warehouse: Warehouse, day: dt.date, *, as_of: dt.datetime) -> dict[s
     typed = to_typed(good, domain)
     with warehouse.transaction() as tx:
         tx.lock(PUBLISH_LOCK)
-        clash = set(_published_elsewhere(tx.conn, warehouse, day)) & set(typed[domain.id])
+        clash = set(published_elsewhere(tx.conn, warehouse, day)) & set(typed[domain.id])
         replayed = typed[typed[domain.id].isin(clash)]
         if len(replayed):
             _hold_replayed(
@@ -776,7 +340,7 @@ def ingest_labels(
         more, url = GXRunner(gx_root).validate(
             label_suites.labels_suite(domain), well_formed, run_name=batch_id, run_time=as_of
         )
-        failures += _with_where(more, origin)
+        failures += with_where(more, origin)
         urls = (url,) if url else ()
         if labelled_at in well_formed:
             failures += _time_failures(well_formed[labelled_at], now or as_of, origin)

@@ -22,7 +22,7 @@ from pathlib import Path
 import joblib
 import pytest
 
-from sluice import ingest, scoring
+from sluice import checking, ingest, scoring
 from sluice.domains.water.simulator import SimulatorConfig
 from sluice.domains.water.source import SimulatedSource
 from sluice.training import FAMILIES
@@ -109,7 +109,7 @@ def kill_midway(script: str, *args: str, tmp_path: Path) -> None:
 
 def land_and_validate(warehouse: Warehouse, source, gx: Path) -> None:
     ingest.land(warehouse, source, DAY, AS_OF)
-    _, verdict = ingest.validate(warehouse, DAY, gx_root=gx, tolerance=0.05, as_of=AS_OF)
+    _, verdict = checking.validate(warehouse, DAY, gx_root=gx, tolerance=0.05, as_of=AS_OF)
     assert verdict.decision != "quarantine", verdict.reason
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sluice import features, ingest
+from sluice import checking, features, ingest
 from sluice.domains.water import DOMAIN, MEASUREMENTS
 from sluice.domains.water import STATIONS as DEFAULT_STATIONS
 from sluice.domains.water.simulator import Scenario, SimulatorConfig
@@ -129,7 +129,7 @@ def test_station_history_reads_only_the_days_before_and_averages_what_was_measur
 def ingest_days(warehouse, gx_root, days):
     for d in days:
         ingest.land(warehouse, SOURCE, d, AS_OF)
-        ingest.validate(warehouse, d, gx_root=gx_root, tolerance=0.05, as_of=AS_OF)
+        checking.validate(warehouse, d, gx_root=gx_root, tolerance=0.05, as_of=AS_OF)
         ingest.publish(warehouse, d, as_of=AS_OF)
 
 

@@ -68,7 +68,7 @@ def test_labels_arrive_the_next_day_and_days_outside_the_data_are_refused():
 
 
 def test_local_days_and_local_features():
-    from sluice.ingest import to_typed
+    from sluice.parsing import to_typed
 
     day = replay.FlightsReplay().fetch(dt.date(2013, 7, 4), LATER)
     typed = to_typed(day.reset_index(drop=True), DOMAIN)
@@ -87,7 +87,7 @@ def test_local_days_and_local_features():
 
 def test_the_last_day_of_2013_is_held_back_because_its_weather_stopped(warehouse, tmp_path):
     """The data's weather ends on 2013-12-30: GX holds back 12-31 as a batch, naming the rule."""
-    from sluice import ingest
+    from sluice import checking, ingest
     from sluice.warehouse import Warehouse
 
     store = Warehouse(str(warehouse.url.render_as_string(hide_password=False)), domain=DOMAIN)
@@ -96,7 +96,7 @@ def test_the_last_day_of_2013_is_held_back_because_its_weather_stopped(warehouse
     source = replay.FlightsReplay()
     for day, expected in ((dt.date(2013, 12, 30), "publish"), (dt.date(2013, 12, 31), "quarantine")):
         ingest.land(store, source, day, LATER)
-        _, verdict = ingest.validate(store, day, gx_root=tmp_path, tolerance=0.05, as_of=LATER)
+        _, verdict = checking.validate(store, day, gx_root=tmp_path, tolerance=0.05, as_of=LATER)
         assert verdict.decision == expected, verdict.message("b", day)
     assert [f.rule for f in verdict.failures] == ["expect_column_values_to_be_between(weather_age)"]
     assert "weather feed" in verdict.message("b", day)

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from sluice import ingest
+from sluice import checking, ingest, parsing
 from sluice.domain import RESERVED
 from sluice.domains.water import RANGES
 from sluice.domains.water.simulator import SimulatorConfig, generate_batch
@@ -68,7 +68,7 @@ class Landing:
 
     def ingest(self, warehouse: Warehouse, day: dt.date = DAY, as_of: dt.datetime = AS_OF, tolerance=1.0):
         landed = ingest.land(warehouse, self.source, day, as_of)
-        _, verdict = ingest.validate(warehouse, day, gx_root=self.gx, tolerance=tolerance, as_of=as_of)
+        _, verdict = checking.validate(warehouse, day, gx_root=self.gx, tolerance=tolerance, as_of=as_of)
         published = None
         if verdict.decision != "quarantine":
             published = ingest.publish(warehouse, day, as_of=as_of)
@@ -178,7 +178,7 @@ def test_a_frame_sources_column_named_like_sluices_is_caught_by_the_schema_check
     rows.insert(0, name, ["5", "5", "5", "5", "5", "5"])
     rows.loc[2, "ph"] = "99"
     landed = ingest.land(warehouse, FrameSource(rows), DAY, AS_OF)
-    _, verdict = ingest.validate(warehouse, DAY, gx_root=tmp_path / "gx", tolerance=1.0, as_of=AS_OF)
+    _, verdict = checking.validate(warehouse, DAY, gx_root=tmp_path / "gx", tolerance=1.0, as_of=AS_OF)
     assert verdict.decision == "quarantine"
     assert "expect_table_columns_to_match_set" in verdict.reason
     kept = held(warehouse)
@@ -348,8 +348,8 @@ def test_the_parse_guard_catches_what_the_patterns_let_through():
         {c: ["1"] * 4 for c in COLUMNS} | {"ph": ["1e999", "7", "9" * 20, None], "sampled_at": ["x"] * 4},
         index=[10, 11, 12, 13],
     )
-    typed = ingest.to_typed(delivered, DOMAIN)
-    failures = {f.column: f for f in ingest.parse_failures(delivered, typed, DOMAIN)}
+    typed = parsing.to_typed(delivered, DOMAIN)
+    failures = {f.column: f for f in checking.parse_failures(delivered, typed, DOMAIN)}
     assert failures["ph"].row_numbers == (10,), "infinite; a missing value is not a parse failure"
     assert failures["sampled_at"].row_numbers == (10, 11, 12, 13)
 
@@ -443,7 +443,7 @@ def test_a_warehouse_that_was_never_set_up_fails_at_once_saying_what_to_do(wareh
     landing.deliver({"day.csv": csv_text(good_rows(3))})
     steps = {
         "land": lambda: ingest.land(store, landing.source, DAY, AS_OF),
-        "validate": lambda: ingest.validate(store, DAY, gx_root=landing.gx, tolerance=0.1, as_of=AS_OF),
+        "validate": lambda: checking.validate(store, DAY, gx_root=landing.gx, tolerance=0.1, as_of=AS_OF),
         "publish": lambda: ingest.publish(store, DAY, as_of=AS_OF),
         "labels": lambda: ingest.ingest_labels(
             store, landing.source, DAY, gx_root=landing.gx, tolerance=0.1, as_of=AS_OF
@@ -472,7 +472,7 @@ def test_two_days_that_share_identifiers_publish_each_id_once_and_quarantine_the
     as_of = AS_OF + dt.timedelta(days=1)
     for day in (first, second):  # both validated before either publishes: neither sees the other
         ingest.land(warehouse, landing.source, day, as_of)
-        ingest.validate(warehouse, day, gx_root=landing.gx, tolerance=1.0, as_of=as_of)
+        checking.validate(warehouse, day, gx_root=landing.gx, tolerance=1.0, as_of=as_of)
     results, errors = {}, []
 
     def publish(day):

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from sluice import ingest
+from sluice import checking, ingest
 from sluice.domains.water.simulator import Scenario, SimulatorConfig
 from sluice.domains.water.source import SimulatedSource
 from sluice.ingest import IngestError
@@ -36,7 +36,7 @@ def day(offset: int) -> dt.date:
 
 def run_day(warehouse, gx_root, d: dt.date, as_of: dt.datetime = AS_OF):
     batch = ingest.land(warehouse, SOURCE, d, as_of)
-    _, verdict = ingest.validate(warehouse, d, gx_root=gx_root, tolerance=0.05, as_of=as_of)
+    _, verdict = checking.validate(warehouse, d, gx_root=gx_root, tolerance=0.05, as_of=as_of)
     published = ingest.publish(warehouse, d, as_of=as_of) if verdict.decision != "quarantine" else None
     ingest.ingest_labels(warehouse, SOURCE, d, gx_root=gx_root, tolerance=0.05, as_of=as_of)
     return batch, verdict, published
@@ -144,7 +144,7 @@ def test_a_day_that_becomes_quarantined_on_rerun_unpublishes_its_old_rows(wareho
         )
     )
     ingest.land(warehouse, broken, day(1), AS_OF)
-    _, verdict = ingest.validate(warehouse, day(1), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
+    _, verdict = checking.validate(warehouse, day(1), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
     assert verdict.decision == "quarantine"
     for table in ("observations", "features", "predictions", "prediction_batches"):
         assert warehouse.count(table, day(1)) == 0, table
@@ -166,19 +166,19 @@ def test_a_replayed_sample_id_is_not_published_twice(warehouse, tmp_path):
             return frame
 
     ingest.land(warehouse, Replaying(), day(2), AS_OF)
-    _, verdict = ingest.validate(warehouse, day(2), gx_root=tmp_path, tolerance=1.0, as_of=AS_OF)
+    _, verdict = checking.validate(warehouse, day(2), gx_root=tmp_path, tolerance=1.0, as_of=AS_OF)
     assert {f.rule for f in verdict.failures} == {"expect_column_values_to_not_be_in_set(sample_id)"}
     assert verdict.quarantined_rows == 5
 
 
 def test_steps_out_of_order_say_what_to_do(warehouse, tmp_path):
     with pytest.raises(IngestError, match="nothing landed for 2026-01-02: run the extract task"):
-        ingest.validate(warehouse, day(1), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
+        checking.validate(warehouse, day(1), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
     ingest.land(warehouse, SOURCE, day(1), AS_OF)
     with pytest.raises(IngestError, match="has not been validated: run validate first"):
         ingest.publish(warehouse, day(1), as_of=AS_OF)
     ingest.land(warehouse, SOURCE, day(4), AS_OF)
-    ingest.validate(warehouse, day(4), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
+    checking.validate(warehouse, day(4), gx_root=tmp_path, tolerance=0.05, as_of=AS_OF)
     with pytest.raises(IngestError, match=r"\(2026-01-05\) is quarantined: nothing to publish"):
         ingest.publish(warehouse, day(4), as_of=AS_OF)
 
@@ -225,7 +225,7 @@ def test_numbers_parse_as_if_every_value_were_stripped_first():
     import numpy as np
     import pandas as pd
 
-    from sluice.ingest import _numbers
+    from sluice.parsing import _numbers
 
     pool = np.array(
         [" 7.2 ", "\t5\n", "\u00a07", "7\u2003", "\x1c7", "7\x85", " ", "", None, "1e5 ", " +3", "- 3", "nan",

@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
     """
     import datetime as dt, json, sys
     from pathlib import Path
-    from sluice import ingest
+    from sluice import checking, ingest
     from sluice.settings import Settings
     from sluice.sources import make_source
     from sluice.warehouse import Warehouse
@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
     warehouse.create_tables()
     day, as_of = dt.date(2026, 1, 5), dt.datetime(2026, 1, 6, 1, tzinfo=dt.UTC)
     landed = ingest.land(warehouse, make_source(settings, "landing"), day, as_of)
-    _, verdict = ingest.validate(warehouse, day, gx_root=settings.gx_dir, tolerance=0.05, as_of=as_of)
+    _, verdict = checking.validate(warehouse, day, gx_root=settings.gx_dir, tolerance=0.05, as_of=as_of)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent
     status = open("/proc/self/status").read().splitlines()
     peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024

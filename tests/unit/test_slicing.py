@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from sluice import ingest, slicing
+from sluice import checking, ingest, slicing
 from sluice.warehouse import ingest_batches, quarantine, quarantine_rows
 from tests.unit.test_hostile_inputs import AS_OF, DAY, Landing, csv_text, good_rows
 
@@ -75,7 +75,7 @@ def outcome(warehouse, verdict) -> dict:
 
 
 def run(warehouse, landing: Landing, slices: int, tolerance: float):
-    _, verdict = ingest.validate(
+    _, verdict = checking.validate(
         warehouse, DAY, gx_root=landing.gx, tolerance=tolerance, as_of=AS_OF, slices=slices
     )
     if verdict.decision != "quarantine":
@@ -152,7 +152,7 @@ def test_a_share_of_missing_values_is_judged_on_the_whole_day(warehouse, landing
     ingest.land(warehouse, landing.source, DAY, AS_OF)
     shares = []
     for k in range(7):
-        _, part, _ = ingest.delivered_frame(warehouse, DAY, part=(k, 7))
+        _, part, _ = checking.delivered_frame(warehouse, DAY, part=(k, 7))
         shares.append(part["hardness"].isna().mean())
     assert min(shares) < 0.05 < max(shares), "the test needs slices on both sides of the limit"
     result = assert_same_in_slices(warehouse, landing, slices=(7,))
@@ -178,32 +178,32 @@ def test_every_row_is_in_exactly_one_slice_and_an_identifier_in_one_slice(wareho
     landing.deliver({"a.csv": csv_text(rows)})
     ingest.land(warehouse, landing.source, DAY, AS_OF)
     for n in (1, 2, 5):
-        parts = [ingest.delivered_frame(warehouse, DAY, part=(k, n))[1] for k in range(n)]
+        parts = [checking.delivered_frame(warehouse, DAY, part=(k, n))[1] for k in range(n)]
         numbers = [i for p in parts for i in p.index]
         assert sorted(numbers) == list(range(300))
         for a in range(n):
             for b in range(a + 1, n):
                 assert not set(parts[a]["sample_id"]) & set(parts[b]["sample_id"])
     with pytest.raises(Exception, match="slice 5 of 5 does not exist"):
-        ingest.delivered_frame(warehouse, DAY, part=(5, 5))
+        checking.delivered_frame(warehouse, DAY, part=(5, 5))
 
 
 def test_the_judge_refuses_missing_or_repeated_slices_and_a_day_landed_again(warehouse, landing):
     landing.deliver({"a.csv": csv_text(good_rows(60))})
     ingest.land(warehouse, landing.source, DAY, AS_OF)
     parts = [
-        ingest.validate_slice(warehouse, DAY, gx_root=landing.gx, as_of=AS_OF, part=k, parts=3)
+        checking.validate_slice(warehouse, DAY, gx_root=landing.gx, as_of=AS_OF, part=k, parts=3)
         for k in range(3)
     ]
     for wrong in (parts[:2], [parts[0], parts[0], parts[2]]):
         with pytest.raises(ingest.IngestError, match="each must be, once"):
-            ingest.judge(warehouse, DAY, wrong, tolerance=0.05, as_of=AS_OF)
+            checking.judge(warehouse, DAY, wrong, tolerance=0.05, as_of=AS_OF)
     landing.deliver({"b.csv": csv_text(good_rows(5, seed=8, prefix="b"))})
     ingest.land(warehouse, landing.source, DAY, AS_OF)
     with pytest.raises(ingest.IngestError, match="landed again"):
-        ingest.judge(warehouse, DAY, parts, tolerance=0.05, as_of=AS_OF)
+        checking.judge(warehouse, DAY, parts, tolerance=0.05, as_of=AS_OF)
     # what a mapped task hands to the judge survives JSON
-    back = [ingest.SliceResult.from_dict(json.loads(json.dumps(p.to_dict()))) for p in parts]
+    back = [checking.SliceResult.from_dict(json.loads(json.dumps(p.to_dict()))) for p in parts]
     assert back == parts
 
 

@@ -12,7 +12,7 @@ from expectations import raw_observations as raw_suites
 from sluice.dates import day_bounds
 from sluice.domains.water import DOMAIN
 from sluice.domains.water.simulator import SimulatorConfig, generate_batch
-from sluice.ingest import to_typed
+from sluice.parsing import to_typed
 from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, Failure, GXRunner, decide
 
 SOURCE_COLUMNS = DOMAIN.delivered_names
