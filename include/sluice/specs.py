@@ -5,7 +5,7 @@ the library, the form in the Airflow UI and the README's table."""
 
 from __future__ import annotations
 
-from dataclasses import Field, field, fields
+from dataclasses import field, fields
 from typing import Any
 
 KNOB = "sluice.knob"
@@ -28,7 +28,7 @@ def knobs(spec: type) -> dict[str, tuple[Any, dict[str, Any]]]:
     """The spec's knobs, in declaration order: name → (default, title/description/bounds)."""
     found: dict[str, tuple[Any, dict[str, Any]]] = {}
     for f in fields(spec):
-        about = f.metadata.get(KNOB) if isinstance(f, Field) else None
+        about = f.metadata.get(KNOB)
         if about is not None:
             found[f.name] = (f.default, dict(about))
     return found

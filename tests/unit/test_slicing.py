@@ -222,7 +222,7 @@ def test_a_check_that_cannot_be_added_up_from_slices_is_refused_before_anything_
     slicing.check_sliceable(mostly, first=False)  # a later suite: its share is added up
     with pytest.raises(slicing.SlicingError, match="mostly=0.9"):
         slicing.check_sliceable(mostly, first=True)
-    assert slicing.slices_for(0) == 1 and slicing.slices_for(1_000_001, 500_000) == 3
+    assert slicing.slices_for(0, 500_000) == 1 and slicing.slices_for(1_000_001, 500_000) == 3
 
 
 def test_slices_added_up_match_one_pass_for_shares_bounds_and_counts(tmp_path):
