@@ -65,7 +65,9 @@ def main() -> None:
 
     from sluice import tracking
     from sluice.domains.flights.source import FIRST_DAY, FlightsReplay
-    from sluice.training import TrainingSpec, load_labelled, time_split
+    from sluice.modelstore import ModelStore
+    from sluice.specs import TrainingSpec
+    from sluice.training import load_labelled, time_split
     from sluice.warehouse import Warehouse, create_database_if_missing
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="sluice-bench-flights-"))
@@ -73,7 +75,7 @@ def main() -> None:
     create_database_if_missing(url)
     warehouse = Warehouse(url)
     warehouse.create_tables()
-    experiment = tracking.configure(f"sqlite:///{root / 'mlflow.db'}", "bench-flights", root / "artifacts")
+    models = ModelStore(f"sqlite:///{root / 'mlflow.db'}", "bench-flights", root / "artifacts")
     print("| as of | hold-out days | rows | late | family | ROC AUC | accuracy | train s |")
     print("|---|---|---:|---:|---|---:|---:|---:|")
     for as_of in args.as_of:
@@ -90,7 +92,7 @@ def main() -> None:
                 dt.datetime(2014, 1, 2, tzinfo=dt.UTC),
             )
             print(f"<!-- data {days[0]} .. {days[-1]} ingested and featurised in {seconds:.0f} s -->")
-        prepared = tracking.prepare(warehouse, experiment, spec, run_key=f"bench-{as_of}")
+        prepared = tracking.prepare(warehouse, models, spec, run_key=f"bench-{as_of}")
         holdout = time_split(load_labelled(warehouse, spec), spec.holdout_days).holdout
         where = (
             f"| {as_of} | {prepared['holdout_days'][0]} .. {prepared['holdout_days'][-1]} | "
@@ -100,7 +102,7 @@ def main() -> None:
             started = time.perf_counter()
             c = tracking.train(
                 warehouse,
-                experiment,
+                models,
                 spec,
                 family_name,
                 parent_run_id=prepared["parent_run_id"],

@@ -27,18 +27,18 @@ from functools import partial
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from benchlib import peak_rss_mb, rss_mb
-from scoring import BENCH_DAYS, BENCH_PG, MODEL, SCORED_AT, set_up, tracking_uri
+from scoring import BENCH_DAYS, BENCH_PG, MODEL, SCORED_AT, model_store, set_up
 
 
 def measured(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
-    from sluice import drift, monitoring, tracking
+    from sluice import drift, monitoring
     from sluice.warehouse import Warehouse
 
-    tracking.configure(tracking_uri(Path(args.root)), "bench", Path(args.root) / "artifacts")
-    champion = monitoring.champion(MODEL)
-    predict = monitoring.scorer(champion)
+    models = model_store(Path(args.root))
+    champion = monitoring.champion(models, MODEL)
+    predict = monitoring.scorer(models, champion)
     warehouse = Warehouse(args.pg)
     day = dt.date.fromisoformat(args.day)
     before = rss_mb()
@@ -63,7 +63,7 @@ def measured(args: argparse.Namespace) -> dict:
             monitoring.Thresholds(),
             monitoring.Windows(reference_rows=args.sample_rows, current_rows=args.sample_rows),
             reports_dir=Path(args.root) / "reports",
-            holdout_accuracy=partial(monitoring.holdout_accuracy, MODEL),
+            holdout_accuracy=partial(monitoring.holdout_accuracy, models, MODEL),
         )
         found = {"drift_share": report.figure("drift_share"), "rows": report.figure("rows")}
     return found | {
@@ -97,8 +97,9 @@ def main() -> None:
     from sluice.warehouse import Warehouse
 
     warehouse, day = Warehouse(args.pg), BENCH_DAYS
-    pinned = scoring.pin(MODEL)
-    scoring.score_day(warehouse, day, pinned, scoring.load(pinned), scored_at=SCORED_AT, scored_by="bench")
+    pinned = scoring.pin(model_store(), MODEL)
+    model = scoring.load(model_store(), pinned)
+    scoring.score_day(warehouse, day, pinned, model, scored_at=SCORED_AT, scored_by="bench")
     print(f"{MODEL} v{version}; day {day}: {warehouse.count('features', day):,} feature rows, scored")
     print(f"{'path':<34}{'wall s':>8}{'peak RSS MB':>13}{'drift share':>13}{'rows':>11}")
     for path in ("sampled", *(["full"] if args.full else [])):

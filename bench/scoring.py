@@ -55,13 +55,11 @@ def _sizes(text: str) -> list[int]:
 
 def train_champion(warehouse, root: Path, rows_per_day: int) -> int:
     """Simulate, featurise, train and register the bench's champion; its version."""
-    from mlflow.tracking import MlflowClient
-
     from sluice import tracking
     from sluice.domains.water import DEFAULT_SCENARIO
     from sluice.domains.water.simulator import Scenario, SimulatorConfig
     from sluice.sources.simulated import SimulatedSource
-    from sluice.training import TrainingSpec
+    from sluice.specs import TrainingSpec
 
     config = SimulatorConfig(seed=42, rows_per_day=rows_per_day, scenario=Scenario.load(DEFAULT_SCENARIO))
     as_of = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -74,31 +72,36 @@ def train_champion(warehouse, root: Path, rows_per_day: int) -> int:
     spec = TrainingSpec(
         as_of=HISTORY_LAST, window_days=21, holdout_days=5, families=("hist_gradient_boosting",)
     )
-    experiment = tracking.configure(tracking_uri(root), "bench", root / "artifacts")
-    prepared = tracking.prepare(warehouse, experiment, spec, run_key="bench-scoring")
+    models = model_store(root)
+    prepared = tracking.prepare(warehouse, models, spec, run_key="bench-scoring")
     candidate = tracking.train(
         warehouse,
-        experiment,
+        models,
         spec,
         "hist_gradient_boosting",
         parent_run_id=prepared["parent_run_id"],
         run_key="bench-scoring",
     )
     registered = tracking.register_challenger(
-        MODEL, [candidate], spec, parent_run_id=prepared["parent_run_id"]
+        models, MODEL, [candidate], spec, parent_run_id=prepared["parent_run_id"]
     )
-    MlflowClient().set_registered_model_alias(MODEL, "champion", str(registered["version"]))
+    models.client().set_registered_model_alias(MODEL, "champion", str(registered["version"]))
     return registered["version"]
 
 
-def tracking_uri(root: Path) -> str:
-    return f"sqlite:///{root / 'mlflow.db'}"
+def model_store(root: Path | None = None):
+    """The bench's MLflow store under ``root`` (in a measured child: the parent's, from
+    ``SLUICE_BENCH_ROOT``)."""
+    from sluice.modelstore import ModelStore
+
+    root = root or Path(os.environ["SLUICE_BENCH_ROOT"])
+    return ModelStore(f"sqlite:///{root / 'mlflow.db'}", "bench", root / "artifacts")
 
 
 def describe_model(version: int) -> str:
     from sluice import registry
 
-    model = registry.load(MODEL, version)
+    model = registry.load(model_store(), MODEL, version)
     est = model[-1]
     if hasattr(est, "_predictors"):
         trees = sum(len(p) for p in est._predictors)
@@ -177,10 +180,10 @@ def run_streamed(url: str, day: dt.date, version: int, chunk_size: int) -> dict:
     from sluice import scoring
     from sluice.warehouse import Warehouse
 
-    pinned = scoring.pin(MODEL)
+    pinned = scoring.pin(model_store(), MODEL)
     if pinned is None or pinned.version != version:
         raise RuntimeError(f"the champion is not version {version} any more: {pinned}")
-    model = scoring.load(pinned)
+    model = scoring.load(model_store(), pinned)
     warehouse = Warehouse(url)
     before = rss_mb()
     with CpuMeter() as cpu:
@@ -197,7 +200,7 @@ def run_naive(url: str, day: dt.date, version: int, chunk_size: int) -> dict:
     from sluice import registry
     from sluice.warehouse import Warehouse
 
-    model = registry.load(MODEL, version)
+    model = registry.load(model_store(), MODEL, version)
     inputs = list(model.feature_names_in_)
     store = Warehouse(url)
     engine, features = store.engine, store.features
@@ -227,8 +230,8 @@ def run_stages(url: str, day: dt.date, version: int, chunk_size: int) -> dict:
     from sluice import scoring
     from sluice.warehouse import Warehouse
 
-    pinned = scoring.pin(MODEL, version)
-    model = scoring.load(pinned)
+    pinned = scoring.pin(model_store(), MODEL, version)
+    model = scoring.load(model_store(), pinned)
     warehouse = Warehouse(url)
     predictor = scoring._Predictor(model, pinned, day, SCORED_AT)
     out = {}
@@ -267,7 +270,7 @@ def child(args: argparse.Namespace) -> None:
     # kernel's out-of-memory killer, which might pick the database server.
     cap = int(args.memory_cap_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(Path(args.root))
+    os.environ["SLUICE_BENCH_ROOT"] = args.root
     result = PATHS[args.child](args.url, dt.date.fromisoformat(args.day), args.version, args.chunk_size)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
@@ -303,7 +306,7 @@ def measure(path: str, url: str, day: dt.date, version: int, args: argparse.Name
 
 def set_up(args: argparse.Namespace) -> tuple[list[tuple], int]:
     """The champion (trained once per state folder) and the N-row days: ``(plan, version)``."""
-    from sluice import registry, tracking
+    from sluice import registry
     from sluice.warehouse import Warehouse, create_database_if_missing
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="sluice-bench-scoring-"))
@@ -312,8 +315,8 @@ def set_up(args: argparse.Namespace) -> tuple[list[tuple], int]:
     create_database_if_missing(args.pg)
     pg = Warehouse(args.pg)
     sqlite = Warehouse(f"sqlite:///{root / 'warehouse.db'}")
-    tracking.configure(tracking_uri(root), "bench", root / "artifacts")
-    version = registry.alias_version(MODEL, "champion")
+    os.environ["SLUICE_BENCH_ROOT"] = str(root)
+    version = registry.alias_version(model_store(root), MODEL, "champion")
     if version is None:
         for warehouse in (pg, sqlite):
             warehouse.drop_tables()

@@ -67,7 +67,7 @@ def main() -> None:
     from sluice.domains.water import DEFAULT_SCENARIO
     from sluice.domains.water.simulator import Scenario, SimulatorConfig
     from sluice.sources.simulated import SimulatedSource
-    from sluice.training import TrainingSpec
+    from sluice.specs import TrainingSpec
     from sluice.warehouse import Warehouse, create_database_if_missing
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="sluice-bench-training-"))
@@ -94,13 +94,14 @@ def main() -> None:
 
 def train_all(warehouse, spec, config, root: Path) -> None:
     from sluice import tracking
+    from sluice.modelstore import ModelStore
     from sluice.training import load_labelled, time_split
 
     mlflow_db = root / "mlflow.db"
     mlflow_db.unlink(missing_ok=True)
-    experiment = tracking.configure(f"sqlite:///{mlflow_db}", "bench", root / "artifacts")
+    models = ModelStore(f"sqlite:///{mlflow_db}", "bench", root / "artifacts")
     started = time.perf_counter()
-    prepared = tracking.prepare(warehouse, experiment, spec, run_key="bench")
+    prepared = tracking.prepare(warehouse, models, spec, run_key="bench")
     print(f"window {spec.window[0]} .. {spec.window[1]}; prepare {time.perf_counter() - started:.1f} s")
     print(f"  train {prepared['train_days']}: {prepared['train_rows']} rows")
     print(f"  hold-out {prepared['holdout_days']}: {prepared['holdout_rows']} rows")
@@ -110,7 +111,7 @@ def train_all(warehouse, spec, config, root: Path) -> None:
     for family_name in spec.families:
         started = time.perf_counter()
         c = tracking.train(
-            warehouse, experiment, spec, family_name, parent_run_id=prepared["parent_run_id"], run_key="bench"
+            warehouse, models, spec, family_name, parent_run_id=prepared["parent_run_id"], run_key="bench"
         )
         candidates.append(c)
         print(
@@ -122,7 +123,7 @@ def train_all(warehouse, spec, config, root: Path) -> None:
     print("| *true probability (oracle)* | | | " + _row(best))
     print(f"\nBayes accuracy on the hold-out (the oracle's expected accuracy): {best['bayes_accuracy']:.4f}")
     registered = tracking.register_challenger(
-        "bench_model", candidates, spec, parent_run_id=prepared["parent_run_id"]
+        models, "bench_model", candidates, spec, parent_run_id=prepared["parent_run_id"]
     )
     print(f"registered: {registered['family']} as version {registered['version']} (alias challenger)")
 

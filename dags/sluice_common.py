@@ -8,7 +8,7 @@ takes. It imports nothing heavy at module level.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 
 if TYPE_CHECKING:
     from sluice.domain import Domain
+    from sluice.modelstore import ModelStore
     from sluice.settings import Settings
     from sluice.warehouse import Warehouse
 
@@ -48,29 +49,44 @@ extra; it only lets backfills and dated runs reach the domain's history."""
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
-def params_of(spec: type) -> dict[str, Param]:
-    """The form fields of a library spec's knobs (``sluice.specs``): default, type, bounds, title and
-    description as the spec declares them, so they are written once."""
+def params_of(spec: type, **words: str) -> dict[str, Param]:
+    """The form fields of a library spec's knobs (``sluice.specs``): default, type, bounds, choices,
+    title and description as the spec declares them, so they are written once. ``words`` fill the
+    spec's placeholders (``{entity}``: the domain's word for an entity)."""
     from sluice.specs import knobs
 
     params = {}
     for name, (default, about) in knobs(spec).items():
-        bounds = {k: about[k] for k in ("minimum", "maximum") if about[k] is not None}
+        schema = {k: about[k] for k in ("minimum", "maximum") if about[k] is not None}
+        choices = about["choices"]
+        if isinstance(default, tuple):  # several of the choices
+            schema |= {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True}
+            if choices:
+                schema["items"]["enum"] = list(choices)
+                schema["examples"] = list(choices)
+        else:
+            schema["type"] = JSON_TYPES[type(default)]
+            if choices:
+                schema["enum"] = list(choices)
+        if isinstance(choices, Mapping):
+            schema["values_display"] = dict(choices)
         params[name] = Param(
-            default,
-            type=JSON_TYPES[type(default)],
-            title=about["title"],
-            description=about["description"],
-            **bounds,
+            list(default) if isinstance(default, tuple) else default,
+            title=about["title"].format(**words),
+            description=about["description"].format(**words),
+            **schema,
         )
     return params
 
 
-def spec_from(spec: type, params: dict) -> Any:
-    """The spec a run asked for: its knobs from the run's Params."""
+def spec_from(spec: type, params: dict, **given: Any) -> Any:
+    """The spec a run asked for: its knobs from the run's Params (a list as the tuple the spec
+    holds), and the fields ``given`` (what the run works out itself, such as its day)."""
     from sluice.specs import knobs
 
-    return spec(**{name: params[name] for name in knobs(spec)})
+    asked = {name: params[name] for name in knobs(spec)}
+    asked = {k: tuple(v) if isinstance(v, list) else v for k, v in asked.items()}
+    return spec(**asked, **given)
 
 
 def day_param() -> Param:
@@ -216,12 +232,10 @@ def run_key(context: Any) -> str:
     return f"{context['dag'].dag_id}/{context['run_id']}"
 
 
-def mlflow_experiment() -> str:
-    """Point MLflow at the configured tracking URI; the id of the configured experiment."""
-    from sluice.tracking import configure
-
-    conf = settings()
-    return configure(conf.tracking_uri, conf.experiment, conf.artifacts_dir)
+def model_store() -> ModelStore:
+    """Where MLflow keeps runs and models (``MLFLOW_TRACKING_URI``, the experiment), for the
+    library's MLflow calls."""
+    return settings().model_store()
 
 
 def run_time(context: Any) -> dt.datetime:

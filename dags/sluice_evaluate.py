@@ -29,7 +29,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from sluice.schema import METRICS
+from sluice.specs import Policy
 from sluice_common import (
     CHALLENGER,
     CHAMPION,
@@ -42,10 +42,12 @@ from sluice_common import (
     event_extras,
     label_cutoff,
     label_cutoff_param,
-    mlflow_experiment,
+    model_store,
+    params_of,
     run_key,
     run_time,
     settings,
+    spec_from,
     tags,
     warehouse,
 )
@@ -87,39 +89,7 @@ def _triggered_by(context: Any, what: str) -> str:
             "the two are compared on.",
         ),
         "label_cutoff_days": label_cutoff_param(),
-        "primary_metric": Param(
-            "roc_auc",
-            type="string",
-            enum=list(METRICS),
-            title="Primary metric",
-            description="The metric the challenger must beat the champion on.",
-        ),
-        "margin": Param(
-            0.005,
-            type="number",
-            minimum=0,
-            maximum=1,
-            title="Promotion margin",
-            description="Smallest gain on the primary metric worth a promotion.",
-        ),
-        "confidence": Param(
-            0.95,
-            type="number",
-            minimum=0.5,
-            maximum=0.999,
-            title="Confidence",
-            description="Level of the paired bootstrap interval of the gain; its lower end must be "
-            "above zero.",
-        ),
-        "slice_tolerance": Param(
-            0.05,
-            type="number",
-            minimum=0,
-            maximum=1,
-            title=f"{domain().entity_title.capitalize()} tolerance",
-            description="How much worse than the champion the primary metric may get on any "
-            f"{domain().entity_title} (with at least 100 hold-out rows).",
-        ),
+        **params_of(Policy, entity=domain().entity_title, Entity=domain().entity_title.capitalize()),
         "force_promote": Param(
             False,
             type="boolean",
@@ -153,7 +123,6 @@ def sluice_evaluate():
 
         params = context["params"]
         events = [e for e in event_extras(context) if e.get("version")]
-        mlflow_experiment()
         with bad_input_fails_fast():
             mode, asked = request(
                 force_promote=params["force_promote"],
@@ -161,7 +130,7 @@ def sluice_evaluate():
                 reason=params["reason"],
                 challenger=params["challenger_version"] or (events[-1]["version"] if events else None),
             )
-            versions = resolve_versions(settings().model_name, asked)
+            versions = resolve_versions(model_store(), settings().model_name, asked)
         what = {
             "rollback": f"rollback to version {asked}",
             "forced": f"force_promote of version {versions['challenger']}",
@@ -177,10 +146,8 @@ def sluice_evaluate():
     def decide(resolved: dict, **context) -> dict:
         from sluice import registry
         from sluice.dates import parse_day
-        from sluice.evaluation import Policy
 
         params, conf = context["params"], settings()
-        mlflow_experiment()
         common = {
             "decision_id": run_key(context),
             "as_of": parse_day(resolved["as_of"], where="as_of"),
@@ -191,21 +158,18 @@ def sluice_evaluate():
             if resolved["mode"] == "evaluate":
                 row = registry.decide_evaluation(
                     warehouse(),
+                    model_store(),
                     conf.model_name,
                     resolved,
                     label_cutoff_days=label_cutoff(params),
                     holdout_days=params["holdout_days"],
-                    policy=Policy(
-                        primary=params["primary_metric"],
-                        margin=params["margin"],
-                        confidence=params["confidence"],
-                        slice_tolerance=params["slice_tolerance"],
-                    ),
+                    policy=spec_from(Policy, params),
                     **common,
                 )
             else:
                 row = registry.decide_forced(
                     warehouse(),
+                    model_store(),
                     conf.model_name,
                     resolved,
                     reason=params["reason"],
@@ -218,9 +182,8 @@ def sluice_evaluate():
     def apply(decision: dict, **context) -> dict:
         from sluice import registry
 
-        mlflow_experiment()
         with bad_input_fails_fast():
-            row = registry.apply(warehouse(), settings().model_name, decision["decision_id"])
+            row = registry.apply(warehouse(), model_store(), settings().model_name, decision["decision_id"])
         return {k: row[k] for k in ("decision", "status", "reason", "champion_before", "champion_after")}
 
     @task(multiple_outputs=True, outlets=[CHAMPION])

@@ -48,7 +48,7 @@ from sluice_common import (
     START_DATE,
     bad_input_fails_fast,
     day_param,
-    mlflow_experiment,
+    model_store,
     params_of,
     run_day,
     run_time,
@@ -133,9 +133,8 @@ def sluice_monitor():
     def champion(**context) -> dict:
         from sluice import monitoring
 
-        mlflow_experiment()
         with bad_input_fails_fast():
-            found = monitoring.champion(settings().model_name)
+            found = monitoring.champion(model_store(), settings().model_name)
         if found is None:
             raise AirflowSkipException("no champion yet: nothing to monitor")
         return found.to_dict()
@@ -146,17 +145,17 @@ def sluice_monitor():
 
         day, params, store = run_day(context), context["params"], warehouse()
         model = monitoring.Champion.from_dict(model)
-        mlflow_experiment()
+        models = model_store()
         with bad_input_fails_fast():
             report = monitoring.measure_day(
                 store,
                 day,
                 model,
-                monitoring.scorer(model),
+                monitoring.scorer(models, model),
                 thresholds(params),
                 windows(params),
                 reports_dir=settings().reports_dir / "monitoring",
-                holdout_accuracy=partial(monitoring.holdout_accuracy, model.model_name),
+                holdout_accuracy=partial(monitoring.holdout_accuracy, models, model.model_name),
             )
             monitoring.write_report(store, report, computed_at=run_time(context))
         summary = report.summary()

@@ -38,7 +38,7 @@ from sluice_common import (
     catch_up_param,
     day_param,
     event_extras,
-    mlflow_experiment,
+    model_store,
     run_days,
     run_key,
     run_time,
@@ -101,10 +101,9 @@ def sluice_score():
     def pin(**context) -> dict:
         from sluice import scoring
 
-        mlflow_experiment()
         name, asked = settings().model_name, context["params"]["model_version"]
         with bad_input_fails_fast():
-            pinned = scoring.pin(name, asked)
+            pinned = scoring.pin(model_store(), name, asked)
             if pinned is None:
                 raise AirflowSkipException(
                     f"{name} has no champion yet: nothing to score with. Train one (sluice_train) and "
@@ -135,10 +134,10 @@ def sluice_score():
             )
         if not days:
             raise AirflowSkipException("no day has features yet: nothing to re-score for the new champion")
-        mlflow_experiment()
         with bad_input_fails_fast():
             results = scoring.score_days(
                 store,
+                model_store(),
                 days,
                 model,
                 scored_at=run_time(context),

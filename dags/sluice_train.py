@@ -27,7 +27,7 @@ from typing import Any
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from sluice.schema import METRICS, MODEL_FAMILIES
+from sluice.specs import TrainingSpec
 from sluice_common import (
     CHALLENGER,
     DEFAULT_ARGS,
@@ -38,9 +38,11 @@ from sluice_common import (
     event_extras,
     label_cutoff,
     label_cutoff_param,
-    mlflow_experiment,
+    model_store,
+    params_of,
     run_key,
     settings,
+    spec_from,
     tags,
     warehouse,
 )
@@ -50,19 +52,10 @@ def training_spec(params: dict[str, Any], as_of: str, since: str | None = None) 
     """The library's TrainingSpec for this run's Params (the DAG's only translation step); from
     ``since`` on only, when a change day is given."""
     from sluice.dates import parse_day
-    from sluice.training import TrainingSpec, since_change
+    from sluice.specs import TrainingSpec, since_change
 
-    spec = TrainingSpec(
-        as_of=parse_day(as_of, where="as_of"),
-        window_days=params["window_days"],
-        holdout_days=params["holdout_days"],
-        label_cutoff_days=label_cutoff(params),
-        families=tuple(params["families"]),
-        budget=params["budget"],
-        cv_folds=params["cv_folds"],
-        seed=params["seed"],
-        selection_metric=params["selection_metric"],
-        importance_rows=params["importance_rows"],
+    spec = spec_from(
+        TrainingSpec, params, as_of=parse_day(as_of, where="as_of"), label_cutoff_days=label_cutoff(params)
     )
     return since_change(spec, parse_day(since, where="since")) if since else spec
 
@@ -98,77 +91,8 @@ def change_day(context: Any) -> str | None:
             "in the data, older days teach the old regime. The hold-out and the folds shrink to fit. "
             "Empty: the change day a retraining request names, else the whole window.",
         ),
-        "window_days": Param(
-            28,
-            type="integer",
-            minimum=5,
-            maximum=365,
-            title="Training window (days)",
-            description="How many sample days to learn from, hold-out included, ending at the label cut-off.",
-        ),
-        "holdout_days": Param(
-            7,
-            type="integer",
-            minimum=1,
-            maximum=90,
-            title="Hold-out (days)",
-            description="The newest labelled days of the window, kept out of fitting and tuning; the "
-            "candidates are compared on them.",
-        ),
         "label_cutoff_days": label_cutoff_param(),
-        "families": Param(
-            list(MODEL_FAMILIES),
-            type="array",
-            items={"type": "string", "enum": list(MODEL_FAMILIES)},
-            minItems=1,
-            uniqueItems=True,
-            examples=list(MODEL_FAMILIES),
-            values_display=MODEL_FAMILIES,
-            title="Model families",
-            description="One candidate per family, each trained in its own mapped task.",
-        ),
-        "budget": Param(
-            6,
-            type="integer",
-            minimum=1,
-            maximum=200,
-            title="Search budget per family",
-            description="Hyper-parameter settings tried per family (randomised search), each "
-            "cross-validated on time-ordered folds.",
-        ),
-        "cv_folds": Param(
-            3,
-            type="integer",
-            minimum=2,
-            maximum=10,
-            title="Time-ordered CV folds",
-            description="Expanding-window folds over whole days: each validation block follows its "
-            "training days.",
-        ),
-        "seed": Param(
-            42,
-            type="integer",
-            minimum=0,
-            title="Random seed",
-            description="Same seed, day and data give the same models and hold-out metrics.",
-        ),
-        "selection_metric": Param(
-            "roc_auc",
-            type="string",
-            enum=list(METRICS),
-            title="Selection metric",
-            description="Hold-out metric that picks the family to register (log loss and Brier: lower "
-            "is better). Also the search's scoring.",
-        ),
-        "importance_rows": Param(
-            5_000,
-            type="integer",
-            minimum=0,
-            maximum=1_000_000,
-            title="Permutation importance sample (rows)",
-            description="Hold-out rows each candidate's permutation importance is computed on (5 "
-            "shuffles per feature; its cost grows with the rows). 0: no importance table.",
-        ),
+        **params_of(TrainingSpec),
     },
 )
 def sluice_train():
@@ -181,7 +105,7 @@ def sluice_train():
         as_of, since = as_of_day(context).isoformat(), change_day(context)
         with bad_input_fails_fast():
             spec = training_spec(context["params"], as_of, since)
-            prepared = tracking.prepare(warehouse(), mlflow_experiment(), spec, run_key=run_key(context))
+            prepared = tracking.prepare(warehouse(), model_store(), spec, run_key=run_key(context))
         return prepared | {"as_of": as_of, "since": since}
 
     @task
@@ -196,7 +120,7 @@ def sluice_train():
         with bad_input_fails_fast():
             candidate = tracking.train(
                 warehouse(),
-                mlflow_experiment(),
+                model_store(),
                 training_spec(context["params"], prepared["as_of"], prepared["since"]),
                 family_name,
                 parent_run_id=prepared["parent_run_id"],
@@ -208,10 +132,10 @@ def sluice_train():
     def register(candidates: list[dict], prepared: dict, **context) -> dict:
         from sluice import tracking
 
-        mlflow_experiment()  # points this process at the tracking server
         with bad_input_fails_fast():
             conf = settings()
             registered = tracking.register_challenger(
+                model_store(),
                 conf.model_name,
                 [tracking.candidate_from_dict(c) for c in candidates],
                 training_spec(context["params"], prepared["as_of"], prepared["since"]),

@@ -117,24 +117,22 @@ class Deployment:
         return found
 
     def register_champion(self) -> int:
-        """A small fitted model registered in the deployment's MLflow as ``water_potability@champion``
-        (this process's MLflow client is pointed at that server); its version."""
-        from mlflow.tracking import MlflowClient
-
-        from sluice import tracking
+        """A small fitted model registered in the deployment's MLflow as ``water_potability@champion``;
+        its version."""
+        from sluice.modelstore import ModelStore
         from sluice.training import FAMILIES
         from tests.factories import FEATURES, register_model, synthetic
 
-        uri = f"http://127.0.0.1:{self.mlflow_port}"
-        os.environ["MLFLOW_TRACKING_URI"] = uri
-        tracking.configure(uri, "sluice", self.home / "unused")
         frame = synthetic(6, seed=1)
         model = FAMILIES["logistic_regression"].build(0).fit(frame[list(FEATURES)], frame["label"])
-        version = register_model(
-            "water_potability", model, frame[list(FEATURES)], tags={"sluice.feature_version": "v1"}
+        return register_model(
+            "water_potability",
+            model,
+            frame[list(FEATURES)],
+            tags={"sluice.feature_version": "v1"},
+            alias="champion",
+            store=ModelStore(f"http://127.0.0.1:{self.mlflow_port}", "sluice"),
         )
-        MlflowClient().set_registered_model_alias("water_potability", "champion", str(version))
-        return version
 
     def wait(self, done: Any, timeout: float, every: float = 5.0) -> Any:
         """Poll ``done()`` until it returns something true; its last value either way."""

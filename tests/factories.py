@@ -106,23 +106,29 @@ def publish_features(
 
 
 def register_model(
-    name: str, model, X: pd.DataFrame, *, family: str = "logistic_regression", tags: dict | None = None
+    name: str,
+    model,
+    X: pd.DataFrame,
+    *,
+    family: str = "logistic_regression",
+    tags: dict | None = None,
+    alias: str | None = None,
+    store=None,
 ) -> int:
     """Log ``model`` (fitted on ``X``) the way sluice_train does — skops with the family's trusted
-    types, a signature, ``predict_proba`` — into the configured experiment, and register it as a new
-    version of ``name`` (with its ``tags``); the version."""
+    types, a signature, ``predict_proba`` — into ``store`` (default: the one the environment
+    configures), and register it as a new version of ``name`` with its ``tags`` (and ``alias``,
+    e.g. ``champion``); the version."""
     import contextlib
 
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     from sluice.settings import Settings
     from sluice.training import FAMILIES
 
-    client = MlflowClient()
-    # in the configured experiment: the default one would put artifacts under ./mlruns (the repo)
-    experiment = client.get_experiment_by_name(Settings.from_env().experiment).experiment_id
-    with mlflow.start_run(experiment_id=experiment) as run:
+    store = store or Settings.from_env().model_store()
+    client = store.client()
+    with store.active() as experiment, mlflow.start_run(experiment_id=experiment) as run:
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -133,11 +139,14 @@ def register_model(
         )
     with contextlib.suppress(mlflow.exceptions.MlflowException):
         client.create_registered_model(name)
-    version = client.create_model_version(
-        name, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
-    )
+    with store.active():  # a SQL registry resolves models:/ through the process-wide URI
+        version = client.create_model_version(
+            name, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+        )
     for key, value in (tags or {}).items():
         client.set_model_version_tag(name, version.version, key, value)
+    if alias:
+        client.set_registered_model_alias(name, alias, version.version)
     return int(version.version)
 
 

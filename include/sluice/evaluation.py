@@ -13,53 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sluice.errors import SluiceError
-from sluice.schema import METRICS
-from sluice.training import LOWER_IS_BETTER, holdout_metrics, labelled_between, metric_value
+from sluice.specs import LOWER_IS_BETTER, EvaluationError, Policy
+from sluice.training import holdout_metrics, labelled_between, metric_value
 from sluice.warehouse import Warehouse
 
 PROMOTE, REJECT, FORCED, ROLLBACK = "promote", "reject", "forced", "rollback"
-
-
-class EvaluationError(SluiceError, ValueError):
-    """The evaluation cannot be made with these inputs; the message says why."""
-
-
-@dataclass(frozen=True)
-class Policy:
-    """When a challenger may replace the champion (the evaluate DAG's Params)."""
-
-    primary: str = "roc_auc"
-    margin: float = 0.005
-    """Smallest gain on the primary metric that is worth a promotion."""
-    confidence: float = 0.95
-    n_bootstrap: int = 1000
-    seed: int = 0
-    guardrails: Mapping[str, float] = field(
-        default_factory=lambda: {"log_loss": 0.02, "brier": 0.01, "accuracy": 0.01}
-    )
-    """Other metrics and how much worse than the champion's each may get."""
-    slice_tolerance: float = 0.05
-    """How much worse than the champion's the primary metric may get on any entity."""
-    min_slice_rows: int = 100
-    """Entities with fewer hold-out rows are reported but not judged (too noisy)."""
-
-    def __post_init__(self) -> None:
-        unknown = [m for m in (self.primary, *self.guardrails) if m not in METRICS]
-        if unknown:
-            raise EvaluationError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
-        if self.margin < 0 or self.slice_tolerance < 0 or any(t < 0 for t in self.guardrails.values()):
-            raise EvaluationError("margin, slice tolerance and guardrail tolerances must not be negative")
-        if not 0.5 <= self.confidence < 1:
-            raise EvaluationError(f"confidence={self.confidence} must be in [0.5, 1)")
-        if self.n_bootstrap < 100:
-            raise EvaluationError(f"n_bootstrap={self.n_bootstrap}: use at least 100 resamples")
 
 
 def gain(metric: str, challenger: float, champion: float) -> float:
@@ -111,7 +75,7 @@ def decide(
     slices: Sequence[SliceResult] = (),
 ) -> Decision:
     """Promote or reject the challenger (pure). Every rule that fails is named in the reason."""
-    m = policy.primary
+    m = policy.primary_metric
     if champion is None:
         return Decision(
             PROMOTE, f"no champion yet: the challenger becomes champion ({m} {challenger[m]:.4f})"
@@ -257,7 +221,7 @@ def compare(
         y,
         champion_score,
         challenger_score,
-        policy.primary,
+        policy.primary_metric,
         n=policy.n_bootstrap,
         confidence=policy.confidence,
         seed=policy.seed,
@@ -268,7 +232,7 @@ def compare(
         holdout_metrics(y, challenger_score),
         holdout_metrics(y, champion_score),
         interval,
-        slice_results(frame, champion_score, challenger_score, policy.primary),
+        slice_results(frame, champion_score, challenger_score, policy.primary_metric),
     )
 
 

@@ -34,6 +34,7 @@ from sluice.drift import (
     drift_columns,
     prediction_drift,
 )
+from sluice.modelstore import ModelStore
 
 
 @dataclass(frozen=True)
@@ -344,29 +345,30 @@ class Champion:
         )
 
 
-def champion(model_name: str) -> Champion | None:
+def champion(store: ModelStore, model_name: str) -> Champion | None:
     """The champion's monitoring facts (MLflow registry), or None when there is no champion."""
     from sluice import registry
 
-    version = registry.alias_version(model_name, "champion")
+    version = registry.alias_version(store, model_name, registry.CHAMPION)
     if version is None:
         return None
-    return Champion.from_tags(model_name, version, dict(registry.model_version(model_name, version).tags))
+    tags = registry.model_version(store, model_name, version).tags
+    return Champion.from_tags(model_name, version, dict(tags))
 
 
-def holdout_accuracy(model_name: str, version: int) -> float | None:
+def holdout_accuracy(store: ModelStore, model_name: str, version: int) -> float | None:
     """A version's hold-out accuracy (its ``sluice.holdout_accuracy`` tag)."""
     from sluice import registry
 
-    accuracy = registry.model_version(model_name, version).tags.get("sluice.holdout_accuracy")
+    accuracy = registry.model_version(store, model_name, version).tags.get("sluice.holdout_accuracy")
     return float(accuracy) if accuracy else None
 
 
-def scorer(model: Champion):
+def scorer(store: ModelStore, model: Champion):
     """The champion's ``predict_proba`` for the positive class, loaded once from the registry."""
     from sluice import registry
 
-    fitted = registry.load(model.model_name, model.version)
+    fitted = registry.load(store, model.model_name, model.version)
     return lambda frame: fitted.predict_proba(frame)[:, 1]
 
 
@@ -734,7 +736,7 @@ def retraining_request(
             False,
             f"in the cooldown: retraining was requested on {last} (cooldown {thresholds.cooldown_days} days)",
         )
-    from sluice.training import MIN_DAYS_SINCE_CHANGE
+    from sluice.specs import MIN_DAYS_SINCE_CHANGE
 
     onset = change_onset(warehouse, day) or day
     labelled = max((day - dt.timedelta(days=windows.label_delay_days) - onset).days + 1, 0)

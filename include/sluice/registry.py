@@ -26,7 +26,6 @@ from typing import Any
 
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from sqlalchemy import select, update
 
 from sluice.errors import SluiceError
@@ -42,6 +41,7 @@ from sluice.evaluation import (
     finite,
     load_holdout,
 )
+from sluice.modelstore import ModelStore
 from sluice.warehouse import Warehouse, model_decisions
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -52,10 +52,10 @@ class RegistryError(SluiceError, RuntimeError):
     """The registry is not in a state this step can work from; the message says what to do."""
 
 
-def alias_version(name: str, alias: str) -> int | None:
+def alias_version(store: ModelStore, name: str, alias: str) -> int | None:
     """The version ``alias`` points to, or None when the model or the alias does not exist."""
     try:
-        return int(MlflowClient().get_model_version_by_alias(name, alias).version)
+        return int(store.client().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 
@@ -85,28 +85,28 @@ def _require_reason(kind: str, reason: str | None) -> None:
         )
 
 
-def resolve(name: str, challenger: int | None = None) -> dict[str, int | None]:
+def resolve(store: ModelStore, name: str, challenger: int | None = None) -> dict[str, int | None]:
     """The champion and challenger versions, read once at the start of an evaluation.
 
     ``challenger`` (a Param, or the version in the triggering event) wins over the alias.
     """
     return {
-        "champion": alias_version(name, CHAMPION),
-        "challenger": challenger if challenger is not None else alias_version(name, CHALLENGER),
+        "champion": alias_version(store, name, CHAMPION),
+        "challenger": challenger if challenger is not None else alias_version(store, name, CHALLENGER),
     }
 
 
-def model_version(name: str, version: int) -> Any:
+def model_version(store: ModelStore, name: str, version: int) -> Any:
     """The registered version (tags and all); a clear error when it does not exist."""
     try:
-        return MlflowClient().get_model_version(name, str(version))
+        return store.client().get_model_version(name, str(version))
     except MlflowException:
         raise RegistryError(f"model {name!r} has no version {version}") from None
 
 
-def trained_until(name: str, version: int) -> dt.date | None:
+def trained_until(store: ModelStore, name: str, version: int) -> dt.date | None:
     """The last sample day a version trained on (from its ``sluice.train_last_day`` tag)."""
-    tag = model_version(name, version).tags.get(f"{TAG}.train_last_day")
+    tag = model_version(store, name, version).tags.get(f"{TAG}.train_last_day")
     return dt.date.fromisoformat(tag) if tag else None
 
 
@@ -125,12 +125,12 @@ def _trusted_loading() -> Iterator[None]:
             os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = previous
 
 
-def load(name: str, version: int) -> Any:
+def load(store: ModelStore, name: str, version: int) -> Any:
     """The fitted scikit-learn pipeline of ``name`` version ``version``."""
     import mlflow.sklearn
 
-    model_version(name, version)
-    with _trusted_loading():
+    model_version(store, name, version)
+    with store.active(), _trusted_loading():
         return mlflow.sklearn.load_model(f"models:/{name}/{version}")
 
 
@@ -175,7 +175,7 @@ def _row(
         "champion_before": champion,
         "challenger_version": challenger,
         "champion_after": champion_after,
-        "primary_metric": policy.primary if policy else None,
+        "primary_metric": policy.primary_metric if policy else None,
         "margin": policy.margin if policy else None,
         "gain": interval.estimate if interval else None,
         "ci_low": interval.low if interval else None,
@@ -194,6 +194,7 @@ def _row(
 
 def _compare(
     warehouse: Warehouse,
+    store: ModelStore,
     name: str,
     champion: int | None,
     challenger: int,
@@ -207,7 +208,7 @@ def _compare(
     for version in (champion, challenger):
         if version is None:
             continue
-        feature_version = model_version(name, version).tags.get(f"{TAG}.feature_version", building)
+        feature_version = model_version(store, name, version).tags.get(f"{TAG}.feature_version", building)
         if feature_version != building:
             raise EvaluationError(
                 f"version {version} was trained on feature set {feature_version}, the warehouse builds "
@@ -219,20 +220,21 @@ def _compare(
         as_of,
         label_cutoff_days,
         holdout_days,
-        [trained_until(name, v) for v in (champion, challenger) if v is not None],
+        [trained_until(store, name, v) for v in (champion, challenger) if v is not None],
         building,
     )
     return compare(
         frame,
         warehouse.domain.feature_names,
-        load(name, challenger),
-        load(name, champion) if champion is not None else None,
+        load(store, name, challenger),
+        load(store, name, champion) if champion is not None else None,
         policy,
     )
 
 
 def decide_evaluation(
     warehouse: Warehouse,
+    store: ModelStore,
     name: str,
     versions: Mapping[str, int | None],
     *,
@@ -255,6 +257,7 @@ def decide_evaluation(
         raise RegistryError(f"version {challenger} of {name!r} is already the champion")
     comparison = _compare(
         warehouse,
+        store,
         name,
         champion,
         challenger,
@@ -285,6 +288,7 @@ def decide_evaluation(
 
 def decide_forced(
     warehouse: Warehouse,
+    store: ModelStore,
     name: str,
     versions: Mapping[str, int | None],
     *,
@@ -303,7 +307,7 @@ def decide_forced(
     champion, target = versions["champion"], versions["challenger"]
     if target is None:
         raise RegistryError(f"model {name!r} has no challenger to promote: run sluice_train first")
-    model_version(name, target)
+    model_version(store, name, target)
     if target == champion:
         raise RegistryError(f"version {target} of {name!r} is already the champion: nothing to do")
     if kind == ROLLBACK and champion is not None and target > champion:
@@ -326,7 +330,7 @@ def decide_forced(
     return _write(warehouse, row)
 
 
-def apply(warehouse: Warehouse, name: str, decision_id: str) -> dict[str, Any]:
+def apply(warehouse: Warehouse, store: ModelStore, name: str, decision_id: str) -> dict[str, Any]:
     """Carry out a recorded decision in MLflow, then mark its row applied (idempotent)."""
     row = existing(warehouse, decision_id)
     if row is None:
@@ -335,8 +339,8 @@ def apply(warehouse: Warehouse, name: str, decision_id: str) -> dict[str, Any]:
         raise RegistryError(f"decision {decision_id} was aborted: {row['reason']}")
     if row["status"] != "pending":
         return row
-    client = MlflowClient()
-    current = alias_version(name, CHAMPION)
+    client = store.client()
+    current = alias_version(store, name, CHAMPION)
     moved_already = row["decision"] != REJECT and current == row["champion_after"]
     if current != row["champion_before"] and not moved_already:
         aborted = (
@@ -360,7 +364,7 @@ def apply(warehouse: Warehouse, name: str, decision_id: str) -> dict[str, Any]:
         if previous is not None and previous != target:
             client.set_model_version_tag(name, str(previous), f"{TAG}.replaced_at", when)
             client.set_model_version_tag(name, str(previous), f"{TAG}.replaced_by", str(target))
-    if alias_version(name, CHALLENGER) == target:  # judged: no longer waiting for a decision
+    if alias_version(store, name, CHALLENGER) == target:  # judged: no longer waiting for a decision
         client.delete_registered_model_alias(name, CHALLENGER)
     _mark(warehouse, row, "applied")
     row["status"] = "applied"

@@ -36,6 +36,7 @@ import pandas as pd
 from sqlalchemy import Float, Integer, Text, func, select
 
 from sluice.errors import SluiceError
+from sluice.modelstore import ModelStore
 from sluice.training import THRESHOLD
 from sluice.warehouse import Warehouse, feature_batches, prediction_batches, predictions, quoted
 
@@ -105,7 +106,7 @@ class ScoreResult:
     seconds: float
 
 
-def pin(name: str, version: int | None = None) -> Pinned | None:
+def pin(store: ModelStore, name: str, version: int | None = None) -> Pinned | None:
     """The version to score with: ``version`` when given, else the one the ``champion`` alias points
     to now (None when there is no champion yet), with its signature's inputs."""
     import mlflow
@@ -113,11 +114,12 @@ def pin(name: str, version: int | None = None) -> Pinned | None:
     from sluice import registry
 
     if version is None:
-        version = registry.alias_version(name, registry.CHAMPION)
+        version = registry.alias_version(store, name, registry.CHAMPION)
         if version is None:
             return None
-    registered = registry.model_version(name, version)
-    info = mlflow.models.get_model_info(f"models:/{name}/{version}")
+    registered = registry.model_version(store, name, version)
+    with store.active():
+        info = mlflow.models.get_model_info(f"models:/{name}/{version}")
     if info.signature is None or info.signature.inputs is None:
         raise ScoringError(
             f"{name} version {version} was registered without an MLflow signature, so its inputs "
@@ -165,11 +167,11 @@ def check_inputs(pinned: Pinned, table: Table | None = None) -> None:
         raise ScoringError(f"{pinned}'s signature does not match the {table.name} table: {'; '.join(parts)}")
 
 
-def load(pinned: Pinned) -> Any:
+def load(store: ModelStore, pinned: Pinned) -> Any:
     """The pinned version's fitted model (once per task: it is the same for every day)."""
     from sluice import registry
 
-    return registry.load(pinned.name, pinned.version)
+    return registry.load(store, pinned.name, pinned.version)
 
 
 def published_days(warehouse: Warehouse, first: dt.date, last: dt.date) -> list[dt.date]:
@@ -346,6 +348,7 @@ def score_day(
 
 def score_days(
     warehouse: Warehouse,
+    store: ModelStore,
     days: Iterable[dt.date],
     pinned: Pinned,
     *,
@@ -354,7 +357,7 @@ def score_days(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> list[ScoreResult]:
     """Load the pinned version once and score each of ``days`` with it (see :func:`score_day`)."""
-    model = load(pinned)
+    model = load(store, pinned)
     results = []
     for day in days:
         result = score_day(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sluice.domain import DEFAULT_DOMAIN, Domain
 from sluice.errors import SluiceError
+from sluice.modelstore import ModelStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,6 +144,11 @@ class Settings:
     def artifacts_dir(self) -> Path:
         """Where runs store artifacts when MLflow is used without a tracking server."""
         return self.mlflow_artifacts or self.home / "mlflow" / "artifacts"
+
+    def model_store(self) -> ModelStore:
+        """Where MLflow keeps runs and models: the tracking URI, the experiment and, without a
+        tracking server, the artifacts folder."""
+        return ModelStore(self.tracking_uri, self.experiment, self.artifacts_dir)
 
     @property
     def default_warehouse_url(self) -> str:

@@ -17,7 +17,6 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -28,12 +27,12 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy import select
 
 from sluice.errors import SluiceError
+from sluice.modelstore import ModelStore
+from sluice.specs import METRICS, TrainingSpec
 from sluice.training import (
-    METRICS,
     SCORERS,
     THRESHOLD,
     Split,
-    TrainingSpec,
     family,
     holdout_metrics,
     load_labelled,
@@ -53,28 +52,6 @@ inferred: MLflow's inference loads the model in a subprocess, about 4 s a model.
 
 class TrackingError(SluiceError, RuntimeError):
     """MLflow holds something training cannot continue from; the message says what."""
-
-
-def configure(tracking_uri: str, experiment: str, artifacts_dir: Path) -> str:
-    """Point MLflow at ``tracking_uri`` and return the id of ``experiment`` (created if needed).
-
-    Without a tracking server (a ``sqlite:``/file store) artifacts go to ``artifacts_dir``; a
-    server decides its own artifact store.
-    """
-    mlflow.set_tracking_uri(tracking_uri)
-    client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is not None:
-        return found.experiment_id
-    local = not tracking_uri.startswith(("http://", "https://", "databricks"))
-    location = Path(artifacts_dir).resolve().as_uri() if local else None
-    try:
-        return client.create_experiment(experiment, artifact_location=location)
-    except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel task
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            raise
-        return found.experiment_id
 
 
 class WarehouseDatasetSource(DatasetSource):
@@ -158,7 +135,7 @@ def _find_runs(client: MlflowClient, experiment_id: str, **tags: str) -> list[An
 
 def start_training(
     warehouse: Warehouse,
-    experiment_id: str,
+    store: ModelStore,
     spec: TrainingSpec,
     split: Split,
     *,
@@ -170,7 +147,8 @@ def start_training(
     ``validations`` maps each table validated (``observations``, ``features``) to ``{day: Data
     Docs URL}`` for the days used; each becomes a tag ``sluice.gx.<table>.<day>``.
     """
-    client = MlflowClient()
+    client = store.client()
+    experiment_id = store.experiment_id()
     for run in _find_runs(client, experiment_id, run_key=run_key, kind="training"):
         if run.info.status == "FINISHED":
             return run.info.run_id
@@ -185,9 +163,12 @@ def start_training(
     }
     for table, links in validations.items():
         tags |= {f"{TAG}.gx.{table}.{day}": url for day, url in sorted(links.items()) if url}
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"training as of {spec.as_of}", tags=tags
-    ) as run:
+    with (
+        store.active(),
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"training as of {spec.as_of}", tags=tags
+        ) as run,
+    ):
         mlflow.log_params(spec.params())
         mlflow.log_params(
             {
@@ -242,7 +223,7 @@ class Candidate:
 
 
 def train_candidate(
-    experiment_id: str,
+    store: ModelStore,
     spec: TrainingSpec,
     split: Split,
     family_name: str,
@@ -253,7 +234,8 @@ def train_candidate(
 ) -> Candidate:
     """Search, fit and evaluate one family in a nested run; log everything a reviewer needs.
     ``class_names`` label the confusion matrix (the domain's words for class 0 and 1)."""
-    client = MlflowClient()
+    client = store.client()
+    experiment_id = store.experiment_id()
     for run in _find_runs(client, experiment_id, run_key=run_key, kind="candidate", family=family_name):
         if run.info.status == "FINISHED":
             return Candidate(
@@ -267,9 +249,12 @@ def train_candidate(
         client.set_terminated(run.info.run_id, "FAILED")
     fam = family(family_name)
     tags = {f"{TAG}.run_key": run_key, f"{TAG}.kind": "candidate", f"{TAG}.family": family_name}
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=family_name, parent_run_id=parent_run_id, tags=tags
-    ) as run:
+    with (
+        store.active(),
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=family_name, parent_run_id=parent_run_id, tags=tags
+        ) as run,
+    ):
         started = time.perf_counter()
         result = search(spec, family_name, split.train)
         seconds = time.perf_counter() - started
@@ -362,6 +347,7 @@ def _log_importance(model: Any, X: pd.DataFrame, y: np.ndarray, spec: TrainingSp
 
 
 def register_challenger(
+    store: ModelStore,
     model_name: str,
     candidates: list[Candidate],
     spec: TrainingSpec,
@@ -374,7 +360,7 @@ def register_challenger(
 
     A retry that finds the version already registered from the same run reuses it.
     """
-    client = MlflowClient()
+    client = store.client()
     by_family = {c.family: c for c in candidates}
     best = by_family[select_best({c.family: c.metrics for c in candidates}, spec.selection_metric)]
     existing = client.search_model_versions(f"name = '{model_name}' and run_id = '{best.run_id}'")
@@ -385,13 +371,16 @@ def register_challenger(
             client.get_registered_model(model_name)
         except mlflow.exceptions.MlflowException:
             client.create_registered_model(model_name, description=description or None)
-        version = client.create_model_version(
-            model_name,
-            best.model_uri,
-            run_id=best.run_id,
-            model_id=best.model_id,
-            description=f"{best.family}, as of {spec.as_of}",
-        )
+        # a SQL registry resolves the models:/ source through the process-wide tracking URI
+        # (MLflow's own TODO), not the client's: point it at this store meanwhile
+        with store.active():
+            version = client.create_model_version(
+                model_name,
+                best.model_uri,
+                run_id=best.run_id,
+                model_id=best.model_id,
+                description=f"{best.family}, as of {spec.as_of}",
+            )
     first, last = spec.window
     recorded = client.get_run(parent_run_id).data.params
     tags = {
@@ -460,13 +449,13 @@ def _split(warehouse: Warehouse, spec: TrainingSpec) -> Split:
     return time_split(load_labelled(warehouse, spec), spec.holdout_days, min_train_days=spec.cv_folds + 1)
 
 
-def prepare(warehouse: Warehouse, experiment_id: str, spec: TrainingSpec, *, run_key: str) -> dict[str, Any]:
+def prepare(warehouse: Warehouse, store: ModelStore, spec: TrainingSpec, *, run_key: str) -> dict[str, Any]:
     """Load and split the training data and open the training's parent run (what the first task does)."""
     split = _split(warehouse, spec)
     first, last = spec.window
     parent = start_training(
         warehouse,
-        experiment_id,
+        store,
         spec,
         split,
         run_key=run_key,
@@ -485,7 +474,7 @@ def prepare(warehouse: Warehouse, experiment_id: str, spec: TrainingSpec, *, run
 
 def train(
     warehouse: Warehouse,
-    experiment_id: str,
+    store: ModelStore,
     spec: TrainingSpec,
     family_name: str,
     *,
@@ -494,7 +483,7 @@ def train(
 ) -> Candidate:
     """Train one family on exactly the data the parent run recorded (what each mapped task does)."""
     split = _split(warehouse, spec)
-    recorded = MlflowClient().get_run(parent_run_id).data.params
+    recorded = store.client().get_run(parent_run_id).data.params
     for part, digest in split.digests.items():
         if recorded.get(f"{part}_digest") != digest:
             raise TrackingError(
@@ -504,7 +493,7 @@ def train(
             )
     label = warehouse.domain.label
     return train_candidate(
-        experiment_id,
+        store,
         spec,
         split,
         family_name,

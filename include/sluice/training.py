@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -30,11 +30,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import and_, select
 
-from sluice.errors import SluiceError
-from sluice.schema import METRICS, MODEL_FAMILIES
+from sluice.specs import (
+    LOWER_IS_BETTER,
+    METRICS,
+    MODEL_FAMILIES,
+    TrainingError,
+    TrainingSpec,
+)
 from sluice.warehouse import Warehouse, labels
 
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 SCORERS = {
     "roc_auc": "roc_auc",
     "f1": "f1",
@@ -44,10 +48,6 @@ SCORERS = {
 }
 THRESHOLD = 0.5
 """Score at or above which a sample is predicted class 1 (for F1 and accuracy)."""
-
-
-class TrainingError(SluiceError, ValueError):
-    """Training cannot run with these inputs; the message says which and why."""
 
 
 # --- families --------------------------------------------------------------------------------
@@ -245,116 +245,6 @@ def family(name: str) -> Family:
 
 
 # --- the spec --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrainingSpec:
-    """What one training run uses. ``as_of`` is the newest day whose lab results may be used."""
-
-    as_of: dt.date
-    window_days: int = 28
-    holdout_days: int = 7
-    label_cutoff_days: int = 3
-    families: tuple[str, ...] = tuple(FAMILIES)
-    budget: int = 6
-    cv_folds: int = 3
-    seed: int = 42
-    selection_metric: str = "roc_auc"
-    importance_rows: int = 5_000
-    feature_version: str = ""
-    n_jobs: int = 1
-    features: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
-    """Which of ``features`` are categorical (text); the rest are numbers."""
-
-    def __post_init__(self) -> None:
-        if not self.features:  # the active domain's feature set (SLUICE_DOMAIN)
-            from sluice.domain import active
-
-            domain = active()
-            object.__setattr__(self, "features", domain.feature_names)
-            object.__setattr__(self, "categorical", domain.categorical_features)
-            object.__setattr__(self, "feature_version", self.feature_version or domain.features.version)
-        problems = []
-        if not self.families:
-            problems.append("families: choose at least one model family")
-        problems += [f"families: unknown {f!r}" for f in self.families if f not in FAMILIES]
-        if self.selection_metric not in METRICS:
-            problems.append(f"selection_metric {self.selection_metric!r} is not one of {', '.join(METRICS)}")
-        if self.budget < 1:
-            problems.append(f"budget={self.budget}: at least one candidate per family")
-        if self.cv_folds < 1:
-            problems.append(f"cv_folds={self.cv_folds}: at least 1")
-        if self.importance_rows < 0:
-            problems.append(f"importance_rows={self.importance_rows}: not negative (0 skips it)")
-        if self.holdout_days < 1:
-            problems.append(f"holdout_days={self.holdout_days}: at least 1")
-        if self.label_cutoff_days < 0:
-            problems.append(f"label_cutoff_days={self.label_cutoff_days}: not negative")
-        if not self.feature_version:
-            problems.append("feature_version: name the feature set the models train on")
-        unknown = [c for c in self.categorical if c not in self.features]
-        if unknown:
-            problems.append(f"categorical: {unknown} are not among the features")
-        if self.window_days < self.holdout_days + self.cv_folds + 1:
-            problems.append(
-                f"window_days={self.window_days} leaves too few training days for {self.cv_folds} "
-                f"time-ordered folds after a {self.holdout_days}-day hold-out "
-                f"(at least {self.holdout_days + self.cv_folds + 1})"
-            )
-        if problems:
-            raise TrainingError("invalid training spec: " + "; ".join(problems))
-
-    @property
-    def window(self) -> tuple[dt.date, dt.date]:
-        """First and last sample day used (the newest ``label_cutoff_days`` days are left out)."""
-        last = self.as_of - dt.timedelta(days=self.label_cutoff_days)
-        return last - dt.timedelta(days=self.window_days - 1), last
-
-    def params(self) -> dict[str, Any]:
-        """The spec as MLflow params (flat, strings where needed)."""
-        first, last = self.window
-        out = {k: v for k, v in asdict(self).items() if k not in ("families", "features", "categorical")}
-        out |= {
-            "as_of": self.as_of.isoformat(),
-            "families": ",".join(self.families),
-            "window_first_day": first.isoformat(),
-            "window_last_day": last.isoformat(),
-            "n_features": len(self.features),
-            "n_categorical": len(self.categorical),
-        }
-        return out
-
-
-MIN_DAYS_SINCE_CHANGE = 3
-"""A hold-out day, and two training days for one time-ordered validation split."""
-"""The fewest sample days a training since a change can be split into: a hold-out day and two
-time-ordered folds of at least one day each, plus one."""
-
-
-def since_change(spec: TrainingSpec, since: dt.date) -> TrainingSpec:
-    """The spec that learns only from the sample days from ``since`` on, when the data changed
-    then (a drift the monitor saw): days before a change teach the old regime.
-
-    The window starts at ``since`` (it never grows), and the hold-out and the folds shrink to fit
-    a short window: a quarter of its days for the hold-out (at least one), then as many folds as
-    the training days allow (three days: one hold-out day, and one split that tunes on the first
-    training day and validates on the second). Fewer than three labelled days since the change
-    cannot be split; the error says so.
-    """
-    first, last = spec.window
-    if since <= first:
-        return spec
-    days = (last - since).days + 1
-    holdout = max(1, min(spec.holdout_days, days // 4))
-    folds = max(1, min(spec.cv_folds, days - holdout - 1))
-    if days < holdout + folds + 1:
-        raise TrainingError(
-            f"only {max(days, 0)} sample days from {since} (the change) to {last} (as of {spec.as_of}, "
-            f"minus the {spec.label_cutoff_days}-day label cut-off): at least {holdout + folds + 1} "
-            "are needed for a hold-out and time-ordered folds; wait for more labels"
-        )
-    return replace(spec, window_days=days, holdout_days=holdout, cv_folds=folds)
 
 
 # --- data ------------------------------------------------------------------------------------

@@ -107,12 +107,10 @@ def view_overview(warehouse, settings) -> tuple[dict, str]:
 def main(first: dt.date, days: int) -> dict:
     from airflow.dag_processing.dagbag import BundleDagBag
     from airflow.utils import db
-    from mlflow.tracking import MlflowClient
     from sqlalchemy import func, select
 
     from sluice import cli
     from sluice.settings import Settings
-    from sluice.tracking import configure
     from sluice.warehouse import Warehouse, monitoring_metrics
 
     db.resetdb(skip_init=False)
@@ -150,8 +148,7 @@ def main(first: dt.date, days: int) -> dict:
         dags["sluice_monitor"], last, {"day": last.isoformat(), "label_delay_days": 1, "min_labelled_days": 0}
     )
 
-    configure(settings.tracking_uri, settings.experiment, settings.artifacts_dir)
-    client = MlflowClient()
+    client = settings.model_store().client()
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
     registered = client.get_registered_model(settings.model_name)
     metric_rows = warehouse.scalar(

@@ -18,7 +18,8 @@ from sqlalchemy import delete, select
 from sluice import registry, tracking
 from sluice.domains.water import STATIONS as DEFAULT_STATIONS
 from sluice.settings import Settings
-from sluice.training import FAMILIES, TrainingSpec, load_labelled
+from sluice.specs import TrainingSpec
+from sluice.training import FAMILIES, load_labelled
 from sluice.warehouse import Warehouse, model_decisions
 from tests.factories import FEATURES, register_model, seed_days
 from tests.integration.test_ingest_dag import asset_events, run
@@ -58,7 +59,7 @@ def evaluate_dag(dagbag, seeded, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("SLUICE_MLFLOW_ARTIFACTS", str(tmp_path / "artifacts"))
     conf = Settings.from_env()
-    tracking.configure(conf.tracking_uri, conf.experiment, conf.artifacts_dir)
+    conf.model_store().experiment_id()  # the experiment, with its artifacts under tmp_path
     warehouse = Warehouse(url)
     with warehouse.transaction() as tx:  # each case starts without decisions
         tx.conn.execute(delete(model_decisions))
@@ -81,6 +82,11 @@ def register(warehouse_url: str, *, shuffled: bool = False, seed: int = 0) -> in
     model = FAMILIES["logistic_regression"].build(seed).fit(X, y)
     tags = {"sluice.train_last_day": str(split.train_days[-1]), "sluice.feature_version": "v1"}
     return register_model(MODEL, model, X, tags=tags)
+
+
+def models():
+    """The MLflow store the DAG's tasks use (the fixture's environment)."""
+    return Settings.from_env().model_store()
 
 
 def set_alias(alias: str, version: int) -> None:
@@ -106,25 +112,25 @@ def test_the_first_challenger_becomes_champion_and_loads_by_alias(evaluate_dag, 
     spec = TrainingSpec(
         **{**TRAIN_SPEC.__dict__, "families": ("logistic_regression",), "budget": 1, "cv_folds": 2}
     )
-    experiment = MlflowClient().get_experiment_by_name("sluice").experiment_id
-    prepared = tracking.prepare(warehouse, experiment, spec, run_key="t/1")
+    prepared = tracking.prepare(warehouse, models(), spec, run_key="t/1")
     candidate = tracking.train(
         warehouse,
-        experiment,
+        models(),
         spec,
         "logistic_regression",
         parent_run_id=prepared["parent_run_id"],
         run_key="t/1",
     )
-    version = tracking.register_challenger(MODEL, [candidate], spec, parent_run_id=prepared["parent_run_id"])[
-        "version"
-    ]
+    registered = tracking.register_challenger(
+        models(), MODEL, [candidate], spec, parent_run_id=prepared["parent_run_id"]
+    )
+    version = registered["version"]
     before = len(champion_events())
 
     states = run(evaluate_dag, AS_OF, CONF)
     assert states == dict.fromkeys(("resolve", "decide", "apply", "announce"), "success")
-    assert registry.alias_version(MODEL, "champion") == version
-    assert registry.alias_version(MODEL, "challenger") is None, "a judged challenger loses the alias"
+    assert registry.alias_version(models(), MODEL, "champion") == version
+    assert registry.alias_version(models(), MODEL, "challenger") is None, "a judged challenger loses it"
     [row] = decisions(url)
     assert (row["decision"], row["status"], row["champion_before"], row["champion_after"]) == (
         "promote",
@@ -138,7 +144,7 @@ def test_the_first_challenger_becomes_champion_and_loads_by_alias(evaluate_dag, 
     events = champion_events()
     assert len(events) == before + 1 and events[-1]["version"] == version
 
-    loaded = registry.load(MODEL, version)
+    loaded = registry.load(models(), MODEL, version)
     with registry._trusted_loading():
         by_alias = mlflow.sklearn.load_model(f"models:/{MODEL}@champion")
     X = load_labelled(warehouse, spec)[list(FEATURES)].head(50)
@@ -157,7 +163,7 @@ def test_a_better_challenger_is_promoted(evaluate_dag, seeded):
     before = len(champion_events())
 
     assert run(evaluate_dag, AS_OF, CONF)["announce"] == "success"
-    assert registry.alias_version(MODEL, "champion") == better
+    assert registry.alias_version(models(), MODEL, "champion") == better
     [row] = decisions(url)
     assert (row["decision"], row["champion_before"], row["challenger_version"], row["champion_after"]) == (
         "promote",
@@ -185,7 +191,7 @@ def test_a_worse_challenger_is_rejected_and_the_champion_untouched(evaluate_dag,
 
     states = run(evaluate_dag, AS_OF, CONF)
     assert states["apply"] == "success" and states["announce"] == "skipped"
-    assert registry.alias_version(MODEL, "champion") == good
+    assert registry.alias_version(models(), MODEL, "champion") == good
     [row] = decisions(url)
     assert (row["decision"], row["status"], row["champion_after"]) == ("reject", "applied", good)
     assert "below the margin" in row["reason"] and "does not exclude zero" in row["reason"]
@@ -198,7 +204,7 @@ def test_force_promote_needs_a_reason(evaluate_dag, seeded):
     set_alias("champion", good)
     set_alias("challenger", other)
     assert run(evaluate_dag, AS_OF, CONF | {"force_promote": True, "reason": "  "})["resolve"] == "failed"
-    assert registry.alias_version(MODEL, "champion") == good
+    assert registry.alias_version(models(), MODEL, "champion") == good
     assert decisions(url) == [], "a refused request is not a decision: nothing is recorded"
 
     states = run(
@@ -207,7 +213,7 @@ def test_force_promote_needs_a_reason(evaluate_dag, seeded):
         CONF | {"force_promote": True, "reason": "lab recalibration"},
     )
     assert states["announce"] == "success"
-    assert registry.alias_version(MODEL, "champion") == other
+    assert registry.alias_version(models(), MODEL, "champion") == other
     [row] = decisions(url)
     assert (row["decision"], row["reason"], row["champion_before"]) == ("forced", "lab recalibration", good)
     assert row["triggered_by"].startswith(f"force_promote of version {other} (manual run ")
@@ -221,7 +227,7 @@ def test_rollback_restores_the_earlier_version(evaluate_dag, seeded):
     conf = CONF | {"rollback_to_version": first, "reason": "v2 misbehaves on ST03"}
 
     assert run(evaluate_dag, AS_OF, conf)["announce"] == "success"
-    assert registry.alias_version(MODEL, "champion") == first
+    assert registry.alias_version(models(), MODEL, "champion") == first
     [row] = decisions(url)
     assert (row["decision"], row["champion_before"], row["champion_after"], row["status"]) == (
         "rollback",
@@ -241,6 +247,7 @@ def test_apply_repairs_a_half_done_promotion_and_refuses_a_moved_champion(evalua
     when = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)
     row = registry.decide_forced(
         warehouse,
+        models(),
         MODEL,
         {"champion": old, "challenger": new},
         decision_id="d/1",
@@ -251,12 +258,13 @@ def test_apply_repairs_a_half_done_promotion_and_refuses_a_moved_champion(evalua
     )
     assert row["status"] == "pending"
     set_alias("champion", new)  # the alias moved, then the task died before marking the row
-    assert registry.apply(warehouse, MODEL, "d/1")["status"] == "applied"
-    assert registry.apply(warehouse, MODEL, "d/1")["status"] == "applied", "idempotent"
+    assert registry.apply(warehouse, models(), MODEL, "d/1")["status"] == "applied"
+    assert registry.apply(warehouse, models(), MODEL, "d/1")["status"] == "applied", "idempotent"
     assert [r["status"] for r in decisions(url)] == ["applied"]
 
     registry.decide_forced(
         warehouse,
+        models(),
         MODEL,
         {"champion": new, "challenger": third},
         decision_id="d/2",
@@ -267,8 +275,8 @@ def test_apply_repairs_a_half_done_promotion_and_refuses_a_moved_champion(evalua
     )
     set_alias("champion", old)  # another evaluation won the race
     with pytest.raises(registry.RegistryError, match="the champion moved from version"):
-        registry.apply(warehouse, MODEL, "d/2")
+        registry.apply(warehouse, models(), MODEL, "d/2")
     with pytest.raises(registry.RegistryError, match="decision d/2 was aborted"):
-        registry.apply(warehouse, MODEL, "d/2")  # a retry fails too: a lost race never becomes a success
-    assert registry.alias_version(MODEL, "champion") == old
+        registry.apply(warehouse, models(), MODEL, "d/2")  # a retry fails too: a lost race never wins
+    assert registry.alias_version(models(), MODEL, "champion") == old
     assert {r["decision_id"]: r["status"] for r in decisions(url)} == {"d/1": "applied", "d/2": "aborted"}

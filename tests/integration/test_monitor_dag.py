@@ -14,8 +14,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from sqlalchemy import select
 
-from sluice import tracking
-from sluice.settings import Settings
 from sluice.training import FAMILIES
 from sluice.warehouse import monitoring_metrics
 from tests.factories import FEATURES, day, register_model, serve_day, synthetic
@@ -56,8 +54,6 @@ def monitor_dag(dagbag, warehouse, warehouse_url, tmp_path, monkeypatch, webhook
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("SLUICE_MLFLOW_ARTIFACTS", str(tmp_path / "artifacts"))
     monkeypatch.setenv("SLUICE_LABEL_DELAY_DAYS", "3")
-    conf = Settings.from_env()
-    tracking.configure(conf.tracking_uri, conf.experiment, conf.artifacts_dir)
     dag = dagbag.dags["sluice_monitor"]
     for task in dag.tasks:
         task.retries = 0
@@ -66,8 +62,6 @@ def monitor_dag(dagbag, warehouse, warehouse_url, tmp_path, monkeypatch, webhook
 
 def champion_with_history(warehouse):
     """A champion trained on days 0..9 with hold-out days 10..12, all of them served."""
-    from mlflow.tracking import MlflowClient
-
     frame = synthetic(6)
     X = frame[list(FEATURES)]
     model = FAMILIES["logistic_regression"].build(0).fit(X, frame["label"])
@@ -79,8 +73,7 @@ def champion_with_history(warehouse):
         "sluice.holdout_accuracy": "0.85",
         "sluice.feature_version": "v1",
     }
-    version = register_model(MODEL, model, X, tags=tags)
-    MlflowClient().set_registered_model_alias(MODEL, "champion", str(version))
+    version = register_model(MODEL, model, X, tags=tags, alias="champion")
     for i in range(13):
         serve_day(warehouse, model, day(i), version=version, name=MODEL)
     return model, version

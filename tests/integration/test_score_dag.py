@@ -13,8 +13,6 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from sluice import tracking
-from sluice.settings import Settings
 from sluice.training import FAMILIES
 from sluice.warehouse import prediction_batches, predictions
 from tests.factories import FEATURES, day, publish_features, register_model, synthetic
@@ -33,8 +31,6 @@ def score_dag(dagbag, warehouse, warehouse_url, tmp_path, monkeypatch):
     monkeypatch.setenv("SLUICE_HOME", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("SLUICE_MLFLOW_ARTIFACTS", str(tmp_path / "artifacts"))
-    conf = Settings.from_env()
-    tracking.configure(conf.tracking_uri, conf.experiment, conf.artifacts_dir)
     dag = dagbag.dags["sluice_score"]
     for task in dag.tasks:
         task.retries = 0
@@ -42,15 +38,11 @@ def score_dag(dagbag, warehouse, warehouse_url, tmp_path, monkeypatch):
 
 
 def fit_and_register(seed: int = 0, columns=FEATURES, champion: bool = True) -> int:
-    from mlflow.tracking import MlflowClient
-
     frame = synthetic(6, seed=seed)
     X = frame[list(columns)]
     model = FAMILIES["logistic_regression"].build(seed).fit(X, frame["label"])
-    version = register_model(MODEL, model, X, tags={"sluice.feature_version": "v1"})
-    if champion:
-        MlflowClient().set_registered_model_alias(MODEL, "champion", str(version))
-    return version
+    alias = "champion" if champion else None
+    return register_model(MODEL, model, X, tags={"sluice.feature_version": "v1"}, alias=alias)
 
 
 def task_output(capfd) -> str:
@@ -134,10 +126,7 @@ def test_a_signature_mismatch_fails_before_anything_is_written(score_dag, wareho
     frame["ph_squared"] = frame["ph"] ** 2
     X = frame[[*FEATURES, "ph_squared"]]
     model = FAMILIES["logistic_regression"].build(0).fit(X, frame["label"])
-    from mlflow.tracking import MlflowClient
-
-    version = register_model(MODEL, model, X, tags={"sluice.feature_version": "v1"})
-    MlflowClient().set_registered_model_alias(MODEL, "champion", str(version))
+    version = register_model(MODEL, model, X, tags={"sluice.feature_version": "v1"}, alias="champion")
 
     assert run(score_dag, day(0), CONF) == {"pin": "failed", "score": "upstream_failed"}
     assert "columns missing from features: ph_squared" in task_output(capfd)

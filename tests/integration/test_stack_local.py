@@ -131,10 +131,9 @@ def _failed_tasks(base: str, token: str, started: str, state) -> list[str]:
 
 
 def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(stack, monkeypatch):
-    from mlflow.tracking import MlflowClient
     from sqlalchemy import select
 
-    from sluice import tracking
+    from sluice.modelstore import ModelStore
     from sluice.training import FAMILIES
     from sluice.warehouse import Warehouse, prediction_batches
     from tests.factories import register_model, synthetic
@@ -142,16 +141,18 @@ def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(sta
     state, port, mlflow_port = stack
     base = f"http://localhost:{port}"
     # a champion in the stack's MLflow, so the chain reaches scoring
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{mlflow_port}")
-    tracking.configure(f"http://127.0.0.1:{mlflow_port}", "sluice", state / "unused")
     frame = synthetic(6, seed=1)
     from tests.factories import FEATURES
 
     model = FAMILIES["logistic_regression"].build(0).fit(frame[list(FEATURES)], frame["label"])
     version = register_model(
-        "water_potability", model, frame[list(FEATURES)], tags={"sluice.feature_version": "v1"}
+        "water_potability",
+        model,
+        frame[list(FEATURES)],
+        tags={"sluice.feature_version": "v1"},
+        alias="champion",
+        store=ModelStore(f"http://127.0.0.1:{mlflow_port}", "sluice"),
     )
-    MlflowClient().set_registered_model_alias("water_potability", "champion", str(version))
 
     password = json.loads((state / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())[
         "admin"

@@ -117,7 +117,7 @@ def test_a_rejection_names_every_rule_that_failed():
 
 
 def test_lower_is_better_metrics_as_primary():
-    policy = Policy(primary="log_loss", guardrails={})
+    policy = Policy(primary_metric="log_loss", guardrails={})
     better = decide(
         policy, metrics(log_loss=0.35), CHAMPION, Interval("log_loss", 0.05, 0.03, 0.07, 0.95, 1000)
     )
@@ -128,7 +128,7 @@ def test_lower_is_better_metrics_as_primary():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"primary": "auc"}, "unknown metric"),
+        ({"primary_metric": "auc"}, "unknown metric"),
         ({"margin": -0.1}, "must not be negative"),
         ({"confidence": 0.3}, "confidence=0.3"),
         ({"n_bootstrap": 10}, "at least 100 resamples"),

@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 
 from sluice import tracking
-from sluice.training import TrainingSpec, dataset_digest
+from sluice.modelstore import ModelStore
+from sluice.specs import TrainingSpec
+from sluice.training import dataset_digest
 from sluice.warehouse import Warehouse
 from tests.conftest import free_port
 from tests.factories import day, synthetic, write_day, write_labels
@@ -78,8 +80,7 @@ def store(tmp_path_factory, mlflow_server):
         labels = synthetic(1, rows_per_day=60, seed=day(i).toordinal())["label"]
         ids = [f"S{day(i):%Y%m%d}-{j}" for j in range(60)]
         write_labels(warehouse, day(i + 1), ids, label=labels.to_numpy())
-    experiment = tracking.configure(mlflow_server, "sluice-test", root / "unused")
-    return warehouse, experiment
+    return warehouse, ModelStore(mlflow_server, "sluice-test", root / "unused")
 
 
 SPEC = TrainingSpec(
@@ -95,25 +96,23 @@ SPEC = TrainingSpec(
 
 @pytest.fixture(scope="module")
 def trained(store):
-    warehouse, experiment = store
-    prepared = tracking.prepare(warehouse, experiment, SPEC, run_key="test/run-1")
+    warehouse, models = store
+    prepared = tracking.prepare(warehouse, models, SPEC, run_key="test/run-1")
     candidates = [
         tracking.train(
-            warehouse, experiment, SPEC, f, parent_run_id=prepared["parent_run_id"], run_key="test/run-1"
+            warehouse, models, SPEC, f, parent_run_id=prepared["parent_run_id"], run_key="test/run-1"
         )
         for f in SPEC.families
     ]
     registered = tracking.register_challenger(
-        MODEL, candidates, SPEC, parent_run_id=prepared["parent_run_id"]
+        models, MODEL, candidates, SPEC, parent_run_id=prepared["parent_run_id"]
     )
     return prepared, candidates, registered
 
 
-def test_the_parent_run_records_the_spec_the_data_and_the_split(trained):
-    from mlflow.tracking import MlflowClient
-
+def test_the_parent_run_records_the_spec_the_data_and_the_split(store, trained):
     prepared, _, _ = trained
-    run = MlflowClient().get_run(prepared["parent_run_id"])
+    run = store[1].client().get_run(prepared["parent_run_id"])
     assert run.info.status == "FINISHED"
     params = run.data.params
     assert (params["as_of"], params["window_first_day"], params["window_last_day"]) == (
@@ -136,15 +135,14 @@ def test_the_parent_run_records_the_spec_the_data_and_the_split(trained):
     assert dataset_digest(source.load()) == prepared["train_digest"], "the source reads the same rows again"
 
 
-def test_each_family_has_a_nested_run_with_metrics_figures_importance_and_a_skops_model(trained):
+def test_each_family_has_a_nested_run_with_metrics_figures_importance_and_a_skops_model(store, trained):
     from importlib.metadata import version
     from pathlib import Path
 
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     prepared, candidates, _ = trained
-    client = MlflowClient()
+    client = store[1].client()
     for candidate in candidates:
         run = client.get_run(candidate.run_id)
         assert run.data.tags["mlflow.parentRunId"] == prepared["parent_run_id"]
@@ -160,22 +158,22 @@ def test_each_family_has_a_nested_run_with_metrics_figures_importance_and_a_skop
             "feature_importance.json",
             "cv_results.json",
         } <= artifacts
-        info = mlflow.models.get_model_info(candidate.model_uri)
+        with store[1].active():
+            info = mlflow.models.get_model_info(candidate.model_uri)
+            requirements = mlflow.pyfunc.get_model_dependencies(candidate.model_uri)
         assert info.flavors["sklearn"]["serialization_format"] == "skops"
         assert info.signature.inputs.input_names()[:2] == ["ph", "hardness"]
         assert info.saved_input_example_info is not None
-        requirements = Path(mlflow.pyfunc.get_model_dependencies(candidate.model_uri)).read_text().split()
+        requirements = Path(requirements).read_text().split()
         assert f"scikit-learn=={version('scikit-learn')}" in requirements, "named, not inferred"
         assert f"skops=={version('skops')}" in requirements
 
 
-def test_the_best_family_is_registered_with_the_challenger_alias(trained):
-    from mlflow.tracking import MlflowClient
-
+def test_the_best_family_is_registered_with_the_challenger_alias(store, trained):
     _, candidates, registered = trained
     best = max(candidates, key=lambda c: c.metrics["roc_auc"])
     assert registered["family"] == best.family
-    version = MlflowClient().get_model_version_by_alias(MODEL, "challenger")
+    version = store[1].client().get_model_version_by_alias(MODEL, "challenger")
     assert int(version.version) == registered["version"]
     assert version.run_id == best.run_id
     assert version.tags["sluice.family"] == best.family
@@ -185,13 +183,13 @@ def test_the_best_family_is_registered_with_the_challenger_alias(trained):
 
 
 def test_retries_reuse_what_an_earlier_attempt_finished(store, trained):
-    warehouse, experiment = store
+    warehouse, models = store
     prepared, candidates, registered = trained
-    again = tracking.prepare(warehouse, experiment, SPEC, run_key="test/run-1")
+    again = tracking.prepare(warehouse, models, SPEC, run_key="test/run-1")
     assert again["parent_run_id"] == prepared["parent_run_id"]
     retried = tracking.train(
         warehouse,
-        experiment,
+        models,
         SPEC,
         candidates[0].family,
         parent_run_id=prepared["parent_run_id"],
@@ -199,21 +197,19 @@ def test_retries_reuse_what_an_earlier_attempt_finished(store, trained):
     )
     assert retried == candidates[0]
     assert (
-        tracking.register_challenger(MODEL, candidates, SPEC, parent_run_id=prepared["parent_run_id"])
+        tracking.register_challenger(models, MODEL, candidates, SPEC, parent_run_id=prepared["parent_run_id"])
         == registered
     )
 
 
 def test_a_new_run_with_the_same_seed_and_data_gets_the_same_holdout_metrics(store, trained):
-    from mlflow.tracking import MlflowClient
-
-    warehouse, experiment = store
+    warehouse, models = store
     _, candidates, _ = trained
     spec = replace(SPEC, importance_rows=0)  # no importance table: the metrics do not depend on it
-    prepared = tracking.prepare(warehouse, experiment, spec, run_key="test/run-2")
+    prepared = tracking.prepare(warehouse, models, spec, run_key="test/run-2")
     again = tracking.train(
         warehouse,
-        experiment,
+        models,
         spec,
         candidates[0].family,
         parent_run_id=prepared["parent_run_id"],
@@ -221,18 +217,18 @@ def test_a_new_run_with_the_same_seed_and_data_gets_the_same_holdout_metrics(sto
     )
     assert again.run_id != candidates[0].run_id
     assert again.metrics == candidates[0].metrics
-    artifacts = {a.path for a in MlflowClient().list_artifacts(again.run_id)}
+    artifacts = {a.path for a in models.client().list_artifacts(again.run_id)}
     assert "roc_curve.png" in artifacts and "feature_importance.json" not in artifacts
 
 
 def test_training_refuses_data_that_changed_since_the_parent_run(store, trained):
-    warehouse, experiment = store
+    warehouse, models = store
     prepared, _, _ = trained
     later = TrainingSpec(**{**SPEC.__dict__, "as_of": day(12)})  # a different window: other rows
     with pytest.raises(tracking.TrackingError, match="the train data changed since training run"):
         tracking.train(
             warehouse,
-            experiment,
+            models,
             later,
             "logistic_regression",
             parent_run_id=prepared["parent_run_id"],
@@ -241,22 +237,12 @@ def test_training_refuses_data_that_changed_since_the_parent_run(store, trained)
 
 
 def test_the_server_decides_where_artifacts_go(store):
-    from mlflow.tracking import MlflowClient
-
-    _, experiment = store
-    assert MlflowClient().get_experiment(experiment).artifact_location.startswith("mlflow-artifacts:")
+    _, models = store
+    location = models.client().get_experiment(models.experiment_id()).artifact_location
+    assert location.startswith("mlflow-artifacts:")
 
 
 def test_without_a_server_artifacts_go_to_the_given_folder(tmp_path):
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    previous = mlflow.get_tracking_uri()
-    try:
-        experiment = tracking.configure(
-            f"sqlite:///{tmp_path / 'mlflow.db'}", "local", tmp_path / "artifacts"
-        )
-        location = MlflowClient().get_experiment(experiment).artifact_location
-        assert location == (tmp_path / "artifacts").as_uri()
-    finally:
-        mlflow.set_tracking_uri(previous)
+    models = ModelStore(f"sqlite:///{tmp_path / 'mlflow.db'}", "local", tmp_path / "artifacts")
+    location = models.client().get_experiment(models.experiment_id()).artifact_location
+    assert location == (tmp_path / "artifacts").as_uri()

@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 
 from sluice import training
-from sluice.schema import MODEL_FAMILIES
+from sluice.specs import MODEL_FAMILIES, TrainingError, TrainingSpec
 from sluice.training import (
     FAMILIES,
-    TrainingError,
-    TrainingSpec,
     day_folds,
     holdout_metrics,
     load_labelled,
@@ -254,7 +252,7 @@ def test_the_feature_version_is_part_of_the_query(warehouse, monkeypatch):
 
 
 def test_training_since_a_change_learns_only_from_its_days_with_a_hold_out_that_fits():
-    from sluice.training import TrainingError, TrainingSpec, since_change
+    from sluice.specs import TrainingError, TrainingSpec, since_change
 
     spec = TrainingSpec(as_of=dt.date(2026, 2, 6), label_cutoff_days=3)  # window 01-07..02-03
     assert since_change(spec, dt.date(2026, 1, 1)) == spec  # before the window: nothing changes
