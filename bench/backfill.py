@@ -34,7 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     from sqlalchemy import select
 
-    from sluice.warehouse import Warehouse, prediction_batches
+    from sluice.tables import prediction_batches
+    from sluice.warehouse import Warehouse
 
     home = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     deployment = Deployment(home, free_port(), free_port())

@@ -64,11 +64,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from sluice import tracking
+    from sluice.connections import create_database_if_missing
     from sluice.domains.flights.source import FIRST_DAY, FlightsReplay
     from sluice.modelstore import ModelStore
     from sluice.specs import TrainingSpec
     from sluice.training import load_labelled, time_split
-    from sluice.warehouse import Warehouse, create_database_if_missing
+    from sluice.warehouse import Warehouse
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="sluice-bench-flights-"))
     url = args.warehouse or f"sqlite:///{root / 'warehouse.db'}"

@@ -60,8 +60,10 @@ def step(name: str, url: str, home: str) -> dict:
         (Path(home) / f"slice-{part}.json").write_text(json.dumps(found.to_dict()))
         result = f"slice {part + 1} of {parts}: {found.rows} rows"
     elif name == "judge":
+        from sluice.slicing import SliceResult
+
         files = Path(home).glob("slice-*.json")
-        found = [checking.SliceResult.from_dict(json.loads(f.read_text())) for f in files]
+        found = [SliceResult.from_dict(json.loads(f.read_text())) for f in files]
         _, verdict = checking.judge(warehouse, DAY, found, tolerance=0.05, as_of=AS_OF)
         result = f"{verdict.decision}, {verdict.quarantined_rows} rows held"
     elif name == "land":
@@ -105,9 +107,10 @@ def prepare(url: str, home: Path, history: int, csv: Path) -> None:
     """A database of ``history`` days ingested and featurised, and the day's CSV in the landing folder."""
     from benchlib import prepare_data
 
+    from sluice.connections import create_database_if_missing
     from sluice.domains.water.simulator import SimulatorConfig
     from sluice.domains.water.source import SimulatedSource
-    from sluice.warehouse import Warehouse, create_database_if_missing
+    from sluice.warehouse import Warehouse
 
     create_database_if_missing(url)
     warehouse = Warehouse(url)
@@ -133,7 +136,8 @@ def outcome(url: str) -> dict:
     """What the day ended as: the rows held back (number → rules), the published rows' digest."""
     from sqlalchemy import select
 
-    from sluice.warehouse import Warehouse, ingest_batches, quarantine_rows
+    from sluice.tables import ingest_batches, quarantine_rows
+    from sluice.warehouse import Warehouse
 
     warehouse = Warehouse(url)
     held = warehouse.read_partition(
@@ -206,9 +210,10 @@ def history_effect(url: str, copies: int, repeats: int = 3) -> None:
     from benchlib import prepare_data
 
     from sluice import checking, ingest
+    from sluice.connections import create_database_if_missing
     from sluice.domains.water.simulator import SimulatorConfig
     from sluice.domains.water.source import SimulatedSource
-    from sluice.warehouse import Warehouse, create_database_if_missing
+    from sluice.warehouse import Warehouse
 
     home = Path(tempfile.mkdtemp(prefix="sluice-bench-history-"))
     gx = home / "gx"

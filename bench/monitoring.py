@@ -33,12 +33,15 @@ from scoring import BENCH_DAYS, BENCH_PG, MODEL, SCORED_AT, model_store, set_up
 def measured(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
+    from sluice import champion as champions
     from sluice import drift, monitoring
+    from sluice.alerting import Thresholds, Windows
+    from sluice.sampling import days_between
     from sluice.warehouse import Warehouse
 
     models = model_store(Path(args.root))
-    champion = monitoring.champion(models, MODEL)
-    predict = monitoring.scorer(models, champion)
+    champion = champions.champion(models, MODEL)
+    predict = champions.scorer(models, champion)
     warehouse = Warehouse(args.pg)
     day = dt.date.fromisoformat(args.day)
     before = rss_mb()
@@ -49,7 +52,7 @@ def measured(args: argparse.Namespace) -> dict:
         from sluice.domains.water import DOMAIN
 
         reference = pd.concat(
-            [warehouse.read_partition("features", d) for d in monitoring._days(*champion.train_days)]
+            [warehouse.read_partition("features", d) for d in days_between(*champion.train_days)]
         )
         current = warehouse.read_partition("features", day)
         result = drift.data_drift(reference, current, list(DOMAIN.feature_names))
@@ -60,10 +63,10 @@ def measured(args: argparse.Namespace) -> dict:
             day,
             champion,
             predict,
-            monitoring.Thresholds(),
-            monitoring.Windows(reference_rows=args.sample_rows, current_rows=args.sample_rows),
+            Thresholds(),
+            Windows(sample_rows=args.sample_rows),
             reports_dir=Path(args.root) / "reports",
-            holdout_accuracy=partial(monitoring.holdout_accuracy, models, MODEL),
+            holdout_accuracy=partial(champions.holdout_accuracy, models, MODEL),
         )
         found = {"drift_share": report.figure("drift_share"), "rows": report.figure("rows")}
     return found | {

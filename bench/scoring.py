@@ -116,7 +116,7 @@ def make_day(warehouse, day: dt.date, rows: int) -> None:
     from sqlalchemy import delete, func, select, text
 
     from sluice.domains.water import DOMAIN
-    from sluice.warehouse import feature_batches
+    from sluice.tables import feature_batches
 
     features = warehouse.features
     if warehouse.count(features, day) == rows:
@@ -164,7 +164,7 @@ def make_day(warehouse, day: dt.date, rows: int) -> None:
 
 def copy_history(source, target) -> None:
     """The history's features and batches from one warehouse into another (the SQLite one)."""
-    from sluice.warehouse import feature_batches
+    from sluice.tables import feature_batches
 
     day = HISTORY_FIRST
     while day <= HISTORY_LAST:
@@ -307,7 +307,8 @@ def measure(path: str, url: str, day: dt.date, version: int, args: argparse.Name
 def set_up(args: argparse.Namespace) -> tuple[list[tuple], int]:
     """The champion (trained once per state folder) and the N-row days: ``(plan, version)``."""
     from sluice import registry
-    from sluice.warehouse import Warehouse, create_database_if_missing
+    from sluice.connections import create_database_if_missing
+    from sluice.warehouse import Warehouse
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="sluice-bench-scoring-"))
     root.mkdir(parents=True, exist_ok=True)

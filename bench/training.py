@@ -64,11 +64,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    from sluice.connections import create_database_if_missing
     from sluice.domains.water import DEFAULT_SCENARIO
     from sluice.domains.water.simulator import Scenario, SimulatorConfig
     from sluice.sources.simulated import SimulatedSource
     from sluice.specs import TrainingSpec
-    from sluice.warehouse import Warehouse, create_database_if_missing
+    from sluice.warehouse import Warehouse
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="sluice-bench-training-"))
     url = args.warehouse or f"sqlite:///{root / 'warehouse.db'}"

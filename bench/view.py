@@ -41,7 +41,8 @@ def measure(url: str, days: int, repeat: int) -> dict[str, tuple[float, float]]:
 
     from fastapi.testclient import TestClient
 
-    from sluice.warehouse import Warehouse, create_database_if_missing
+    from sluice.connections import create_database_if_missing
+    from sluice.warehouse import Warehouse
     from sluice.web import ViewConfig, create_app
     from tests.factories import seed_view
 

@@ -16,9 +16,11 @@ from airflow.sdk import Asset, Connection, Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 if TYPE_CHECKING:
+    from sluice.alerting import Thresholds, Windows
     from sluice.domain import Domain
     from sluice.modelstore import ModelStore
     from sluice.settings import Settings
+    from sluice.specs import TrainingSpec
     from sluice.warehouse import Warehouse
 
 WAREHOUSE_CONN_ID = "sluice_warehouse"
@@ -166,7 +168,8 @@ def domain() -> Domain:
 def warehouse() -> Warehouse:
     """The warehouse behind the ``sluice_warehouse`` connection, checked to hold the domain's data:
     a warehouse built for another domain (or not set up) fails the task at once, saying what to do."""
-    from sluice.warehouse import Warehouse, WarehouseSetupError, url_of
+    from sluice.connections import url_of
+    from sluice.warehouse import Warehouse, WarehouseSetupError
 
     try:
         conn = Connection.get(WAREHOUSE_CONN_ID)
@@ -246,6 +249,54 @@ def run_time(context: Any) -> dt.datetime:
 def now() -> dt.datetime:
     """The wall clock, for questions about the present only (is the delivery there yet?)."""
     return dt.datetime.now(dt.UTC)
+
+
+# --- Params to the library's arguments -----------------------------------------------------
+
+
+def training_spec(params: dict[str, Any], as_of: str, since: str | None = None) -> TrainingSpec:
+    """The library's TrainingSpec for this run's Params (the DAG's only translation step); from
+    ``since`` on only, when a change day is given."""
+    from sluice.dates import parse_day
+    from sluice.specs import TrainingSpec, since_change
+
+    spec = spec_from(
+        TrainingSpec, params, as_of=parse_day(as_of, where="as_of"), label_cutoff_days=label_cutoff(params)
+    )
+    return since_change(spec, parse_day(since, where="since")) if since else spec
+
+
+def change_day(context: Any) -> str | None:
+    """The first day of the change to learn from: the form's, else the retraining request's."""
+    if context["params"]["since"]:
+        return context["params"]["since"]
+    return next((e["since"] for e in event_extras(context, RETRAIN_REQUESTED) if e.get("since")), None)
+
+
+def triggered_by(context: Any, what: str) -> str:
+    """Who or what started this run, for the audit row: ``what`` (run type, run id, user)."""
+    dag_run = context["dag_run"]
+    user = getattr(dag_run, "triggering_user_name", None)
+    by = f" by {user}" if user else ""
+    run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
+    return f"{what} ({run_type} run {dag_run.run_id}{by})"
+
+
+def thresholds(params: dict) -> Thresholds:
+    """The monitoring thresholds this run asked for."""
+    from sluice.alerting import Thresholds
+
+    return spec_from(Thresholds, params)
+
+
+def windows(params: dict) -> Windows:
+    """How much data each monitoring figure uses, from this run's Params."""
+    from sluice.alerting import Windows
+
+    delay = params["label_delay_days"]
+    return spec_from(
+        Windows, params, label_delay_days=settings().label_delay_days if delay is None else delay
+    )
 
 
 @contextmanager

@@ -24,8 +24,6 @@ decision. One evaluation runs at a time.
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
@@ -49,16 +47,9 @@ from sluice_common import (
     settings,
     spec_from,
     tags,
+    triggered_by,
     warehouse,
 )
-
-
-def _triggered_by(context: Any, what: str) -> str:
-    dag_run = context["dag_run"]
-    user = getattr(dag_run, "triggering_user_name", None)
-    by = f" by {user}" if user else ""
-    run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
-    return f"{what} ({run_type} run {dag_run.run_id}{by})"
 
 
 @dag(
@@ -139,7 +130,7 @@ def sluice_evaluate():
         return versions | {
             "mode": mode,
             "as_of": as_of_day(context).isoformat(),
-            "triggered_by": _triggered_by(context, what),
+            "triggered_by": triggered_by(context, what),
         }
 
     @task(multiple_outputs=True)
@@ -147,35 +138,23 @@ def sluice_evaluate():
         from sluice import registry
         from sluice.dates import parse_day
 
-        params, conf = context["params"], settings()
-        common = {
-            "decision_id": run_key(context),
-            "as_of": parse_day(resolved["as_of"], where="as_of"),
-            "triggered_by": resolved["triggered_by"],
-            "decided_at": run_time(context),
-        }
+        params = context["params"]
         with bad_input_fails_fast():
-            if resolved["mode"] == "evaluate":
-                row = registry.decide_evaluation(
-                    warehouse(),
-                    model_store(),
-                    conf.model_name,
-                    resolved,
-                    label_cutoff_days=label_cutoff(params),
-                    holdout_days=params["holdout_days"],
-                    policy=spec_from(Policy, params),
-                    **common,
-                )
-            else:
-                row = registry.decide_forced(
-                    warehouse(),
-                    model_store(),
-                    conf.model_name,
-                    resolved,
-                    reason=params["reason"],
-                    kind=resolved["mode"],
-                    **common,
-                )
+            row = registry.decide_request(
+                warehouse(),
+                model_store(),
+                settings().model_name,
+                resolved,
+                mode=resolved["mode"],
+                policy=spec_from(Policy, params),
+                label_cutoff_days=label_cutoff(params),
+                holdout_days=params["holdout_days"],
+                reason=params["reason"],
+                decision_id=run_key(context),
+                as_of=parse_day(resolved["as_of"], where="as_of"),
+                triggered_by=resolved["triggered_by"],
+                decided_at=run_time(context),
+            )
         return {k: row[k] for k in ("decision_id", "decision", "reason", "champion_before", "champion_after")}
 
     @task(multiple_outputs=True)

@@ -16,8 +16,6 @@ event lists the days.
 
 from __future__ import annotations
 
-import logging
-
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -36,8 +34,6 @@ from sluice_common import (
     tags,
     warehouse,
 )
-
-log = logging.getLogger(__name__)
 
 
 @dag(
@@ -73,35 +69,21 @@ def sluice_features():
 
     @task(multiple_outputs=True, outlets=[FEATURES])
     def build(**context) -> dict:
-        from sluice.features import build_day, summary, with_unbuilt
+        from sluice.features import build_days, summary
 
-        conf, store, params = settings(), warehouse(), context["params"]
-        asked = run_days(context)
-        days = asked if params["day"] else with_unbuilt(store, asked, params["catch_up_days"])
-        if set(days) - set(asked):
-            log.warning(
-                "also building days published without features: %s", [str(d) for d in days if d not in asked]
+        params = context["params"]
+        with bad_input_fails_fast():
+            built = build_days(
+                warehouse(),
+                run_days(context),
+                catch_up_days=0 if params["day"] else params["catch_up_days"],
+                history_days=params["history_days"],
+                gx_root=settings().gx_dir,
+                as_of=run_time(context),
             )
-        results, failed = [], []
-        for day in days:
-            with bad_input_fails_fast():
-                result = build_day(
-                    store,
-                    day,
-                    history_days=params["history_days"],
-                    gx_root=conf.gx_dir,
-                    as_of=run_time(context),
-                )
-            message = result.verdict.message(result.batch_id, day, table="features")
-            if result.verdict.decision == "quarantine":
-                log.error(message)
-                failed.append(message)
-            else:
-                log.info(message)
-                results.append(result)
-        if failed:
-            raise AirflowFailException("\n\n".join(failed))
-        extra = summary(results)
+        if built.held:
+            raise AirflowFailException("\n\n".join(built.held))
+        extra = summary(built.published)
         context["outlet_events"][FEATURES].extra = extra
         return extra
 

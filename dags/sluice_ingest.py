@@ -118,13 +118,14 @@ def sluice_ingest():
     @task(multiple_outputs=True)
     def judge(found: list[dict], **context) -> dict:
         from sluice import checking
+        from sluice.slicing import SliceResult
 
         with bad_input_fails_fast():
             day = run_day(context)
             batch_id, verdict = checking.judge(
                 warehouse(),
                 day,
-                [checking.SliceResult.from_dict(f) for f in found],
+                [SliceResult.from_dict(f) for f in found],
                 tolerance=context["params"]["tolerance"],
                 as_of=run_time(context),
             )

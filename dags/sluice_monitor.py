@@ -36,12 +36,11 @@ the UI with the form below.
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from sluice.alerting import Thresholds  # light: the form's thresholds are declared there
+from sluice.alerting import Thresholds, Windows  # light: the form is declared there
 from sluice_common import (
     DEFAULT_ARGS,
     RETRAIN_REQUESTED,
@@ -53,29 +52,13 @@ from sluice_common import (
     run_day,
     run_time,
     settings,
-    spec_from,
     tags,
+    thresholds,
     warehouse,
+    windows,
 )
 
 log = logging.getLogger(__name__)
-
-
-def thresholds(params: dict) -> Thresholds:
-    return spec_from(Thresholds, params)
-
-
-def windows(params: dict):
-    from sluice.monitoring import Windows
-
-    delay = params["label_delay_days"]
-    return Windows(
-        reference_rows=params["sample_rows"],
-        current_rows=params["sample_rows"],
-        window_days=params["window_days"],
-        label_delay_days=settings().label_delay_days if delay is None else delay,
-        min_labelled_days=params["min_labelled_days"],
-    )
 
 
 @dag(
@@ -89,23 +72,7 @@ def windows(params: dict):
     params={
         "day": day_param(),
         **params_of(Thresholds),
-        "min_labelled_days": Param(
-            4,
-            type="integer",
-            minimum=0,
-            maximum=60,
-            title="Labelled days since the change",
-            description="Request retraining only once this many sample days since the change began "
-            "have lab results (what training learns the new regime from). 0: request at once.",
-        ),
-        "window_days": Param(
-            7,
-            type="integer",
-            minimum=1,
-            maximum=90,
-            title="Rolling window (days)",
-            description="Recent days pooled for the rolling drift and performance figures.",
-        ),
+        **params_of(Windows),
         "label_delay_days": Param(
             None,
             type=["null", "integer"],
@@ -115,15 +82,6 @@ def windows(params: dict):
             description="Performance is measured for the sample day this many days back, whose lab "
             "results are in. Empty: the label delay setting (SLUICE_LABEL_DELAY_DAYS, default 3).",
         ),
-        "sample_rows": Param(
-            20_000,
-            type="integer",
-            minimum=1_000,
-            maximum=1_000_000,
-            title="Sample size (rows)",
-            description="Larger days (and the reference) are sampled to this many rows, reproducibly; "
-            "time and memory stay bounded however large the day.",
-        ),
     },
 )
 def sluice_monitor():
@@ -131,33 +89,31 @@ def sluice_monitor():
 
     @task(multiple_outputs=True)
     def champion(**context) -> dict:
-        from sluice import monitoring
+        from sluice.champion import champion as read_champion
 
         with bad_input_fails_fast():
-            found = monitoring.champion(model_store(), settings().model_name)
+            found = read_champion(model_store(), settings().model_name)
         if found is None:
             raise AirflowSkipException("no champion yet: nothing to monitor")
         return found.to_dict()
 
     @task(multiple_outputs=True)
     def measure(model: dict, **context) -> dict:
-        from sluice import monitoring
+        from sluice.champion import Champion
+        from sluice.monitoring import monitor_day
 
-        day, params, store = run_day(context), context["params"], warehouse()
-        model = monitoring.Champion.from_dict(model)
-        models = model_store()
+        day, model = run_day(context), Champion.from_dict(model)
         with bad_input_fails_fast():
-            report = monitoring.measure_day(
-                store,
+            report = monitor_day(
+                warehouse(),
+                model_store(),
                 day,
                 model,
-                monitoring.scorer(models, model),
-                thresholds(params),
-                windows(params),
+                thresholds(context["params"]),
+                windows(context["params"]),
                 reports_dir=settings().reports_dir / "monitoring",
-                holdout_accuracy=partial(monitoring.holdout_accuracy, models, model.model_name),
+                computed_at=run_time(context),
             )
-            monitoring.write_report(store, report, computed_at=run_time(context))
         summary = report.summary()
         log.info("%s: %s", day, summary)
         if report.report_path:
@@ -180,19 +136,24 @@ def sluice_monitor():
 
     @task(multiple_outputs=True, outlets=[RETRAIN_REQUESTED])
     def request_retraining(measured: dict, **context) -> dict:
-        from sluice import monitoring
+        from sluice.alerting import Alert
         from sluice.dates import parse_day
+        from sluice.retraining import request_retraining as request
 
-        params, store = context["params"], warehouse()
         day = parse_day(measured["day"])
-        found = [monitoring.Alert.from_dict(a) for a in measured["alert_records"]]
         with bad_input_fails_fast():
-            request = monitoring.retraining_request(store, day, found, thresholds(params), windows(params))
-            monitoring.record_request(store, day, request, computed_at=run_time(context))
-        if not request.due:
-            raise AirflowSkipException(f"{day}: no retraining request: {request.reason}")
-        log.info("%s: %s", day, request.reason)
-        extra = request.event_extra(day, settings().model_name, measured["version"])
+            found = request(
+                warehouse(),
+                day,
+                [Alert.from_dict(a) for a in measured["alert_records"]],
+                thresholds(context["params"]),
+                windows(context["params"]),
+                computed_at=run_time(context),
+            )
+        if not found.due:
+            raise AirflowSkipException(f"{day}: no retraining request: {found.reason}")
+        log.info("%s: %s", day, found.reason)
+        extra = found.event_extra(day, settings().model_name, measured["version"])
         context["outlet_events"][RETRAIN_REQUESTED].extra = extra
         return extra
 

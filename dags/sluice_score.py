@@ -109,7 +109,6 @@ def sluice_score():
                     f"{name} has no champion yet: nothing to score with. Train one (sluice_train) and "
                     "promote it (sluice_evaluate), or give a model version on the form."
                 )
-            scoring.check_inputs(pinned)
         log.info("scoring with %s (%s)", pinned, "asked for" if asked else "the champion now")
         return pinned.to_dict()
 
@@ -117,12 +116,13 @@ def sluice_score():
     def score(pinned: dict, **context) -> dict:
         from sluice import scoring
         from sluice.dates import parse_day
+        from sluice.scoring_days import plan_days
 
         params, store = context["params"], warehouse()
         model = scoring.Pinned.from_dict(pinned)
         features_events, champion_events = event_extras(context, FEATURES), event_extras(context, CHAMPION)
         with bad_input_fails_fast():
-            days = scoring.plan_days(
+            days = plan_days(
                 store,
                 first=parse_day(params["day"], where="day") if params["day"] else None,
                 last=parse_day(params["last_day"], where="last_day") if params["last_day"] else None,

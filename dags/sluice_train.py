@@ -23,8 +23,6 @@ attempt finished: nothing is logged or registered twice.
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from sluice.specs import TrainingSpec
@@ -35,36 +33,16 @@ from sluice_common import (
     as_of_day,
     as_of_param,
     bad_input_fails_fast,
-    event_extras,
-    label_cutoff,
+    change_day,
     label_cutoff_param,
     model_store,
     params_of,
     run_key,
     settings,
-    spec_from,
     tags,
+    training_spec,
     warehouse,
 )
-
-
-def training_spec(params: dict[str, Any], as_of: str, since: str | None = None) -> Any:
-    """The library's TrainingSpec for this run's Params (the DAG's only translation step); from
-    ``since`` on only, when a change day is given."""
-    from sluice.dates import parse_day
-    from sluice.specs import TrainingSpec, since_change
-
-    spec = spec_from(
-        TrainingSpec, params, as_of=parse_day(as_of, where="as_of"), label_cutoff_days=label_cutoff(params)
-    )
-    return since_change(spec, parse_day(since, where="since")) if since else spec
-
-
-def change_day(context: Any) -> str | None:
-    """The first day of the change to learn from: the form's, else the retraining request's."""
-    if context["params"]["since"]:
-        return context["params"]["since"]
-    return next((e["since"] for e in event_extras(context, RETRAIN_REQUESTED) if e.get("since")), None)
 
 
 @dag(

@@ -77,7 +77,7 @@ def warehouse_url() -> str:
     """The ``sluice_warehouse`` connection's SQLAlchemy URL (the API server reads connections itself)."""
     from airflow.models.connection import Connection
 
-    from sluice.warehouse import url_of
+    from sluice.connections import url_of
 
     return url_of(Connection.get_connection_from_secrets("sluice_warehouse"))
 

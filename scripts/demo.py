@@ -221,8 +221,8 @@ def judged_figures(store, delay: int):
     import pandas as pd
     from sqlalchemy import select
 
-    from sluice.monitoring import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
-    from sluice.warehouse import monitoring_metrics
+    from sluice.alerting import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
+    from sluice.tables import monitoring_metrics
 
     metrics = pd.DataFrame(
         store.fetch(select(monitoring_metrics)), columns=[c.name for c in monitoring_metrics.c]
@@ -242,10 +242,12 @@ def collect(home: Path, days: int) -> dict:
     import pandas as pd
     from sqlalchemy import select
 
-    from sluice.monitoring import DRIFT_SHARE, RETRAIN_REQUESTED, served_labelled
+    from sluice.alerting import DRIFT_SHARE, RETRAIN_REQUESTED
+    from sluice.sampling import served_labelled
     from sluice.settings import Settings
+    from sluice.tables import ingest_batches, model_decisions, prediction_batches
     from sluice.training import metric_value
-    from sluice.warehouse import Warehouse, ingest_batches, model_decisions, prediction_batches
+    from sluice.warehouse import Warehouse
 
     conf = Settings.from_env()
     store = Warehouse(os.environ["AIRFLOW_CONN_SLUICE_WAREHOUSE"])
@@ -389,7 +391,7 @@ def served_frame(store, first: dt.date, last: dt.date, model_name: str):
     import pandas as pd
     from sqlalchemy import select
 
-    from sluice.warehouse import labels, prediction_batches
+    from sluice.tables import labels, prediction_batches
 
     b = prediction_batches.c
     batches = pd.DataFrame(
@@ -418,8 +420,9 @@ def collect_months(home: Path, days: int) -> dict:
     from sqlalchemy import select
 
     from sluice.settings import Settings
+    from sluice.tables import model_decisions
     from sluice.training import metric_value
-    from sluice.warehouse import Warehouse, model_decisions
+    from sluice.warehouse import Warehouse
 
     conf = Settings.from_env()
     store = Warehouse(os.environ["AIRFLOW_CONN_SLUICE_WAREHOUSE"])

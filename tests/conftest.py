@@ -54,7 +54,7 @@ def pg_url() -> str:
     """A PostgreSQL database for tests. Unreachable server = failure, never a skip."""
     from sqlalchemy.engine import make_url
 
-    from sluice.warehouse import create_database_if_missing
+    from sluice.connections import create_database_if_missing
 
     url = make_url(PG_ADMIN_URL).set(database=PG_TEST_DB).render_as_string(hide_password=False)
     try:

@@ -119,8 +119,8 @@ class Deployment:
     def register_champion(self) -> int:
         """A small fitted model registered in the deployment's MLflow as ``water_potability@champion``;
         its version."""
+        from sluice.families import FAMILIES
         from sluice.modelstore import ModelStore
-        from sluice.training import FAMILIES
         from tests.factories import FEATURES, register_model, synthetic
 
         frame = synthetic(6, seed=1)

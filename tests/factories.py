@@ -123,8 +123,8 @@ def register_model(
 
     import mlflow
 
+    from sluice.families import FAMILIES
     from sluice.settings import Settings
-    from sluice.training import FAMILIES
 
     store = store or Settings.from_env().model_store()
     client = store.client()

@@ -1,11 +1,15 @@
-"""When a monitored figure becomes an alert: the metrics that can alert and their thresholds.
+"""When a monitored figure becomes an alert: the metrics that can alert, their thresholds, the
+:class:`Alert` that names a figure over its threshold, the retraining cooldown rule, and the shape
+of a ``monitoring_metrics`` row.
 
-Light on purpose (no pandas): the monitor DAG builds its form from :class:`Thresholds` when the
-dag-processor parses it (:mod:`sluice.specs`)."""
+Light on purpose (no pandas): the monitor DAG builds its form from :class:`Thresholds` and
+:class:`Windows` when the dag-processor parses it (:mod:`sluice.specs`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 
 from sluice.errors import SluiceError
 from sluice.specs import knob
@@ -74,3 +78,142 @@ class Thresholds:
                 raise MonitoringError(f"threshold {name}={value} must be between 0 and 1")
         if self.cooldown_days < 0:
             raise MonitoringError(f"cooldown_days={self.cooldown_days} must be 0 or more")
+
+
+RETRAIN_REQUESTED = "retrain_requested"
+"""The ``monitoring_metrics`` row that records a retraining request (the cooldown reads it)."""
+
+SPAN_DAY = "day"
+
+
+@dataclass(frozen=True)
+class Windows:
+    """How much data each figure uses."""
+
+    sample_rows: int = knob(
+        20_000,
+        "Sample size (rows)",
+        "Larger days (and the reference) are sampled to this many rows, reproducibly; time and "
+        "memory stay bounded however large the day.",
+        minimum=1_000,
+        maximum=1_000_000,
+    )
+    window_days: int = knob(
+        7,
+        "Rolling window (days)",
+        "Recent days pooled for the rolling drift and performance figures.",
+        minimum=1,
+        maximum=90,
+    )
+    label_delay_days: int = 3
+    """Performance is computed for the sample day this many days back, whose labels are in (not a
+    knob: the form's default is the label delay setting)."""
+    min_labelled_rows: int = 50
+    """Fewer labelled predictions than this on a day: no performance figures for it."""
+    min_labelled_days: int = knob(
+        4,
+        "Labelled days since the change",
+        "Request retraining only once this many sample days since the change began have lab "
+        "results (what training learns the new regime from). 0: request at once.",
+        minimum=0,
+        maximum=60,
+    )
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rows", "window_days", "min_labelled_rows"):
+            if getattr(self, name) < 1:
+                raise MonitoringError(f"{name}={getattr(self, name)} must be at least 1")
+        for name in ("label_delay_days", "min_labelled_days"):
+            if getattr(self, name) < 0:
+                raise MonitoringError(f"{name}={getattr(self, name)} must be 0 or more")
+
+
+def rolling_span(days: int) -> str:
+    return f"rolling_{days}d"
+
+
+@dataclass(frozen=True)
+class Alert:
+    day: dt.date
+    metric: str
+    value: float
+    threshold: float
+    column: str = ""
+
+    @property
+    def asks_for_retraining(self) -> bool:
+        return self.metric in RETRAINING_METRICS
+
+    def message(self) -> str:
+        what = f"{self.metric} of {self.column}" if self.column else self.metric
+        return f"{self.day}: {what} is {self.value:.4g}, over the threshold {self.threshold:.4g}"
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"day": self.day.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Alert:
+        return cls(
+            dt.date.fromisoformat(data["day"]),
+            data["metric"],
+            data["value"],
+            data["threshold"],
+            data["column"],
+        )
+
+
+def alerts(day: dt.date, figures: dict[str, float | None], thresholds: Thresholds) -> list[Alert]:
+    """The figures of ``day`` over their thresholds. A figure that could not be computed (None:
+    no labels yet, no predictions) raises no alert."""
+    unknown = set(figures) - {DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE}
+    if unknown:
+        raise MonitoringError(f"no threshold for {sorted(unknown)}")
+    found = (over(day, metric, value, getattr(thresholds, metric)) for metric, value in figures.items())
+    return [alert for alert in found if alert]
+
+
+def over(day: dt.date, metric: str, value: float | None, threshold: float, column: str = "") -> Alert | None:
+    """An alert when ``value`` is over ``threshold``; None for no figure."""
+    return (
+        None if value is None or value <= threshold else Alert(day, metric, float(value), threshold, column)
+    )
+
+
+def retraining_due(
+    found: Iterable[Alert], day: dt.date, last_request: dt.date | None, cooldown_days: int
+) -> bool:
+    """Whether ``day``'s alerts should request retraining: one of them is about the model or its
+    inputs, and the last request (if any, and not later than ``day``) is at least
+    ``cooldown_days`` old. A persistent drift alerts every day but requests once per cooldown."""
+    if not any(alert.asks_for_retraining for alert in found):
+        return False
+    if last_request is None or last_request > day:  # a request "in the future" is a backfill's
+        return True
+    return (day - last_request).days >= cooldown_days
+
+
+def metric_row(
+    day,
+    metric,
+    value,
+    *,
+    column="",
+    span=SPAN_DAY,
+    threshold=None,
+    alert=False,
+    sample_size=None,
+    model_version=None,
+) -> dict:
+    """A ``monitoring_metrics`` row (without ``computed_at``, which the writer adds)."""
+    return {
+        "metric_date": day,
+        "metric": metric,
+        "column_name": column,
+        "span": span,
+        "value": None if value is None else float(value),
+        "threshold": threshold,
+        "alert": int(bool(alert)),
+        "sample_size": sample_size,
+        "model_version": model_version,
+    }

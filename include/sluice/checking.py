@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +24,12 @@ from sluice.dates import day_bounds
 from sluice.domain import FLOAT, INTEGER, TIMESTAMP, Domain
 from sluice.errors import SluiceError
 from sluice.parsing import to_typed, unparsed
+from sluice.slicing import SliceResult
 from sluice.sources import DeliveredFile
-from sluice.validation import (
-    BATCH,
-    EXAMPLES,
-    FILE,
-    QUARANTINE,
-    ROW,
-    Failure,
-    Finding,
-    GXRunner,
-    Verdict,
-    decide,
-)
-from sluice.warehouse import Warehouse, ingest_batches, prediction_batches, predictions
+from sluice.tables import ingest_batches, prediction_batches, predictions
+from sluice.validation import EXAMPLES, Finding, GXRunner
+from sluice.verdict import BATCH, FILE, QUARANTINE, ROW, Failure, Verdict, decide
+from sluice.warehouse import Warehouse
 
 RAW = "raw_observations"
 ORIGIN = ["source_file", "source_row", "defect"]
@@ -218,39 +210,6 @@ LANDING, DELIVERED, PARSED, VALUES = 0, 1, 2, 3
 """The stages of a day's checks, in the order they run and are reported (:class:`Finding` keys)."""
 
 
-@dataclass(frozen=True)
-class SliceResult:
-    """What the checks found on one slice of a day (:func:`validate_slice`), for :func:`judge`."""
-
-    part: int
-    parts: int
-    rows: int
-    malformed: int
-    findings: tuple[Finding, ...] = ()
-    urls: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "part": self.part,
-            "parts": self.parts,
-            "rows": self.rows,
-            "malformed": self.malformed,
-            "findings": [f.to_dict() for f in self.findings],
-            "urls": list(self.urls),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SliceResult:
-        return cls(
-            part=int(data["part"]),
-            parts=int(data["parts"]),
-            rows=int(data["rows"]),
-            malformed=int(data["malformed"]),
-            findings=tuple(Finding.from_dict(f) for f in data["findings"]),
-            urls=tuple(data["urls"]),
-        )
-
-
 def _found(failures: list[Failure], stage: int, place: dict[str | None, int] | None = None) -> list[Finding]:
     """Sluice's own failures as findings of ``stage`` (placed by column, as they were found)."""
     return [Finding(f, success=False, key=(stage, place[f.column] if place else 1)) for f in failures]
@@ -305,33 +264,113 @@ def validate_slice(
         )
         findings += [replace(f, failure=with_where([f.failure], origin)[0]) for f in found]
         urls += [url] if url else []
-        # whether the day holds back every row: certain from one slice only when it is the whole
-        # day, or the columns are wrong (the same for every slice); otherwise :func:`judge` decides
-        final = [f for f in found if not f.success and f.failure.scope == BATCH]
-        if parts > 1:
-            final = [f for f in final if f.failure.expectation == "expect_table_columns_to_match_set"]
-        if not final:
-            start, end = day_bounds(day, domain.timezone)
+        if not _holds_back_all(found, parts):
             typed = to_typed(well_formed, domain)
             place = {c: i for i, c in enumerate(domain.delivered_names)}
             findings += _found(parse_failures(well_formed, typed, domain, origin), PARSED, place)
-            # the values (and their shares of missing values) of the rows that may be published:
-            # a value that did not parse is not a missing one
-            failed = {n for f in findings if not f.success for n in f.failure.row_numbers}
-            candidates = typed[~typed.index.isin(failed)]
-            if len(candidates):  # when every row failed already, no value is left to judge
-                found, url = runner.findings(
-                    values_suite,
-                    candidates,
-                    run_name=run_name,
-                    run_time=as_of,
-                    parameters={"day_start": start, "day_end": end, "run_time": now or as_of},
-                    stage=VALUES,
-                )
-                findings += [replace(f, failure=with_where([f.failure], origin)[0]) for f in found]
-                urls += [url] if url else []
+            found, url = _value_findings(
+                runner, values_suite, typed, findings, origin, day, domain, run_name, as_of, now
+            )
+            findings += found
+            urls += [url] if url else []
     count = malformed.unexpected_count if malformed else 0
     return SliceResult(part, parts, len(delivered), count, tuple(findings), tuple(urls))
+
+
+def _holds_back_all(found: list[Finding], parts: int) -> bool:
+    """Whether the delivered suite's findings hold back the whole day already: certain from one
+    slice only when it is the whole day, or when the columns are wrong (the same in every slice);
+    otherwise :func:`judge` decides."""
+    final = [f for f in found if not f.success and f.failure.scope == BATCH]
+    if parts > 1:
+        final = [f for f in final if f.failure.expectation == "expect_table_columns_to_match_set"]
+    return bool(final)
+
+
+def _value_findings(
+    runner: GXRunner,
+    suite: Any,
+    typed: pd.DataFrame,
+    findings: list[Finding],
+    origin: pd.DataFrame,
+    day: dt.date,
+    domain: Domain,
+    run_name: str,
+    as_of: dt.datetime,
+    now: dt.datetime | None,
+) -> tuple[list[Finding], str | None]:
+    """The values suite on the rows that may still be published (a value that did not parse is
+    not a missing one); nothing when every row failed already."""
+    failed = {n for f in findings if not f.success for n in f.failure.row_numbers}
+    candidates = typed[~typed.index.isin(failed)]
+    if not len(candidates):
+        return [], None
+    start, end = day_bounds(day, domain.timezone)
+    found, url = runner.findings(
+        suite,
+        candidates,
+        run_name=run_name,
+        run_time=as_of,
+        parameters={"day_start": start, "day_end": end, "run_time": now or as_of},
+        stage=VALUES,
+    )
+    return [replace(f, failure=with_where([f.failure], origin)[0]) for f in found], url
+
+
+def _check_slices(day: dt.date, results: Sequence[SliceResult], total: int) -> None:
+    """Every slice of the day validated exactly once, over the rows landed now."""
+    parts = sorted({r.part for r in results})
+    expected = results[0].parts if results else 1
+    if parts != list(range(expected)) or any(r.parts != expected for r in results):
+        raise IngestError(f"{day}: slices {parts} of {expected} were validated: each must be, once")
+    if sum(r.rows for r in results) != total:
+        raise IngestError(
+            f"{day}: the slices hold {sum(r.rows for r in results)} rows, the landed batch {total}: "
+            "the day was landed again after validation started; validate it again"
+        )
+
+
+def _oversize(domain: Domain, total: int) -> list[Failure]:
+    """A day over the domain's size fails on its count (GX is not run on such a day)."""
+    from expectations.raw_observations import DELIVERED as DELIVERED_SUITE
+
+    if total <= domain.max_rows_per_day:
+        return []
+    return [
+        Failure(
+            suite=DELIVERED_SUITE,
+            expectation="expect_table_row_count_to_be_between",
+            column=None,
+            scope=BATCH,
+            why="delivery completeness",
+            observed=total,
+            details=f"over the domain's max_rows_per_day={domain.max_rows_per_day}",
+        )
+    ]
+
+
+def _record(warehouse: Warehouse, day: dt.date, batch_id: str, verdict: Verdict, as_of: dt.datetime) -> None:
+    """The verdict in one transaction: the quarantine, the batch's status, and on a quarantine the
+    removal of the day's observations and of what was derived from them."""
+    rows = None if verdict.decision == QUARANTINE else list(verdict.bad_rows)
+    _, held, origin = delivered_frame(warehouse, day, rows=rows)
+    q_batch, q_rows = quarantine.records(
+        day, batch_id, RAW, verdict, held, as_of, id_column=warehouse.domain.id, origin=origin
+    )
+    with warehouse.transaction() as tx:
+        quarantine.write(tx, day, RAW, verdict, q_batch, q_rows)
+        if verdict.decision == QUARANTINE:
+            for table in (warehouse.observations, warehouse.features, predictions, prediction_batches):
+                tx.delete_partition(table, day)
+        tx.update_partition(
+            ingest_batches,
+            day,
+            status="quarantined" if verdict.decision == QUARANTINE else "validated",
+            quarantined_rows=verdict.quarantined_rows,
+            published_rows=0 if verdict.decision == QUARANTINE else None,
+            validated_at=as_of,
+            validation_url=quarantine.url_list(verdict.validation_urls),
+        )
 
 
 def judge(
@@ -351,20 +390,9 @@ def judge(
     leaves the rows of an earlier, different delivery published, featurised or reported as
     scored. The delivery itself stays in ``raw_observations`` and the quarantine.
     """
-    from expectations.raw_observations import DELIVERED as DELIVERED_SUITE
-
-    domain = warehouse.domain
     batch = _batch(warehouse, day)
     batch_id, total = batch["batch_id"], int(batch["row_count"] or 0)
-    parts = sorted({r.part for r in results})
-    expected = results[0].parts if results else 1
-    if parts != list(range(expected)) or any(r.parts != expected for r in results):
-        raise IngestError(f"{day}: slices {parts} of {expected} were validated: each must be, once")
-    if sum(r.rows for r in results) != total:
-        raise IngestError(
-            f"{day}: the slices hold {sum(r.rows for r in results)} rows, the landed batch {total}: "
-            "the day was landed again after validation started; validate it again"
-        )
+    _check_slices(day, results, total)
     files = [DeliveredFile.from_dict(f) for f in json.loads(batch.get("files") or "[]")]
     malformed = sum(r.malformed for r in results)
     found = slicing.combine(
@@ -372,42 +400,10 @@ def judge(
     )
     if any(f.failure.scope == BATCH and f.key[0] == DELIVERED for f in found):
         found = [f for f in found if f.key[0] <= DELIVERED]  # a single pass stops there
-    failures = [*file_failures(files), *(f.failure for f in found)]
-    if total > domain.max_rows_per_day:  # judged from the count: GX is not run on such a day
-        failures.append(
-            Failure(
-                suite=DELIVERED_SUITE,
-                expectation="expect_table_row_count_to_be_between",
-                column=None,
-                scope=BATCH,
-                why="delivery completeness",
-                observed=total,
-                details=f"over the domain's max_rows_per_day={domain.max_rows_per_day}",
-            )
-        )
+    failures = [*file_failures(files), *(f.failure for f in found), *_oversize(warehouse.domain, total)]
     urls = [u for r in sorted(results, key=lambda r: r.part) for u in r.urls]
     verdict = replace(decide(total, failures, tolerance), validation_urls=tuple(urls))
-    if verdict.decision == QUARANTINE:
-        _, held, origin = delivered_frame(warehouse, day)
-    else:
-        _, held, origin = delivered_frame(warehouse, day, rows=list(verdict.bad_rows))
-    q_batch, q_rows = quarantine.records(
-        day, batch_id, RAW, verdict, held, as_of, id_column=domain.id, origin=origin
-    )
-    with warehouse.transaction() as tx:
-        quarantine.write(tx, day, RAW, verdict, q_batch, q_rows)
-        if verdict.decision == QUARANTINE:
-            for table in (warehouse.observations, warehouse.features, predictions, prediction_batches):
-                tx.delete_partition(table, day)
-        tx.update_partition(
-            ingest_batches,
-            day,
-            status="quarantined" if verdict.decision == QUARANTINE else "validated",
-            quarantined_rows=verdict.quarantined_rows,
-            published_rows=0 if verdict.decision == QUARANTINE else None,
-            validated_at=as_of,
-            validation_url=quarantine.url_list(urls),
-        )
+    _record(warehouse, day, batch_id, verdict, as_of)
     return batch_id, verdict
 
 

@@ -42,7 +42,8 @@ def init(args: argparse.Namespace, settings: Settings) -> int:
 def status(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
 
-    from sluice.warehouse import Warehouse, ingest_batches, prediction_batches
+    from sluice.tables import ingest_batches, prediction_batches
+    from sluice.warehouse import Warehouse
 
     warehouse = Warehouse(_warehouse_url(args, settings), domain=settings.domain)
     rows = warehouse.fetch(
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         return check_secrets(args)
     from sluice.domain import DomainError
     from sluice.settings import ConfigError
-    from sluice.warehouse import WarehouseError
+    from sluice.tables import WarehouseError
 
     try:
         settings = Settings.from_env()

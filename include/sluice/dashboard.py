@@ -16,23 +16,17 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
-from sluice.drift import SCORE
-from sluice.monitoring import (
+from sluice.alerting import (
     ACCURACY_DROP,
     DRIFT_SCORE,
     DRIFT_SHARE,
     PREDICTION_DRIFT,
     QUARANTINE_RATE,
 )
+from sluice.drift import SCORE
 from sluice.quarantine import urls as quarantine_urls
-from sluice.warehouse import (
-    Warehouse,
-    ingest_batches,
-    model_decisions,
-    monitoring_metrics,
-    prediction_batches,
-    quarantine,
-)
+from sluice.tables import ingest_batches, model_decisions, monitoring_metrics, prediction_batches, quarantine
+from sluice.warehouse import Warehouse
 
 PROMOTING = ("promote", "forced", "rollback")
 """Decisions that move the champion alias when applied."""

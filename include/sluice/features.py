@@ -17,6 +17,7 @@ and the day's own rows are only used row by row.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,12 @@ from sqlalchemy import and_, func, select
 from sluice import quarantine
 from sluice.domain import CATEGORICAL, COUNT, LABEL_RATE, Aggregate, Domain
 from sluice.errors import SluiceError
-from sluice.validation import PUBLISH, QUARANTINE, GXRunner, Verdict, decide
-from sluice.warehouse import Warehouse, feature_batches, ingest_batches, labels
+from sluice.tables import feature_batches, ingest_batches, labels
+from sluice.validation import GXRunner
+from sluice.verdict import PUBLISH, QUARANTINE, Verdict, decide
+from sluice.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY_DAYS = 7
 TABLE = "features"
@@ -212,6 +217,20 @@ class FeatureDay:
         }
 
 
+def _published(warehouse: Warehouse, day: dt.date) -> tuple[list[Any], pd.DataFrame]:
+    """The day's ingest batch row (none when never ingested) and its published observations; a
+    clear error when there are none."""
+    batch = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == day))
+    day_rows = warehouse.read_partition(warehouse.observations, day, order_by=[warehouse.domain.id])
+    if day_rows.empty:
+        status = batch[0]["status"] if batch else "not ingested"
+        raise FeatureError(
+            f"no published observations for {day} (ingest status: {status}): "
+            "run sluice_ingest for that day first"
+        )
+    return batch, day_rows
+
+
 def build_day(
     warehouse: Warehouse,
     day: dt.date,
@@ -229,14 +248,7 @@ def build_day(
 
     domain = warehouse.domain
     version = domain.features.version
-    batch = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == day))
-    day_rows = warehouse.read_partition(warehouse.observations, day, order_by=[domain.id])
-    if day_rows.empty:
-        status = batch[0]["status"] if batch else "not ingested"
-        raise FeatureError(
-            f"no published observations for {day} (ingest status: {status}): "
-            "run sluice_ingest for that day first"
-        )
+    batch, day_rows = _published(warehouse, day)
     frame = build_features(day_rows, entity_history(warehouse, day, history_days), day, domain)
     frame["built_at"] = as_of
     batch_id = f"features-{version}-{batch[0]['batch_id'] if batch else day.isoformat()}"
@@ -293,3 +305,42 @@ def summary(results: list[FeatureDay]) -> dict[str, Any]:
         "rows": sum(b["rows"] for b in built),
         "feature_version": built[-1]["feature_version"],
     }
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a run's features step did: the days built (published, in part when validation held
+    some rows back), and the messages of the days whose features it held back whole."""
+
+    published: list[FeatureDay]
+    held: list[str]
+
+
+def build_days(
+    warehouse: Warehouse,
+    asked: list[dt.date],
+    *,
+    catch_up_days: int,
+    history_days: int,
+    gx_root: Path,
+    as_of: dt.datetime,
+) -> Built:
+    """Build each of the ``asked`` days, and the days published without features in the
+    ``catch_up_days`` before them (:func:`with_unbuilt`; 0: only those asked), oldest first (what
+    the features DAG's task does). A day that validation holds back does not stop the others."""
+    days = with_unbuilt(warehouse, asked, catch_up_days)
+    if set(days) - set(asked):
+        log.warning(
+            "also building days published without features: %s", [str(d) for d in days if d not in asked]
+        )
+    published, held = [], []
+    for day in days:
+        result = build_day(warehouse, day, history_days=history_days, gx_root=gx_root, as_of=as_of)
+        message = result.verdict.message(result.batch_id, day, table="features")
+        if result.verdict.decision == QUARANTINE:
+            log.error(message)
+            held.append(message)
+        else:
+            log.info(message)
+            published.append(result)
+    return Built(published, held)

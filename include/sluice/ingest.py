@@ -33,21 +33,11 @@ from sluice.checking import (
 from sluice.domain import Domain
 from sluice.parsing import to_typed
 from sluice.sources import DeliveredFile, Delivery, Part, Source
-from sluice.validation import (
-    PARTIAL,
-    PUBLISH,
-    QUARANTINE,
-    Failure,
-    GXRunner,
-    Verdict,
-    decide,
-)
-from sluice.warehouse import (
-    Transaction,
-    Warehouse,
-    ingest_batches,
-    quarantine_rows,
-)
+from sluice.tables import ingest_batches, quarantine_rows
+from sluice.transaction import Transaction
+from sluice.validation import GXRunner
+from sluice.verdict import PARTIAL, PUBLISH, QUARANTINE, Failure, Verdict, decide
+from sluice.warehouse import Warehouse
 
 LABELS = "labels"
 
@@ -321,7 +311,6 @@ def ingest_labels(
     """Store the labels that arrived on ``day``; invalid rows (and files that could not be used) go
     to quarantine. ``now`` (default ``as_of``): no label time may lie after it."""
     domain = warehouse.domain
-    id_, label, labelled_at = domain.label_columns
     deliver = getattr(source, "deliver_labels", None)
     if deliver is not None:
         delivery = deliver(day, as_of)
@@ -333,38 +322,15 @@ def ingest_labels(
     delivered, origin = combine(delivery)
     failures = landing_failures(delivery.files, origin, len(delivered))
     well_formed = delivered[origin["defect"].isna().to_numpy()] if len(delivered) else delivered
-    urls: tuple[str, ...] = ()
-    if len(well_formed):
-        from expectations import labels as label_suites  # GX: only when there are labels to check
-
-        more, url = GXRunner(gx_root).validate(
-            label_suites.labels_suite(domain), well_formed, run_name=batch_id, run_time=as_of
-        )
-        failures += with_where(more, origin)
-        urls = (url,) if url else ()
-        if labelled_at in well_formed:
-            failures += _time_failures(well_formed[labelled_at], now or as_of, origin)
+    more, urls = _label_failures(well_formed, origin, domain, gx_root, batch_id, as_of, now or as_of)
+    failures += more
     if len(delivered) or delivery.files:
         verdict = replace(decide(len(delivered), failures, tolerance), validation_urls=urls)
     else:
         verdict = Verdict(PUBLISH, "no labels arrived", 0)
-    good = delivered
-    if verdict.decision == QUARANTINE:
-        good = delivered.iloc[0:0]
-    elif verdict.decision == PARTIAL:
-        good = delivered[~delivered.index.isin(verdict.bad_rows)]
-    rows = pd.DataFrame(
-        {
-            "label_date": [day] * len(good),
-            "sample_id": good[id_].astype(str).to_numpy() if len(good) else [],
-            "label": pd.to_numeric(good[label]).astype("int64").to_numpy() if len(good) else [],
-            "labelled_at": pd.to_datetime(good[labelled_at], utc=True, format="ISO8601").to_numpy()
-            if len(good)
-            else [],
-        }
-    )
+    rows = _label_rows(day, delivered, verdict, domain)
     q_batch, q_rows = quarantine.records(
-        day, batch_id, LABELS, verdict, delivered, as_of, id_column=id_, origin=origin
+        day, batch_id, LABELS, verdict, delivered, as_of, id_column=domain.label_columns[0], origin=origin
     )
     with warehouse.transaction() as tx:
         stored = tx.replace_partition(LABELS, day, rows)
@@ -377,6 +343,51 @@ def ingest_labels(
         "held_files": [f.file for f in verdict.held_files],
     }
     return summary, verdict
+
+
+def _label_failures(
+    well_formed: pd.DataFrame,
+    origin: pd.DataFrame,
+    domain: Domain,
+    gx_root: Path,
+    batch_id: str,
+    as_of: dt.datetime,
+    now: dt.datetime,
+) -> tuple[list[Failure], tuple[str, ...]]:
+    """The labels suite's failures on the well-formed rows, and label times that do not parse or
+    lie after ``now``; the Data Docs page."""
+    if not len(well_formed):
+        return [], ()
+    from expectations import labels as label_suites  # GX: only when there are labels to check
+
+    labelled_at = domain.label_columns[2]
+    found, url = GXRunner(gx_root).validate(
+        label_suites.labels_suite(domain), well_formed, run_name=batch_id, run_time=as_of
+    )
+    failures = with_where(found, origin)
+    if labelled_at in well_formed:
+        failures += _time_failures(well_formed[labelled_at], now, origin)
+    return failures, (url,) if url else ()
+
+
+def _label_rows(day: dt.date, delivered: pd.DataFrame, verdict: Verdict, domain: Domain) -> pd.DataFrame:
+    """The ``labels`` rows of the day: what was delivered, less what the verdict holds back."""
+    id_, label, labelled_at = domain.label_columns
+    good = delivered
+    if verdict.decision == QUARANTINE:
+        good = delivered.iloc[0:0]
+    elif verdict.decision == PARTIAL:
+        good = delivered[~delivered.index.isin(verdict.bad_rows)]
+    if not len(good):
+        return pd.DataFrame({"label_date": [], "sample_id": [], "label": [], "labelled_at": []})
+    return pd.DataFrame(
+        {
+            "label_date": [day] * len(good),
+            "sample_id": good[id_].astype(str).to_numpy(),
+            "label": pd.to_numeric(good[label]).astype("int64").to_numpy(),
+            "labelled_at": pd.to_datetime(good[labelled_at], utc=True, format="ISO8601").to_numpy(),
+        }
+    )
 
 
 def _time_failures(values: pd.Series, as_of: dt.datetime, origin: pd.DataFrame) -> list[Failure]:

@@ -10,8 +10,9 @@ import json
 import pandas as pd
 from sqlalchemy import select
 
-from sluice.validation import PUBLISH, QUARANTINE, Verdict
-from sluice.warehouse import Transaction, quarantine, quarantine_rows
+from sluice.tables import quarantine, quarantine_rows
+from sluice.transaction import Transaction
+from sluice.verdict import PUBLISH, QUARANTINE, Verdict
 
 
 def urls(value: str | None) -> list[str]:

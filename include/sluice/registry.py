@@ -2,7 +2,8 @@
 
 A decision is made in two steps, each safe to retry:
 
-1. :func:`decide_evaluation` / :func:`decide_forced` / :func:`decide_rollback` work out the decision
+1. :func:`decide_evaluation` / :func:`decide_forced` (a forced promotion or a rollback), both
+   through :func:`decide_request`, work out the decision
    and write its ``model_decisions`` row with ``status = 'pending'`` (one row per deciding run,
    replaced on a re-run, so a retry never adds a second row).
 2. :func:`apply` moves the aliases in MLflow and then marks the row ``applied``. If the process
@@ -42,7 +43,8 @@ from sluice.evaluation import (
     load_holdout,
 )
 from sluice.modelstore import ModelStore
-from sluice.warehouse import Warehouse, model_decisions
+from sluice.tables import model_decisions
+from sluice.warehouse import Warehouse
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 TAG = "sluice"
@@ -328,6 +330,36 @@ def decide_forced(
         decided_at=decided_at,
     )
     return _write(warehouse, row)
+
+
+def decide_request(
+    warehouse: Warehouse,
+    store: ModelStore,
+    name: str,
+    versions: Mapping[str, int | None],
+    *,
+    mode: str,
+    policy: Policy,
+    label_cutoff_days: int,
+    holdout_days: int,
+    reason: str,
+    **decision: Any,
+) -> dict[str, Any]:
+    """The decision a run asked for (``mode`` from :func:`request`): an evaluation under ``policy``,
+    else a forced promotion or a rollback with its ``reason``; ``decision`` holds the row's
+    ``decision_id``, ``as_of``, ``triggered_by`` and ``decided_at``."""
+    if mode == "evaluate":
+        return decide_evaluation(
+            warehouse,
+            store,
+            name,
+            versions,
+            label_cutoff_days=label_cutoff_days,
+            holdout_days=holdout_days,
+            policy=policy,
+            **decision,
+        )
+    return decide_forced(warehouse, store, name, versions, reason=reason, kind=mode, **decision)
 
 
 def apply(warehouse: Warehouse, store: ModelStore, name: str, decision_id: str) -> dict[str, Any]:

@@ -22,23 +22,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import queue
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, Integer, Text, func, select
+from sqlalchemy import Float, Integer, Text, select
 
 from sluice.errors import SluiceError
+from sluice.frames import quoted
 from sluice.modelstore import ModelStore
+from sluice.streams import Counted, default_workers, parallel_map, prefetch
+from sluice.tables import feature_batches, prediction_batches, predictions
 from sluice.training import THRESHOLD
-from sluice.warehouse import Warehouse, feature_batches, prediction_batches, predictions, quoted
+from sluice.warehouse import Warehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,11 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 100_000
-PIPELINE_DEPTH = 2
-"""Chunks each stage may run ahead of the next: memory is about (3 × depth + 3) chunks at most."""
-
-T = TypeVar("T")
-U = TypeVar("U")
 
 
 class ScoringError(SluiceError, RuntimeError):
@@ -106,9 +100,12 @@ class ScoreResult:
     seconds: float
 
 
-def pin(store: ModelStore, name: str, version: int | None = None) -> Pinned | None:
+def pin(
+    store: ModelStore, name: str, version: int | None = None, table: Table | None = None
+) -> Pinned | None:
     """The version to score with: ``version`` when given, else the one the ``champion`` alias points
-    to now (None when there is no champion yet), with its signature's inputs."""
+    to now (None when there is no champion yet), with its signature's inputs, checked against
+    ``table`` (default: the active domain's ``features``; see :func:`check_inputs`)."""
     import mlflow
 
     from sluice import registry
@@ -134,7 +131,9 @@ def pin(store: ModelStore, name: str, version: int | None = None) -> Pinned | No
             f"{name} version {version} has a tensor signature without column names; "
             "scoring needs a column-based signature"
         )
-    return Pinned(name, int(version), inputs, registered.tags.get("sluice.feature_version"))
+    pinned = Pinned(name, int(version), inputs, registered.tags.get("sluice.feature_version"))
+    check_inputs(pinned, table)
+    return pinned
 
 
 def check_inputs(pinned: Pinned, table: Table | None = None) -> None:
@@ -142,7 +141,7 @@ def check_inputs(pinned: Pinned, table: Table | None = None) -> None:
     ``features``) does not hold, or holds as another type; the message names every such column."""
     if table is None:
         from sluice.domain import active
-        from sluice.warehouse import schema_for
+        from sluice.tables import schema_for
 
         table = schema_for(active()).features
     missing, mismatched = [], []
@@ -172,111 +171,6 @@ def load(store: ModelStore, pinned: Pinned) -> Any:
     from sluice import registry
 
     return registry.load(store, pinned.name, pinned.version)
-
-
-def published_days(warehouse: Warehouse, first: dt.date, last: dt.date) -> list[dt.date]:
-    """Days in ``[first, last]`` whose features are published (built and valid)."""
-    query = (
-        select(feature_batches.c.sample_date)
-        .where(feature_batches.c.sample_date.between(first, last), feature_batches.c.status == "published")
-        .order_by(feature_batches.c.sample_date)
-    )
-    return [row["sample_date"] for row in warehouse.fetch(query)]
-
-
-def latest_day(warehouse: Warehouse) -> dt.date | None:
-    """The newest day with published features: what a new champion re-scores."""
-    query = select(func.max(feature_batches.c.sample_date)).where(feature_batches.c.status == "published")
-    return warehouse.scalar(query)
-
-
-def unscored_days(warehouse: Warehouse, catch_up_days: int) -> list[dt.date]:
-    """Days with published features but no predictions at all, among the ``catch_up_days`` before
-    the newest featurised day and after the first day ever scored (serving had begun).
-
-    A run triggered by new features also scores these, so a day whose ``features`` event never
-    started a scoring run (the DAG was paused, or at its run limit when Airflow folded the event
-    away) is caught up by the next run. Days featurised before any champion served stay unscored
-    (a range on the form scores them)."""
-    newest = latest_day(warehouse)
-    first_served = warehouse.scalar(select(func.min(prediction_batches.c.sample_date)))
-    if newest is None or first_served is None or not catch_up_days:
-        return []
-    start = max(newest - dt.timedelta(days=catch_up_days), first_served + dt.timedelta(days=1))
-    f, p = feature_batches.c, prediction_batches.c
-    scored = select(p.sample_date).where(p.sample_date == f.sample_date).exists()
-    query = (
-        select(f.sample_date)
-        .where(f.sample_date.between(start, newest), f.status == "published", ~scored)
-        .order_by(f.sample_date)
-    )
-    return [row["sample_date"] for row in warehouse.fetch(query)]
-
-
-def days_to_score(warehouse: Warehouse, first: dt.date, last: dt.date | None = None) -> list[dt.date]:
-    """The days of ``[first, last]`` with published features.
-
-    A day of the range whose observations were published but whose features were never built is
-    an error that names it (scoring would otherwise stop quietly at the last featurised day); days
-    that were never published, or quarantined, have nothing to score and are left out."""
-    from sluice.features import unbuilt_days
-
-    last = last or first
-    if last < first:
-        raise ScoringError(f"the last day to score ({last}) is before the first ({first})")
-    unbuilt = unbuilt_days(warehouse, last, (last - first).days)
-    if unbuilt:
-        listed = ", ".join(str(d) for d in unbuilt)
-        raise ScoringError(
-            f"{len(unbuilt)} day(s) of {first} to {last} were published but have no features: {listed}. "
-            "Build them first (trigger sluice_features with that day), then score the range again"
-        )
-    days = published_days(warehouse, first, last)
-    if not days:
-        span = str(first) if first == last else f"{first} to {last}"
-        raise ScoringError(
-            f"no published features for {span}: build them first (sluice_features), "
-            "or see feature_batches/quarantine for why they were held back"
-        )
-    return days
-
-
-def plan_days(
-    warehouse: Warehouse,
-    *,
-    first: dt.date | None,
-    last: dt.date | None,
-    feature_days: Iterable[dt.date],
-    champion_changed: bool,
-    fallback: dt.date | None = None,
-    catch_up_days: int = 0,
-) -> list[dt.date]:
-    """The days a run scores, oldest first.
-
-    * A day given on the form: the published days from it through ``last`` (an error if none, or
-      if a day of the range was published without features).
-    * Else the days the ``features`` events name, plus, when the champion changed, the newest day
-      with features: a new champion serves from the latest day on; older days keep the predictions
-      that were served, with their version. Plus :func:`unscored_days`: days a lost event left
-      without predictions.
-    * Else (a run with neither) ``fallback``, the run's own day, if any.
-    """
-    if first is not None:
-        return days_to_score(warehouse, first, last)
-    if last is not None:
-        raise ScoringError(
-            f"last day {last} given without a first day: fill in 'day' too (the range starts there)"
-        )
-    days = set(feature_days)
-    if days or champion_changed:
-        days |= set(unscored_days(warehouse, catch_up_days))
-    if champion_changed:
-        latest = latest_day(warehouse)
-        if latest is not None:
-            days.add(latest)
-    elif not days and fallback is not None:
-        days.add(fallback)
-    return sorted(days)
 
 
 def summary(results: list[ScoreResult]) -> dict[str, Any]:
@@ -376,11 +270,6 @@ def score_days(
     return results
 
 
-def default_workers() -> int:
-    """Predicting threads: one per core the process may use."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 # --- predict ---------------------------------------------------------------------------------
 
 
@@ -437,113 +326,9 @@ class _Predictor:
         )
 
 
-# --- the pipeline ------------------------------------------------------------------------------
-
-_DONE = object()
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-def prefetch(items: Iterable[T], depth: int = PIPELINE_DEPTH) -> Iterator[T]:
-    """Iterate ``items`` in a worker thread, up to ``depth`` items ahead of the consumer.
-
-    An exception in the worker is raised in the consumer; a consumer that stops early stops the
-    worker (and closes ``items`` in the worker's thread, where it was opened).
-    """
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(_Failed(exc))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=work, name="sluice-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        worker.join()
-
-
-def parallel_map(
-    fn: Callable[[T], U], items: Iterable[T], workers: int, depth: int = PIPELINE_DEPTH
-) -> Iterator[U]:
-    """``fn`` over ``items`` in ``workers`` threads, results in order, at most ``workers + depth``
-    items in flight. Each worker thread runs with one OpenMP/BLAS thread: the parallelism is
-    across chunks, which keeps every core busy without threads waiting on each other's barriers."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
-    def call(item: T) -> U:
-        with threadpool_limits(limits=1):
-            return fn(item)
-
-    pending: deque[Future] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="sluice-predict") as pool:
-        try:
-            for item in items:
-                pending.append(pool.submit(call, item))
-                if len(pending) >= workers + depth:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-
-
-class _Counted:
-    """Counts the batches and rows that pass through to the writer, and keeps the error that
-    ended the stream (a database driver pulling the stream reports it as its own)."""
-
-    def __init__(self, batches: Iterable[Any]) -> None:
-        self.batches, self.chunks, self.rows = iter(batches), 0, 0
-        self.error: BaseException | None = None
-
-    def __iter__(self) -> Iterator[Any]:
-        try:
-            for batch in self.batches:
-                self.chunks += 1
-                self.rows += batch.num_rows
-                yield batch
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-
-def _pipeline(chunks: Iterable[pa.Table], predict: Callable[[pa.Table], Any], workers: int) -> _Counted:
+def _pipeline(chunks: Iterable[pa.Table], predict: Callable[[pa.Table], Any], workers: int) -> Counted:
     """Read ahead in one thread, predict in ``workers`` threads, write in the caller's: at once."""
-    return _Counted(parallel_map(predict, prefetch(chunks), workers))
+    return Counted(parallel_map(predict, prefetch(chunks), workers))
 
 
 def read_chunks(
@@ -556,7 +341,7 @@ def read_chunks(
 def write_predictions(warehouse: Warehouse, batch: dict[str, Any], batches: Iterable[pa.RecordBatch]) -> int:
     """Replace what ``batch``'s model version predicted for ``batch``'s day with ``batches``, and
     record the batch in ``prediction_batches``, in one transaction; the number of rows written."""
-    counted = batches if isinstance(batches, _Counted) else _Counted(batches)
+    counted = batches if isinstance(batches, Counted) else Counted(batches)
     write = _write_postgres if warehouse.dialect == "postgresql" else _write_sqlite
     write(warehouse, batch, counted)
     return counted.rows
@@ -565,7 +350,7 @@ def write_predictions(warehouse: Warehouse, batch: dict[str, Any], batches: Iter
 # --- PostgreSQL: ADBC (binary COPY both ways, Arrow in between) -----------------------------
 
 
-def _write_postgres(warehouse: Warehouse, batch: dict[str, Any], batches: _Counted) -> None:
+def _write_postgres(warehouse: Warehouse, batch: dict[str, Any], batches: Counted) -> None:
     import adbc_driver_postgresql.dbapi as adbc
     import pyarrow as pa
 
@@ -605,7 +390,7 @@ def _write_postgres(warehouse: Warehouse, batch: dict[str, Any], batches: _Count
 # --- SQLite: a server-side cursor in, executemany out ------------------------------------------
 
 
-def _write_sqlite(warehouse: Warehouse, batch: dict[str, Any], batches: _Counted) -> None:
+def _write_sqlite(warehouse: Warehouse, batch: dict[str, Any], batches: Counted) -> None:
     day, equals = (
         batch["sample_date"],
         {"model_name": batch["model_name"], "model_version": batch["model_version"]},

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -175,3 +175,37 @@ def _merge_rows(
         details=details,
     )
     return replace(first, failure=failure, success=success, rows=sum(p.rows for p in parts))
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """What the checks found on one slice of a day (:func:`sluice.checking.validate_slice`), for
+    :func:`sluice.checking.judge`."""
+
+    part: int
+    parts: int
+    rows: int
+    malformed: int
+    findings: tuple[Finding, ...] = ()
+    urls: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "part": self.part,
+            "parts": self.parts,
+            "rows": self.rows,
+            "malformed": self.malformed,
+            "findings": [f.to_dict() for f in self.findings],
+            "urls": list(self.urls),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SliceResult:
+        return cls(
+            part=int(data["part"]),
+            parts=int(data["parts"]),
+            rows=int(data["rows"]),
+            malformed=int(data["malformed"]),
+            findings=tuple(Finding.from_dict(f) for f in data["findings"]),
+            urls=tuple(data["urls"]),
+        )

@@ -24,7 +24,7 @@ MODEL_FAMILIES: dict[str, str] = {
     "random_forest": "Random forest",
     "hist_gradient_boosting": "Histogram gradient boosting",
 }
-"""The model families training offers (see sluice.training.FAMILIES), with their display names."""
+"""The model families training offers (see sluice.families.FAMILIES), with their display names."""
 
 METRICS: tuple[str, ...] = ("roc_auc", "f1", "accuracy", "log_loss", "brier")
 """Hold-out metrics of a binary classifier's scores; log loss and Brier are better when lower."""

@@ -6,7 +6,7 @@ run's id), a retried step finds what an earlier attempt finished and reuses it i
 a second parent run, a second candidate or a second model version.
 
 Models are saved with skops, naming exactly the types each family's fitted pipeline needs
-(:attr:`sluice.training.Family.trusted_types`); an unexpected type fails the save instead of
+(:attr:`sluice.families.Family.trusted_types`); an unexpected type fails the save instead of
 falling back to pickle.
 """
 
@@ -14,123 +14,65 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import mlflow
-import numpy as np
-import pandas as pd
-from mlflow.data.dataset_source import DatasetSource
 from mlflow.tracking import MlflowClient
 from sqlalchemy import select
 
 from sluice.errors import SluiceError
+from sluice.families import family
 from sluice.modelstore import ModelStore
+from sluice.run_artifacts import cv_table, log_dataset, log_figures, log_importance, log_model
 from sluice.specs import METRICS, TrainingSpec
+from sluice.tables import feature_batches, ingest_batches
 from sluice.training import (
-    SCORERS,
-    THRESHOLD,
     Split,
-    family,
     holdout_metrics,
     load_labelled,
     search,
     select_best,
     time_split,
 )
-from sluice.warehouse import Warehouse, feature_batches, ingest_batches
+from sluice.warehouse import Warehouse
 
 CHALLENGER = "challenger"
 TAG = "sluice"
-MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
-"""What a saved pipeline needs to load, pinned to the installed versions. Named rather than
-inferred: MLflow's inference loads the model in a subprocess, about 4 s a model."""
-"""Permutation importance is computed on a seeded sample of at most this many hold-out rows."""
 
 
 class TrackingError(SluiceError, RuntimeError):
     """MLflow holds something training cannot continue from; the message says what."""
 
 
-class WarehouseDatasetSource(DatasetSource):
-    """Where a training frame came from: features of a range of sample days in a Sluice warehouse,
-    joined with the lab results that had arrived by a day. ``load()`` reads the same rows again."""
-
-    def __init__(
-        self, warehouse: str, first_day: str, last_day: str, labels_as_of: str, feature_version: str
-    ) -> None:
-        self.warehouse = warehouse
-        self.first_day = first_day
-        self.last_day = last_day
-        self.labels_as_of = labels_as_of
-        self.feature_version = feature_version
-
-    @staticmethod
-    def _get_source_type() -> str:
-        return "sluice_warehouse"
-
-    def load(self, warehouse_url: str | None = None) -> pd.DataFrame:
-        """The rows again (pass ``warehouse_url`` when the recorded URL hides a password)."""
-        from sluice.training import labelled_between
-
-        return labelled_between(
-            Warehouse(warehouse_url or self.warehouse),
-            dt.date.fromisoformat(self.first_day),
-            dt.date.fromisoformat(self.last_day),
-            dt.date.fromisoformat(self.labels_as_of),
-            self.feature_version,
-        )
-
-    @staticmethod
-    def _can_resolve(raw_source: Any) -> bool:
-        return False  # built explicitly, never guessed from a string
-
-    @classmethod
-    def _resolve(cls, raw_source: Any) -> WarehouseDatasetSource:
-        raise NotImplementedError("construct WarehouseDatasetSource directly")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "warehouse": self.warehouse,
-            "first_day": self.first_day,
-            "last_day": self.last_day,
-            "labels_as_of": self.labels_as_of,
-            "feature_version": self.feature_version,
-        }
-
-    @classmethod
-    def from_dict(cls, source_dict: dict[Any, Any]) -> WarehouseDatasetSource:
-        return cls(**source_dict)
-
-
-def _log_dataset(
-    warehouse: Warehouse, frame: pd.DataFrame, digest: str, spec: TrainingSpec, name: str, context: str
-) -> None:
-    days = sorted(set(frame["sample_date"]))
-    source = WarehouseDatasetSource(
-        warehouse.url.render_as_string(hide_password=True),
-        days[0].isoformat(),
-        days[-1].isoformat(),
-        spec.as_of.isoformat(),
-        spec.feature_version,
-    )
-    with warnings.catch_warnings():  # the label is an integer column on purpose: it is never missing
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-        dataset = mlflow.data.from_pandas(
-            frame[["sample_date", "sample_id", *spec.features, "label"]],
-            source=source,
-            targets="label",
-            name=name,
-            digest=digest,
-        )
-        mlflow.log_input(dataset, context=context)
-
-
 def _find_runs(client: MlflowClient, experiment_id: str, **tags: str) -> list[Any]:
     query = " and ".join(f"tags.`{TAG}.{k}` = '{v}'" for k, v in tags.items())
     return client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time DESC"])
+
+
+def _finished_run(client: MlflowClient, experiment_id: str, **tags: str) -> Any | None:
+    """The run an earlier attempt finished with these tags; an attempt killed halfway is marked
+    failed (the retry starts over)."""
+    for run in _find_runs(client, experiment_id, **tags):
+        if run.info.status == "FINISHED":
+            return run
+        client.set_terminated(run.info.run_id, "FAILED")
+    return None
+
+
+def _split_params(split: Split) -> dict[str, Any]:
+    """The split as the parent run's params: sizes, first and last days, digests."""
+    return {
+        "train_rows": len(split.train),
+        "holdout_rows": len(split.holdout),
+        "train_first_day": split.train_days[0].isoformat(),
+        "train_last_day": split.train_days[-1].isoformat(),
+        "holdout_first_day": split.holdout_days[0].isoformat(),
+        "holdout_last_day": split.holdout_days[-1].isoformat(),
+        "train_digest": split.digests["train"],
+        "holdout_digest": split.digests["holdout"],
+    }
 
 
 def start_training(
@@ -147,12 +89,10 @@ def start_training(
     ``validations`` maps each table validated (``observations``, ``features``) to ``{day: Data
     Docs URL}`` for the days used; each becomes a tag ``sluice.gx.<table>.<day>``.
     """
-    client = store.client()
-    experiment_id = store.experiment_id()
-    for run in _find_runs(client, experiment_id, run_key=run_key, kind="training"):
-        if run.info.status == "FINISHED":
-            return run.info.run_id
-        client.set_terminated(run.info.run_id, "FAILED")  # a killed attempt: start over
+    client, experiment_id = store.client(), store.experiment_id()
+    finished = _finished_run(client, experiment_id, run_key=run_key, kind="training")
+    if finished is not None:
+        return finished.info.run_id
     first, last = spec.window
     tags = {
         f"{TAG}.run_key": run_key,
@@ -169,29 +109,17 @@ def start_training(
             experiment_id=experiment_id, run_name=f"training as of {spec.as_of}", tags=tags
         ) as run,
     ):
-        mlflow.log_params(spec.params())
-        mlflow.log_params(
-            {
-                "train_rows": len(split.train),
-                "holdout_rows": len(split.holdout),
-                "train_first_day": split.train_days[0].isoformat(),
-                "train_last_day": split.train_days[-1].isoformat(),
-                "holdout_first_day": split.holdout_days[0].isoformat(),
-                "holdout_last_day": split.holdout_days[-1].isoformat(),
-                "train_digest": split.digests["train"],
-                "holdout_digest": split.digests["holdout"],
-            }
-        )
+        mlflow.log_params(spec.params() | _split_params(split))
         mlflow.log_metrics(
             {
                 "train_positive_share": float(split.train["label"].mean()),
                 "holdout_positive_share": float(split.holdout["label"].mean()),
             }
         )
-        _log_dataset(
+        log_dataset(
             warehouse, split.train, split.digests["train"], spec, f"train {first}..{last}", "training"
         )
-        _log_dataset(
+        log_dataset(
             warehouse, split.holdout, split.digests["holdout"], spec, f"holdout {first}..{last}", "holdout"
         )
         mlflow.log_dict(
@@ -234,19 +162,17 @@ def train_candidate(
 ) -> Candidate:
     """Search, fit and evaluate one family in a nested run; log everything a reviewer needs.
     ``class_names`` label the confusion matrix (the domain's words for class 0 and 1)."""
-    client = store.client()
-    experiment_id = store.experiment_id()
-    for run in _find_runs(client, experiment_id, run_key=run_key, kind="candidate", family=family_name):
-        if run.info.status == "FINISHED":
-            return Candidate(
-                family_name,
-                run.info.run_id,
-                run.data.tags[f"{TAG}.model_id"],
-                run.data.tags[f"{TAG}.model_uri"],
-                {k: run.data.metrics[f"holdout_{k}"] for k in METRICS},
-                run.data.metrics["train_seconds"],
-            )
-        client.set_terminated(run.info.run_id, "FAILED")
+    client, experiment_id = store.client(), store.experiment_id()
+    run = _finished_run(client, experiment_id, run_key=run_key, kind="candidate", family=family_name)
+    if run is not None:
+        return Candidate(
+            family_name,
+            run.info.run_id,
+            run.data.tags[f"{TAG}.model_id"],
+            run.data.tags[f"{TAG}.model_uri"],
+            {k: run.data.metrics[f"holdout_{k}"] for k in METRICS},
+            run.data.metrics["train_seconds"],
+        )
     fam = family(family_name)
     tags = {f"{TAG}.run_key": run_key, f"{TAG}.kind": "candidate", f"{TAG}.family": family_name}
     with (
@@ -266,84 +192,32 @@ def train_candidate(
         mlflow.log_params({f"best_{k}": v for k, v in result.best_params.items()})
         mlflow.log_metrics(result.cv_scores | {f"holdout_{k}": v for k, v in metrics.items()})
         mlflow.log_metric("train_seconds", seconds)
-        mlflow.log_table(_cv_table(result.cv_results), "cv_results.json")
-        _log_figures(y, score, fam.title, class_names)
+        mlflow.log_table(cv_table(result.cv_results), "cv_results.json")
+        log_figures(y, score, fam.title, class_names)
         if spec.importance_rows:
-            _log_importance(result.model, X, y, spec)
-        info = mlflow.sklearn.log_model(
-            result.model,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=list(fam.trusted(spec.categorical)),
-            signature=mlflow.models.infer_signature(X, result.model.predict_proba(X)),
-            input_example=X.head(5),
-            pyfunc_predict_fn="predict_proba",
-            pip_requirements=model_requirements(),
-        )
+            log_importance(result.model, X, y, spec)
+        info = log_model(result.model, X, fam.trusted(spec.categorical))
         mlflow.set_tags({f"{TAG}.model_id": info.model_id, f"{TAG}.model_uri": info.model_uri})
         return Candidate(family_name, run.info.run_id, info.model_id, info.model_uri, metrics, seconds)
 
 
-def model_requirements() -> list[str]:
-    """``MODEL_REQUIREMENTS`` pinned to what is installed here (MLflow adds its own pin)."""
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
-
-
-def _cv_table(results: pd.DataFrame) -> pd.DataFrame:
-    keep = [c for c in results.columns if c.startswith(("param_", "mean_", "std_", "rank_"))]
-    table = results[keep].copy()
-    for column in table.columns:
-        if table[column].dtype == object:
-            table[column] = table[column].astype(str)
-    return table
-
-
-def _log_figures(y: np.ndarray, score: np.ndarray, title: str, class_names: tuple[str, str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on workers
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
-
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ConfusionMatrixDisplay.from_predictions(
-        y, (score >= THRESHOLD).astype(int), display_labels=list(class_names), ax=ax, colorbar=False
-    )
-    ax.set_title(f"{title}: hold-out confusion matrix")
-    fig.tight_layout()
-    mlflow.log_figure(fig, "confusion_matrix.png")
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    RocCurveDisplay.from_predictions(y, score, ax=ax, name=title, plot_chance_level=True)
-    ax.set_title(f"{title}: hold-out ROC curve")
-    fig.tight_layout()
-    mlflow.log_figure(fig, "roc_curve.png")
-    plt.close(fig)
-
-
-def _log_importance(model: Any, X: pd.DataFrame, y: np.ndarray, spec: TrainingSpec) -> None:
-    from sklearn.inspection import permutation_importance
-
-    result = permutation_importance(
-        model,
-        X,
-        y,
-        scoring=SCORERS[spec.selection_metric],
-        n_repeats=5,
-        max_samples=min(len(X), spec.importance_rows),
-        random_state=spec.seed,
-        n_jobs=1,
-    )
-    table = pd.DataFrame(
-        {
-            "feature": list(X.columns),
-            "importance_mean": result.importances_mean,
-            "importance_std": result.importances_std,
-        }
-    ).sort_values("importance_mean", ascending=False)
-    mlflow.log_table(table, "feature_importance.json")
+def _model_version(store: ModelStore, model_name: str, best: Candidate, about: str, description: str) -> Any:
+    """The version registered from ``best``'s run: the one an earlier attempt registered, else a
+    new one (the registered model created first, with ``description``, if it does not exist)."""
+    client = store.client()
+    existing = client.search_model_versions(f"name = '{model_name}' and run_id = '{best.run_id}'")
+    if existing:
+        return existing[0]
+    try:
+        client.get_registered_model(model_name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(model_name, description=description or None)
+    # a SQL registry resolves the models:/ source through the process-wide tracking URI (MLflow's
+    # own TODO), not the client's: point it at this store meanwhile
+    with store.active():
+        return client.create_model_version(
+            model_name, best.model_uri, run_id=best.run_id, model_id=best.model_id, description=about
+        )
 
 
 def register_challenger(
@@ -363,24 +237,7 @@ def register_challenger(
     client = store.client()
     by_family = {c.family: c for c in candidates}
     best = by_family[select_best({c.family: c.metrics for c in candidates}, spec.selection_metric)]
-    existing = client.search_model_versions(f"name = '{model_name}' and run_id = '{best.run_id}'")
-    if existing:
-        version = existing[0]
-    else:
-        try:
-            client.get_registered_model(model_name)
-        except mlflow.exceptions.MlflowException:
-            client.create_registered_model(model_name, description=description or None)
-        # a SQL registry resolves the models:/ source through the process-wide tracking URI
-        # (MLflow's own TODO), not the client's: point it at this store meanwhile
-        with store.active():
-            version = client.create_model_version(
-                model_name,
-                best.model_uri,
-                run_id=best.run_id,
-                model_id=best.model_id,
-                description=f"{best.family}, as of {spec.as_of}",
-            )
+    version = _model_version(store, model_name, best, f"{best.family}, as of {spec.as_of}", description)
     first, last = spec.window
     recorded = client.get_run(parent_run_id).data.params
     tags = {

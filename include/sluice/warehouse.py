@@ -1,4 +1,5 @@
-"""The warehouse: SQLAlchemy Core tables on SQLite (embedded default) or PostgreSQL.
+"""The warehouse: one SQLAlchemy engine on SQLite (embedded default) or PostgreSQL, and what reads
+and writes it. The tables are :mod:`sluice.tables`; writes go through :mod:`sluice.transaction`.
 
 Every table a DAG writes is partitioned by the day it belongs to. The one write operation is
 "replace this day's partition of table T with these rows", done in a single transaction, so a
@@ -16,334 +17,26 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import (
-    Column,
-    Date,
-    DateTime,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    SmallInteger,
     Table,
-    Text,
-    UniqueConstraint,
     create_engine,
-    delete,
     event,
     func,
     select,
-    update,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 
-from sluice.domain import TIMESTAMP, Domain
-from sluice.errors import SluiceError
+from sluice.domain import Domain
+from sluice.frames import empty_frame, quoted, typed_frame
+from sluice.tables import DOMAIN_TABLES, WarehouseError, domain_record, mismatch, partition_column, schema_for
+from sluice.transaction import Transaction
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-metadata = MetaData()
-
-
-def _timestamp(name: str, nullable: bool = False) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
-
-
-ingest_batches = Table(
-    "ingest_batches",
-    metadata,
-    Column("sample_date", Date, primary_key=True),
-    Column("batch_id", Text, nullable=False),
-    Column("source", Text, nullable=False),
-    Column("columns", Text, nullable=False, comment="JSON list of the columns as delivered"),
-    Column("row_count", Integer, nullable=False),
-    _timestamp("landed_at"),
-    Column("status", Text, nullable=False, comment="landed | published | partial | quarantined"),
-    Column("published_rows", Integer),
-    Column("quarantined_rows", Integer),
-    _timestamp("validated_at", nullable=True),
-    Column("validation_url", Text, comment="JSON list of the validations' GX Data Docs pages"),
-    Column("files", Text, comment="JSON list of the delivered files: name, size, sha256, rows, problem"),
-    comment="One row per delivered day: what arrived and what validation decided",
-    info={"partition": "sample_date"},
-)
-
-quarantine = Table(
-    "quarantine",
-    metadata,
-    Column("sample_date", Date, nullable=False),
-    Column("batch_id", Text, nullable=False),
-    Column("table_name", Text, nullable=False, comment="the table the batch was bound for"),
-    Column("scope", Text, nullable=False, comment="batch (all rows held back) | rows (only bad rows)"),
-    Column("reason", Text, nullable=False),
-    Column(
-        "failed_expectations", Text, nullable=False, comment="JSON: expectation, column, counts, examples"
-    ),
-    Column("row_count", Integer, nullable=False),
-    Column("quarantined_rows", Integer, nullable=False),
-    Column("validation_url", Text),
-    _timestamp("quarantined_at"),
-    Index("ix_quarantine_day", "sample_date"),
-    comment="Batches that failed validation, wholly or in part, and why",
-    info={"partition": "sample_date"},
-)
-
-quarantine_rows = Table(
-    "quarantine_rows",
-    metadata,
-    Column("sample_date", Date, nullable=False),
-    Column("batch_id", Text, nullable=False),
-    Column("table_name", Text, nullable=False),
-    Column("row_number", Integer, nullable=False),
-    Column("sample_id", Text),
-    Column("source_file", Text, comment="the delivered file the row came from"),
-    Column("source_row", Integer, comment="the row's 1-based position among its file's records"),
-    Column("failed_rules", Text, nullable=False),
-    Column("payload", Text, nullable=False, comment="JSON of the row as delivered"),
-    Index("ix_quarantine_rows_day", "sample_date", "table_name", "row_number"),
-    comment="Every row held back, as delivered, with the rules it broke: recoverable",
-    info={"partition": "sample_date"},
-)
-
-labels = Table(
-    "labels",
-    metadata,
-    Column("label_date", Date, nullable=False, comment="the day the lab results arrived"),
-    Column("sample_id", Text, nullable=False),
-    Column("label", SmallInteger, nullable=False, comment="1 = the domain's class 1 (its label words)"),
-    _timestamp("labelled_at"),
-    UniqueConstraint("label_date", "sample_id", name="uq_labels_day_sample"),
-    Index("ix_labels_sample_id", "sample_id"),
-    comment="Ground truth that arrives days after sampling",
-    info={"partition": "label_date"},
-)
-
-feature_batches = Table(
-    "feature_batches",
-    metadata,
-    Column("sample_date", Date, primary_key=True),
-    Column("feature_version", Text, nullable=False),
-    Column("history_days", Integer, nullable=False),
-    Column("row_count", Integer, nullable=False),
-    Column("status", Text, nullable=False, comment="published | quarantined"),
-    Column("validation_url", Text),
-    _timestamp("built_at"),
-    comment="One row per day whose features were built: version, size, and the GX verdict",
-    info={"partition": "sample_date"},
-)
-
-predictions = Table(
-    "predictions",
-    metadata,
-    Column("sample_date", Date, nullable=False),
-    Column("sample_id", Text, nullable=False),
-    Column("model_name", Text, nullable=False),
-    Column("model_version", Integer, nullable=False),
-    Column("score", Float, nullable=False, comment="P(class 1) from the model"),
-    Column("predicted", SmallInteger, nullable=False, comment="1 = class 1 (score >= the threshold)"),
-    _timestamp("scored_at"),
-    # The biggest table, written in bulk: on PostgreSQL a BRIN index (rows arrive day by day) finds
-    # a day's blocks at a fraction of a B-tree's cost per inserted row; per-day counts are in
-    # prediction_batches. Other databases get a B-tree.
-    Index("ix_predictions_day", "sample_date", postgresql_using="brin"),
-    comment="Batch predictions: one row per sample and model version that scored it",
-    info={"partition": "sample_date"},
-)
-
-prediction_batches = Table(
-    "prediction_batches",
-    metadata,
-    Column("sample_date", Date, primary_key=True),
-    Column("model_name", Text, primary_key=True),
-    Column("model_version", Integer, primary_key=True),
-    Column("feature_version", Text, nullable=False),
-    Column("row_count", Integer, nullable=False),
-    Column("threshold", Float, nullable=False),
-    Column("scored_by", Text, nullable=False, comment="the scoring run (dag_id/run_id)"),
-    _timestamp("scored_at"),
-    comment="One row per day and model version scored: which version served the day, and how many rows",
-    info={"partition": "sample_date"},
-)
-
-monitoring_metrics = Table(
-    "monitoring_metrics",
-    metadata,
-    Column("metric_date", Date, nullable=False, comment="the day monitored"),
-    Column("metric", Text, nullable=False, comment="e.g. drift_score, drift_share, missing_share, accuracy"),
-    Column("column_name", Text, nullable=False, comment="the feature, or '' for the whole day"),
-    Column("span", Text, nullable=False, comment="day | rolling_<N>d: what the figure covers"),
-    Column("value", Float),
-    Column("threshold", Float),
-    Column("alert", SmallInteger, nullable=False, comment="1 = over the threshold"),
-    Column("sample_size", Integer, comment="rows the figure was computed on (days are sampled)"),
-    Column("model_version", Integer, comment="the version whose predictions or metrics these are"),
-    _timestamp("computed_at"),
-    Index("ix_monitoring_metrics_day", "metric_date", "metric"),
-    comment="One row per (day, metric, column, span): drift, data quality, performance",
-    info={"partition": "metric_date"},
-)
-
-model_decisions = Table(
-    "model_decisions",
-    metadata,
-    Column("decision_date", Date, nullable=False, comment="the as-of day of the evaluation"),
-    Column("decision_id", Text, nullable=False, comment="the deciding run (dag_id/run_id): one row each"),
-    Column("model_name", Text, nullable=False),
-    Column("decision", Text, nullable=False, comment="promote | reject | forced | rollback"),
-    Column("status", Text, nullable=False, comment="pending (decided) | applied (aliases moved) | aborted"),
-    Column("champion_before", Integer),
-    Column("challenger_version", Integer, comment="the version judged (the target, for a rollback)"),
-    Column("champion_after", Integer),
-    Column("primary_metric", Text),
-    Column("margin", Float),
-    Column("gain", Float),
-    Column("ci_low", Float),
-    Column("ci_high", Float),
-    Column("champion_metrics", Text, comment="JSON: metrics of the champion on the hold-out"),
-    Column("challenger_metrics", Text, comment="JSON: metrics of the challenger on the same rows"),
-    Column("slices", Text, comment="JSON: per-entity primary metric of both"),
-    Column("holdout_first_day", Date),
-    Column("holdout_last_day", Date),
-    Column("holdout_rows", Integer),
-    Column("reason", Text, nullable=False),
-    Column("triggered_by", Text, nullable=False),
-    _timestamp("decided_at"),
-    UniqueConstraint("decision_id", name="uq_model_decisions_id"),
-    Index("ix_model_decisions_day", "decision_date"),
-    comment="Every champion/challenger decision, with the evidence (MLflow keeps no alias history)",
-    info={"partition": "decision_date"},
-)
-
-domain_record = Table(
-    "sluice_domain",
-    metadata,
-    Column("table_name", Text, primary_key=True),
-    Column("domain", Text, nullable=False),
-    Column("module", Text, nullable=False),
-    Column("fingerprint", Text, nullable=False, comment="of the declaration the table was built from"),
-    Column("feature_version", Text, nullable=False),
-    Column("declaration", Text, nullable=False, comment="JSON: columns, roles, types, features"),
-    _timestamp("recorded_at"),
-    comment="Which domain (and declaration) each domain-shaped table was built for: never a silent mix",
-)
-
-DOMAIN_TABLES = ("raw_observations", "observations", "features")
-"""The tables whose columns come from the domain's declaration; every other table is the lifecycle's."""
-
-
-def _typed_column(column: Any, *, nullable: bool = True) -> Column:
-    """The warehouse column for one declared column, typed: text, float (numbers of either
-    declared type: integers are checked by validation) or timestamp."""
-    if column.dtype == TIMESTAMP:
-        return _timestamp(column.name, nullable=nullable)
-    sql_type = Text if column.dtype == "text" else Float
-    return Column(column.name, sql_type, nullable=nullable)
-
-
-@dataclass(frozen=True)
-class Schema:
-    """The warehouse's tables for one domain: the lifecycle's and the three built from the declaration."""
-
-    domain: Domain
-    metadata: MetaData
-
-    @property
-    def raw_observations(self) -> Table:
-        return self.metadata.tables["raw_observations"]
-
-    @property
-    def observations(self) -> Table:
-        return self.metadata.tables["observations"]
-
-    @property
-    def features(self) -> Table:
-        return self.metadata.tables["features"]
-
-    def table(self, name_or_table: str | Table) -> Table:
-        name = name_or_table.name if isinstance(name_or_table, Table) else name_or_table
-        try:
-            return self.metadata.tables[name]
-        except KeyError:
-            raise WarehouseError(
-                f"unknown table {name!r}; known: {', '.join(sorted(self.metadata.tables))}"
-            ) from None
-
-
-@cache
-def schema_for(domain: Domain) -> Schema:
-    """The tables of a warehouse that holds ``domain``'s data (built once per domain)."""
-    md = MetaData()
-    for table in metadata.tables.values():
-        table.to_metadata(md)
-    id_, event = domain.id, domain.event_time
-    Table(
-        "raw_observations",
-        md,
-        Column("sample_date", Date, nullable=False),
-        Column("batch_id", Text, nullable=False),
-        Column("row_number", Integer, nullable=False),
-        *(Column(c.name, Text) for c in domain.delivered),
-        Column("extra", Text, comment="JSON object of delivered columns outside the schema"),
-        Column("source_file", Text, comment="the delivered file the row came from"),
-        Column("source_row", Integer, comment="the row's 1-based position among its file's records"),
-        Column("defect", Text, comment="why the row is malformed as delivered (wrong field count, NUL)"),
-        Column("slice_key", SmallInteger, comment="stable hash of the identifier: its validation slice"),
-        _timestamp("ingested_at"),
-        Index("ix_raw_observations_day", "sample_date", "row_number", unique=True),
-        comment=f"{domain.title}: what the source delivered, as delivered (text), one partition per day",
-        info={"partition": "sample_date"},
-    )
-    Table(
-        "observations",
-        md,
-        Column("sample_date", Date, nullable=False),
-        Column("batch_id", Text, nullable=False),
-        *(_typed_column(c, nullable=c.name not in (id_, event, domain.entity)) for c in domain.delivered),
-        _timestamp("published_at"),
-        UniqueConstraint(id_, name="uq_observations_id"),
-        Index("ix_observations_day", "sample_date"),
-        comment=f"{domain.title}: validated rows only, typed",
-        info={"partition": "sample_date"},
-    )
-    categorical = set(domain.categorical_features)
-    Table(
-        "features",
-        md,
-        Column("sample_date", Date, nullable=False),
-        Column("sample_id", Text, nullable=False, comment=f"the delivered {id_}"),
-        Column("entity", Text, nullable=False, comment=f"the delivered {domain.entity}"),
-        Column("sampled_at", DateTime(timezone=True), nullable=False, comment=f"the delivered {event}"),
-        Column("feature_version", Text, nullable=False),
-        *(Column(name, Text if name in categorical else Float) for name in domain.feature_names),
-        _timestamp("built_at"),
-        UniqueConstraint("sample_id", name="uq_features_sample_id"),
-        Index("ix_features_day", "sample_date"),
-        comment="Model inputs per published sample; missing values stay missing (the model imputes)",
-        info={"partition": "sample_date"},
-    )
-    return Schema(domain, md)
-
-
-_PG_COPY_TYPES = {
-    Date: "date",
-    DateTime: "timestamptz",
-    Float: "float8",
-    SmallInteger: "int2",
-    Integer: "int4",
-    Text: "text",
-}
-
-
-class WarehouseError(SluiceError, RuntimeError):
-    """A warehouse operation was asked for something that cannot be done; the message says what."""
 
 
 class WarehouseSetupError(WarehouseError):
@@ -353,33 +46,6 @@ class WarehouseSetupError(WarehouseError):
 
 class DomainMismatch(WarehouseSetupError):
     """The warehouse's tables were built for another domain, or another declaration of this one."""
-
-
-def _mismatch(table: str, row: Any, domain: Domain) -> str:
-    if row.domain != domain.name:
-        return f"table {table} holds domain {row.domain!r} ({row.module}), not {domain.name!r}"
-    before = json.loads(row.declaration)
-    now_cols = {c.name: (c.role, c.dtype) for c in domain.columns}
-    then_cols = {c["name"]: (c["role"], c["type"]) for c in before.get("columns", [])}
-    changes = [f"+{n}" for n in now_cols if n not in then_cols] + [
-        f"-{n}" for n in then_cols if n not in now_cols
-    ]
-    changes += [
-        f"{n}: {then_cols[n]} -> {now_cols[n]}"
-        for n in now_cols
-        if n in then_cols and then_cols[n] != now_cols[n]
-    ]
-    if before.get("timezone", "UTC") != domain.timezone:
-        changes.append(f"timezone {before.get('timezone', 'UTC')} -> {domain.timezone}")
-    if before.get("feature_version") != domain.features.version:
-        changes.append(f"feature version {before.get('feature_version')} -> {domain.features.version}")
-    if list(before.get("features", [])) != list(domain.feature_names):
-        changes.append("the feature list changed")
-    return (
-        f"table {table} was built for another declaration of domain {domain.name!r} "
-        f"(recorded {row.recorded_at:%Y-%m-%d}, fingerprint {row.fingerprint}, now {domain.fingerprint}; "
-        f"changes: {', '.join(changes) or 'the kinds of its columns or features'})"
-    )
 
 
 _MISSING = {"42P01": "a table does not exist", "42703": "a column does not exist"}
@@ -407,37 +73,6 @@ def _slice(table: Table, part: tuple[int, int]) -> tuple[int, int]:
     if not 0 <= k < n:
         raise WarehouseError(f"slice {k} of {n} does not exist (slices are 0 … {n - 1})")
     return k, n
-
-
-def _partition_column(table: Table) -> Column:
-    return table.c[table.info["partition"]]
-
-
-def _pg_type(column: Column) -> str:
-    for sa_type, pg in _PG_COPY_TYPES.items():
-        if isinstance(column.type, sa_type):
-            return pg
-    raise WarehouseError(f"no COPY type for {column.table.name}.{column.name} ({column.type})")
-
-
-def _column_values(series: pd.Series, column: Column) -> list[Any]:
-    """A frame column as Python values with None for missing, typed for the table's column."""
-    mask = series.isna().to_numpy()
-    if isinstance(column.type, DateTime):
-        values = pd.to_datetime(series, utc=True).array.to_pydatetime()  # .dt.to_pydatetime is deprecated
-    elif isinstance(column.type, Date):
-        values = np.asarray([v.date() if isinstance(v, dt.datetime) else v for v in series], dtype=object)
-    elif isinstance(column.type, Float):
-        values = series.to_numpy(dtype="float64", na_value=np.nan).astype(object)
-    elif isinstance(column.type, Integer):  # SmallInteger is an Integer
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-        values = np.where(mask, 0, values).astype("int64").astype(object)
-    else:
-        values = series.to_numpy(dtype=object)
-    values = np.asarray(values, dtype=object)
-    if mask.any():
-        values[mask] = None
-    return values.tolist()
 
 
 class Warehouse:
@@ -572,7 +207,7 @@ class Warehouse:
             row = recorded.get(name)
             if row is not None:
                 if row.fingerprint != domain.fingerprint:
-                    problems.append(_mismatch(name, row, domain))
+                    problems.append(mismatch(name, row, domain))
                 continue
             if name not in existing:
                 if not missing_ok:
@@ -624,13 +259,13 @@ class Warehouse:
             table = self.table(table)
             names = list(columns) if columns else [c.name for c in table.c]
             arrow = self._arrow_query(table, day, names, order_by, chunk_size=1 << 20, part=part)
-            frames = [_typed_frame(chunk.to_pandas(date_as_object=True), table) for chunk in arrow]
+            frames = [typed_frame(chunk.to_pandas(date_as_object=True), table) for chunk in arrow]
             if not frames:
-                return _empty_frame(table, names)
+                return empty_frame(table, names)
             return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         chunks = list(self.iter_partition(table, day, columns=columns, order_by=order_by, part=part))
         if not chunks:
-            return _empty_frame(self.table(table), columns)
+            return empty_frame(self.table(table), columns)
         return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
     def iter_partition(
@@ -646,7 +281,7 @@ class Warehouse:
         most ``chunksize`` rows."""
         table = self.table(table)
         cols = [table.c[c] for c in columns] if columns else list(table.c)
-        query = select(*cols).where(_partition_column(table) == day)
+        query = select(*cols).where(partition_column(table) == day)
         if part is not None:
             k, n = _slice(table, part)
             query = query.where(func.coalesce(table.c.slice_key, 0) % n == k)
@@ -656,7 +291,7 @@ class Warehouse:
             result = conn.execution_options(stream_results=True, yield_per=chunksize).execute(query)
             keys = [str(k) for k in result.keys()]  # noqa: SIM118 (plain str: sklearn ignores subclasses)
             for rows in result.partitions(chunksize):
-                frame = _typed_frame(pd.DataFrame.from_records(rows, columns=keys), table)
+                frame = typed_frame(pd.DataFrame.from_records(rows, columns=keys), table)
                 del rows  # the rows as Python objects are several times the frame: not kept while
                 yield frame  # the consumer works and the next chunk is fetched
 
@@ -678,13 +313,13 @@ class Warehouse:
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), batch):
                 query = select(*cols).where(
-                    _partition_column(table) == day, table.c[column].in_(wanted[start : start + batch])
+                    partition_column(table) == day, table.c[column].in_(wanted[start : start + batch])
                 )
                 result = conn.execute(query)
                 keys = [str(k) for k in result.keys()]  # noqa: SIM118
-                frames.append(_typed_frame(pd.DataFrame.from_records(result.fetchall(), columns=keys), table))
+                frames.append(typed_frame(pd.DataFrame.from_records(result.fetchall(), columns=keys), table))
         if not frames:
-            return _empty_frame(table, columns)
+            return empty_frame(table, columns)
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         return frame.sort_values(column, ignore_index=True)
 
@@ -728,7 +363,7 @@ class Warehouse:
 
         # A bound parameter would make the driver fall back from COPY to a prepared SELECT, so the
         # day (a date, not user text) is a literal; names come from the table's metadata.
-        partition = _partition_column(table).name
+        partition = partition_column(table).name
         unknown = [c for c in (*columns, *order_by) if c not in table.c]
         if unknown:
             raise WarehouseError(f"{table.name} has no columns {unknown}")
@@ -772,7 +407,7 @@ class Warehouse:
         table = self.table(table)
         query = select(func.count()).select_from(table)
         if day is not None:
-            query = query.where(_partition_column(table) == day)
+            query = query.where(partition_column(table) == day)
         return int(self.scalar(query))
 
     def digest(self, table: str | Table, day: dt.date | None = None, exclude: Iterable[str] = ()) -> str:
@@ -782,134 +417,10 @@ class Warehouse:
         cols = [c for c in table.c if c.name not in skip]
         query = select(*cols)
         if day is not None:
-            query = query.where(_partition_column(table) == day)
+            query = query.where(partition_column(table) == day)
         with self.engine.connect() as conn:
             rows = sorted(json.dumps(list(r), default=str) for r in conn.execute(query))
         return hashlib.sha256("\n".join(rows).encode()).hexdigest()
-
-
-class Transaction:
-    """Writes inside one database transaction (see :meth:`Warehouse.transaction`)."""
-
-    def __init__(self, conn: Connection, schema: Schema) -> None:
-        self.conn = conn
-        self.schema = schema
-
-    def lock(self, key: int) -> None:
-        """Wait until no other transaction holds ``key``, then hold it until this one ends: what
-        this transaction reads next includes everything the previous holder committed.
-        PostgreSQL: a transaction-level advisory lock. SQLite: the database's write lock (one
-        writer at a time), taken now by a write that changes nothing."""
-        from sqlalchemy import text
-
-        if self.conn.dialect.name == "postgresql":
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        else:
-            self.conn.execute(text("UPDATE ingest_batches SET status = status WHERE 1 = 0"))
-
-    def delete_partition(self, table: str | Table, day: dt.date, **equals: Any) -> int:
-        table = self.schema.table(table)
-        query = delete(table).where(_partition_column(table) == day)
-        for name, value in equals.items():
-            query = query.where(table.c[name] == value)
-        return self.conn.execute(query).rowcount
-
-    def replace_partition(self, table: str | Table, day: dt.date, frame: pd.DataFrame, **equals: Any) -> int:
-        """Delete the day's rows (optionally only those matching ``equals``), insert ``frame``."""
-        table = self.schema.table(table)
-        partition = _partition_column(table).name
-        if len(frame):
-            days = pd.to_datetime(frame[partition]).dt.date.unique() if partition in frame else []
-            if list(days) != [day]:
-                raise WarehouseError(
-                    f"{table.name}: rows for partition {day} must all have {partition}={day}, "
-                    f"got {sorted(map(str, days))[:5]}"
-                )
-        self.delete_partition(table, day, **equals)
-        return self.insert(table, frame)
-
-    def update_partition(
-        self, table: str | Table, day: dt.date, *, where: Mapping[str, Any] | None = None, **values: Any
-    ) -> int:
-        """Set ``values`` on the day's rows (those whose columns equal ``where``, when given)."""
-        table = self.schema.table(table)
-        query = update(table).where(_partition_column(table) == day)
-        for name, value in (where or {}).items():
-            query = query.where(table.c[name] == value)
-        return self.conn.execute(query.values(**values)).rowcount
-
-    def insert(self, table: str | Table, frame: pd.DataFrame) -> int:
-        table = self.schema.table(table)
-        missing = [c.name for c in table.c if c.name not in frame.columns and not c.nullable]
-        unknown = [c for c in frame.columns if c not in table.c]
-        if missing or unknown:
-            raise WarehouseError(
-                f"{table.name}: frame does not match the table "
-                f"(missing required columns {missing}, unknown columns {unknown})"
-            )
-        if frame.empty:
-            return 0
-        columns = [c for c in table.c if c.name in frame.columns]
-        values = [_column_values(frame[c.name], c) for c in columns]
-        if self.conn.dialect.name == "postgresql":
-            self._copy(table, columns, values)
-        else:
-            self._executemany(table, columns, values)
-        return len(frame)
-
-    def _copy(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
-        raw = self.conn.connection.driver_connection
-        names = ", ".join(f'"{c.name}"' for c in columns)
-        with (
-            raw.cursor() as cur,
-            cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy,
-        ):
-            copy.set_types([_pg_type(c) for c in columns])
-            for row in zip(*values, strict=True):
-                copy.write_row(row)
-
-    def _executemany(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
-        dialect = self.conn.dialect
-        processed = []
-        for column, vals in zip(columns, values, strict=True):
-            proc = column.type.bind_processor(dialect)
-            processed.append([proc(v) if v is not None else None for v in vals] if proc else vals)
-        names = ", ".join(f'"{c.name}"' for c in columns)
-        marks = ", ".join("?" for _ in columns)
-        cursor = self.conn.connection.driver_connection.cursor()
-        try:
-            cursor.executemany(
-                f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', zip(*processed, strict=True)
-            )
-        finally:
-            cursor.close()
-
-
-def quoted(names: Iterable[str]) -> str:
-    """Column names as a quoted SQL list."""
-    return ", ".join('"' + name.replace('"', '""') + '"' for name in names)
-
-
-def _typed_frame(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
-    """Give read frames the same dtypes on every backend (SQLite returns naive timestamps)."""
-    for name in frame.columns:
-        column_type = table.c[name].type
-        if isinstance(column_type, DateTime):  # nanoseconds, as pandas makes them from Python objects
-            frame[name] = pd.to_datetime(frame[name], utc=True).dt.as_unit("ns")
-        elif isinstance(column_type, Date):
-            frame[name] = pd.to_datetime(frame[name]).dt.date
-        elif isinstance(column_type, Float):
-            frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
-        elif isinstance(column_type, Integer) and frame[name].dtype.kind in "iu":
-            frame[name] = frame[name].astype("int64")  # Arrow keeps int4 as int32
-        elif isinstance(column_type, Integer) and frame[name].dtype == object:
-            # missing values: as Arrow reads them (rows of only None would stay objects)
-            frame[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
-    return frame
-
-
-def _empty_frame(table: Table, columns: Sequence[str] | None) -> pd.DataFrame:
-    return _typed_frame(pd.DataFrame(columns=list(columns or [c.name for c in table.c])), table)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -920,71 +431,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
-
-
-def url_of(conn: Any) -> str:
-    """:func:`connection_url` of an Airflow ``Connection`` (anything with its fields)."""
-    return connection_url(
-        conn.conn_type,
-        host=conn.host,
-        schema=conn.schema,
-        login=conn.login,
-        password=conn.password,
-        port=conn.port,
-        extra=conn.extra_dejson,
-    )
-
-
-def connection_url(
-    conn_type: str,
-    *,
-    host: str | None = None,
-    schema: str | None = None,
-    login: str | None = None,
-    password: str | None = None,
-    port: int | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> str:
-    """The SQLAlchemy URL for a connection's fields (an explicit ``extra.sqlalchemy_url`` wins).
-
-    Airflow's own ``Connection.get_uri()`` does not round-trip SQLAlchemy URLs (it percent-encodes
-    SQLite paths and renames ``postgresql`` to ``postgres``), so the URL is rebuilt here.
-    """
-    from sqlalchemy.engine import URL
-
-    if extra and extra.get("sqlalchemy_url"):
-        return str(extra["sqlalchemy_url"])
-    kind = (conn_type or "").lower()
-    if kind == "sqlite":
-        database = schema or host
-        if not database:
-            raise WarehouseError("the sqlite warehouse connection names no database file")
-        return URL.create("sqlite", database=database).render_as_string(hide_password=False)
-    if kind in ("postgres", "postgresql", "postgresql+psycopg"):
-        url = URL.create(
-            "postgresql+psycopg", username=login, password=password, host=host, port=port, database=schema
-        )
-        return url.render_as_string(hide_password=False)
-    raise WarehouseError(
-        f"warehouse connection type {conn_type!r} is not supported: use sqlite or postgresql "
-        "(or put a SQLAlchemy URL in the connection's extra as 'sqlalchemy_url')"
-    )
-
-
-def create_database_if_missing(url: str, admin_database: str = "postgres") -> None:
-    """Create the PostgreSQL database ``url`` names, if it does not exist (SQLite creates files itself)."""
-    from sqlalchemy import text
-
-    target = make_url(url)
-    if target.get_backend_name() != "postgresql":
-        return
-    admin = create_engine(target.set(database=admin_database), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}
-            )
-            if not exists.scalar():
-                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    finally:
-        admin.dispose()

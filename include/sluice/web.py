@@ -14,456 +14,38 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, Field
 
-from sluice import charts, dashboard, offline
-from sluice.domain import Domain
-from sluice.monitoring import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
-from sluice.warehouse import Warehouse
+from sluice import dashboard, offline
+from sluice.view_config import DEFAULT_DAYS, ViewConfig
+from sluice.view_data import (
+    drift_charts,
+    drift_data,
+    history_chart,
+    metrics_text,
+    overview_data,
+    page_range,
+    quality_chart,
+    quality_data,
+)
+from sluice.web_models import Decision, Drift, Overview, Quality
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-DEFAULT_DAYS = 90
 ICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#1f77b4" '
     'stroke-width="2" stroke-linecap="round"><path d="M3 7h18M3 12h18M3 17h18"/>'
     '<path d="M8 4v16M16 4v16" stroke="#555"/></svg>'
 )
 """A sluice gate: water lines behind two posts."""
-DAG_IDS = (
-    "sluice_ingest",
-    "sluice_features",
-    "sluice_score",
-    "sluice_train",
-    "sluice_evaluate",
-    "sluice_monitor",
-)
-
-
-@dataclass(frozen=True)
-class Words:
-    """The domain's words the view speaks (``Words.of(domain)``)."""
-
-    domain: str = ""
-    title: str = "Sluice"
-    positive: str = "class 1"
-    negative: str = "class 0"
-    entity: str = "entity"
-
-    @classmethod
-    def of(cls, domain: Domain) -> Words:
-        return cls(
-            domain.name, domain.title, domain.label.positive, domain.label.negative, domain.entity_title
-        )
-
-
-@dataclass
-class ViewConfig:
-    """What the view needs from its deployment."""
-
-    warehouse: Callable[[], Warehouse]
-    model_name: str
-    today: Callable[[], dt.date]
-    """The clock (days since the promotion, the range when the warehouse is empty)."""
-    reports_dir: Path | None = None
-    data_docs_dir: Path | None = None
-    rebuild_data_docs_index: Callable[[], None] | None = None
-    """Rebuilds the Data Docs index (in another process: GX is heavy); called when the index is
-    opened and a validation page is newer than it (validations write only their own pages)."""
-    mlflow_url: str | None = None
-    airflow_url: str = ""
-    login_url: Callable[[str], str] | None = None
-    """The login page's URL that returns to the given URL."""
-    public_url: str | None = None
-    """Where users reach the API server (Airflow's ``[api] base_url``): the login's way back is
-    built from it, never from the request's Host header. None: a path on the same server."""
-    metrics_token: str | None = None
-    dag_runs: Callable[[], list[dict[str, Any]]] = field(default=lambda: [])
-    words: Words = field(default_factory=Words)
-
-
-# --- API models (the OpenAPI schema documents them) --------------------------------------------
-
-
-class Champion(BaseModel):
-    version: int = Field(description="The registered model version serving as champion")
-    decision: str = Field(description="How it became champion: promote, forced or rollback")
-    promoted_on: str = Field(description="The as-of day of that decision (YYYY-MM-DD)")
-    decided_at: str | None = Field(description="When the decision was taken (UTC)")
-    days_since_promotion: int
-    holdout_metrics: dict[str, float] = Field(description="Its metrics on the decision's hold-out")
-    reason: str
-
-
-class DagRun(BaseModel):
-    dag_id: str
-    run_id: str | None = None
-    state: str | None = Field(None, description="queued, running, success, failed…; none when never run")
-    run_after: str | None = None
-    end_date: str | None = None
-
-
-class Alert(BaseModel):
-    day: str = Field(description="Monitored day (performance figures: the sample day)")
-    metric: str
-    span: str = Field(description="day, or rolling_<N>d")
-    value: float | None
-    threshold: float | None
-    model_version: int | None
-
-
-class DayCounts(BaseModel):
-    day: str
-    status: str = Field(description="landed, published, partial or quarantined")
-    delivered: int
-    published: int
-    quarantined: int
-    scored: int = Field(description="Rows scored by the version that serves the day")
-    scored_by_version: int | None
-
-
-class DomainWords(BaseModel):
-    domain: str = Field(description="The domain's name (SLUICE_DOMAIN's declaration)")
-    title: str = Field(description="What the model predicts, in the domain's words")
-    positive: str = Field(description="What class 1 means (the score is P(class 1))")
-    negative: str = Field(description="What class 0 means")
-    entity: str = Field(description="What the entity key is (the history and slice key)")
-
-
-class Overview(BaseModel):
-    model_name: str
-    domain: DomainWords
-    champion: Champion | None = Field(description="None until a first promotion")
-    dag_runs: list[DagRun] = Field(description="The last run of each Sluice DAG")
-    alerts: list[Alert] = Field(description="Alerts of the last 7 monitored days, newest first")
-    last_day: DayCounts | None = Field(description="The newest delivered day")
-
-
-class Decision(BaseModel):
-    decision_date: str
-    decided_at: str | None
-    decision: str = Field(description="promote, reject, forced or rollback")
-    status: str = Field(description="pending, applied or aborted")
-    champion_before: int | None
-    challenger_version: int | None
-    champion_after: int | None
-    primary_metric: str | None
-    margin: float | None
-    gain: float | None
-    ci_low: float | None
-    ci_high: float | None
-    champion_metrics: dict[str, Any] | None
-    challenger_metrics: dict[str, Any] | None
-    holdout_first_day: str | None
-    holdout_last_day: str | None
-    holdout_rows: int | None
-    reason: str
-    triggered_by: str
-    decision_id: str
-
-
-class Point(BaseModel):
-    day: str
-    value: float | None
-    threshold: float | None = None
-    alert: bool = False
-    model_version: int | None = None
-    sample_size: int | None = None
-
-
-class ChampionChange(BaseModel):
-    day: str
-    version: int | None
-    decision: str
-
-
-class Drift(BaseModel):
-    first: str | None
-    last: str | None
-    series: dict[str, list[Point]] = Field(
-        description="Whole-day figures per metric: drift_share, prediction_drift, accuracy, roc_auc, "
-        "quarantine_rate"
-    )
-    top_features: list[str] = Field(description="The features flagged on the most days (then by peak score)")
-    feature_scores: dict[str, list[Point]] = Field(description="Drift score per day of each top feature")
-    champion_changes: list[ChampionChange]
-
-
-class FailedExpectation(BaseModel):
-    expectation: str | None
-    column: str | None
-    unexpected_count: int | None
-    why: str | None
-    file: str | None = Field(None, description="The delivered file held back as a file (its problem)")
-    where: list[str] = Field([], description="The first failing rows, as file:row")
-
-
-class QuarantinedBatch(BaseModel):
-    day: str
-    batch_id: str
-    table: str
-    scope: str = Field(description="batch (all rows held back) or rows (only the bad rows)")
-    reason: str
-    rows: int
-    quarantined_rows: int
-    failed_expectations: list[FailedExpectation]
-    validation_url: str | None = Field(
-        description="The GX Data Docs page of the first suite that ran (the batch as delivered)"
-    )
-    validation_urls: list[str] = Field(
-        description="The GX Data Docs page of each suite that ran, served by the view"
-    )
-    quarantined_at: str | None
-
-
-class Quality(BaseModel):
-    first: str | None
-    last: str | None
-    days: list[DayCounts]
-    quarantine_rate: list[Point] = Field(
-        description="The monitor's quarantine rate per day, with its threshold"
-    )
-    quarantined: list[QuarantinedBatch]
-    reports: list[str] = Field(description="Days with an Evidently report (newest first)")
 
 
 # --- the app -----------------------------------------------------------------------------------
-
-
-def _range(config: ViewConfig, store: Warehouse, days: int) -> tuple[dt.date, dt.date]:
-    """The ``days`` days up to the newest delivered or monitored day (today when there is none)."""
-    last = dashboard.newest_day(store) or config.today()
-    return last - dt.timedelta(days=days - 1), last
-
-
-def _docs_link(url: str | None, config: ViewConfig, base: str) -> str | None:
-    """A GX Data Docs ``file://`` URL as a link served by the view (browsers block file:// links).
-    A URL outside the Data Docs folder gets no link: the view never shows a path of the machine."""
-    if not url or config.data_docs_dir is None:
-        return None
-    root = config.data_docs_dir.resolve().as_uri().rstrip("/") + "/"
-    return f"{base}/data-docs/{url[len(root) :]}" if url.startswith(root) else None
-
-
-def overview_data(config: ViewConfig, store: Warehouse) -> dict[str, Any]:
-    history = dashboard.decisions(store, config.model_name)
-    bounds = dashboard.metric_days(store)
-    runs = {r["dag_id"]: r for r in config.dag_runs()}
-    return {
-        "model_name": config.model_name,
-        "domain": asdict(config.words),
-        "champion": dashboard.champion(history, config.today()),
-        "dag_runs": [runs.get(d, {"dag_id": d}) for d in DAG_IDS],
-        "alerts": dashboard.recent_alerts(store, bounds[1]) if bounds else [],
-        "last_day": dashboard.last_day_counts(store, config.model_name),
-    }
-
-
-def drift_data(config: ViewConfig, store: Warehouse, first: dt.date, last: dt.date) -> dict[str, Any]:
-    top = dashboard.top_drifted(store, first, last)
-    return {
-        "first": first.isoformat(),
-        "last": last.isoformat(),
-        "series": dashboard.series(store, first, last),
-        "top_features": top["features"],
-        "feature_scores": top["scores"],
-        "champion_changes": dashboard.champion_changes(dashboard.decisions(store, config.model_name)),
-    }
-
-
-def quality_data(
-    config: ViewConfig, store: Warehouse, first: dt.date, last: dt.date, base: str
-) -> dict[str, Any]:
-    batches = dashboard.quarantined(store, first, last)
-    for b in batches:
-        links = (_docs_link(url, config, base) for url in b["validation_urls"])
-        b["validation_urls"] = [link for link in links if link]
-        b["validation_url"] = next(iter(b["validation_urls"]), None)
-    return {
-        "first": first.isoformat(),
-        "last": last.isoformat(),
-        "days": dashboard.daily_counts(store, config.model_name, first, last),
-        "quarantine_rate": dashboard.series(store, first, last)[QUARANTINE_RATE],
-        "quarantined": batches,
-        "reports": dashboard.reports(config.reports_dir, first, last) if config.reports_dir else [],
-    }
-
-
-def _points(rows: Sequence[dict[str, Any]]) -> list[tuple[dt.date, float | None]]:
-    return [(dt.date.fromisoformat(r["day"]), r["value"]) for r in rows]
-
-
-def _threshold(rows: Sequence[dict[str, Any]], label: str) -> list[charts.Threshold]:
-    values = [r["threshold"] for r in rows if r.get("threshold") is not None]
-    return [charts.Threshold(values[-1], label)] if values else []
-
-
-def drift_charts(data: dict[str, Any]) -> list[str]:
-    """The drift and performance page's charts, champion changes marked on each."""
-    s = data["series"]
-    markers = [
-        charts.Marker(dt.date.fromisoformat(c["day"]), f"v{c['version']}", "#444")
-        for c in data["champion_changes"]
-        if c["version"] is not None
-    ]
-    return [
-        charts.line_chart(
-            "Data drift: share of features that drifted from the champion's training days",
-            [charts.Series("drift share", _points(s[DRIFT_SHARE]))],
-            y_label="features drifted",
-            unit="%",
-            y_range=(0, 1),
-            thresholds=_threshold(s[DRIFT_SHARE], "alert above"),
-            markers=markers,
-        ),
-        charts.line_chart(
-            "Most drifted features: drift score per day",
-            [charts.Series(c, _points(data["feature_scores"][c])) for c in data["top_features"]],
-            y_label="drift score",
-            markers=markers,
-        ),
-        charts.line_chart(
-            "Prediction drift: the day's scores vs the champion's hold-out scores",
-            [charts.Series("prediction drift", _points(s[PREDICTION_DRIFT]))],
-            y_label="normed Wasserstein distance",
-            thresholds=_threshold(s[PREDICTION_DRIFT], "alert above"),
-            markers=markers,
-        ),
-        charts.line_chart(
-            "Performance of the served predictions, by sample day (once lab results are in)",
-            [
-                charts.Series("accuracy", _points(s["accuracy"])),
-                charts.Series("ROC AUC", _points(s["roc_auc"])),
-            ],
-            y_label="score",
-            unit="%",
-            y_range=(0.5, 1),
-            markers=markers,
-            empty="no labelled days yet",
-        ),
-    ]
-
-
-def quality_chart(data: dict[str, Any]) -> str:
-    """The share of each delivered day that validation held back, against the alert threshold."""
-    days = data["days"]
-    rates = data.get("quarantine_rate") or []
-    return charts.line_chart(
-        "Quarantined: share of each delivered day's rows held back by validation",
-        [
-            charts.Series(
-                "quarantined share",
-                [
-                    (
-                        dt.date.fromisoformat(d["day"]),
-                        d["quarantined"] / d["delivered"] if d["delivered"] else None,
-                    )
-                    for d in days
-                ],
-                charts.ALERT,
-            )
-        ],
-        y_label="rows quarantined",
-        unit="%",
-        thresholds=_threshold(rates, "alert above"),
-        empty="nothing delivered yet",
-    )
-
-
-def history_chart(decisions: Sequence[dict[str, Any]], today: dt.date) -> str:
-    """The champion's version over time (a step at each change, held to ``today``), and the
-    challengers that were rejected."""
-    applied = [d for d in decisions if d["status"] == "applied" and d["champion_after"] is not None]
-    rejected = [d for d in decisions if d["decision"] == "reject" and d["challenger_version"] is not None]
-    held = [(dt.date.fromisoformat(d["decision_date"]), d["champion_after"]) for d in applied]
-    return charts.line_chart(
-        "Champion version over time (points: decisions)",
-        [
-            charts.Series("champion", held, step=True, hold_until=today),
-            charts.Series(
-                "rejected challenger",
-                [(dt.date.fromisoformat(d["decision_date"]), d["challenger_version"]) for d in rejected],
-                charts.ALERT,
-            ),
-        ],
-        y_label="model version",
-        height=220,
-        empty="no decision yet",
-    )
-
-
-def metrics_text(config: ViewConfig, store: Warehouse) -> bytes:
-    """Prometheus exposition of the figures an on-call dashboard watches."""
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
-
-    model = config.model_name
-    words = config.words
-
-    class Collector:
-        def collect(self):
-            info = InfoMetricFamily("sluice_domain", "The domain the deployment serves, in its words")
-            info.add_metric(
-                [],
-                {
-                    "domain": words.domain,
-                    "title": words.title,
-                    "positive": words.positive,
-                    "entity": words.entity,
-                    "model": model,
-                },
-            )
-            yield info
-            history = dashboard.decisions(store, model)
-            champ = dashboard.champion(history, config.today())
-            version = GaugeMetricFamily("sluice_champion_version", "Champion model version", labels=["model"])
-            since = GaugeMetricFamily(
-                "sluice_days_since_promotion", "Days since the champion was promoted", labels=["model"]
-            )
-            if champ:
-                version.add_metric([model], champ["version"])
-                since.add_metric([model], champ["days_since_promotion"])
-            yield version
-            yield since
-            bounds = dashboard.metric_days(store)
-            figures = dashboard.series(store, bounds[0], bounds[1]) if bounds else {}
-            for name, help_text in (
-                (DRIFT_SHARE, "Share of features drifted on the last monitored day"),
-                (PREDICTION_DRIFT, "Prediction drift on the last monitored day"),
-                ("accuracy", "Accuracy of the served predictions on the last labelled day"),
-                (QUARANTINE_RATE, "Share of the last monitored day's rows quarantined"),
-            ):
-                gauge = GaugeMetricFamily(f"sluice_last_{name}", help_text, labels=["day"])
-                points = [p for p in figures.get(name, []) if p["value"] is not None]
-                if points:
-                    gauge.add_metric([points[-1]["day"]], points[-1]["value"])
-                yield gauge
-            last = dashboard.last_day_counts(store, model)
-            rows = GaugeMetricFamily(
-                "sluice_rows", "Rows of the newest delivered day, by stage", labels=["day", "stage"]
-            )
-            if last:
-                for stage in ("delivered", "published", "quarantined", "scored"):
-                    rows.add_metric([last["day"], stage], last[stage])
-            yield rows
-            alerts = GaugeMetricFamily(
-                "sluice_open_alerts", "Alerts of the last 7 monitored days", labels=["metric"]
-            )
-            found = dashboard.recent_alerts(store, bounds[1]) if bounds else []
-            for metric in (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE):
-                alerts.add_metric([metric], sum(1 for a in found if a["metric"] == metric))
-            yield alerts
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Collector())
-    return generate_latest(registry)
 
 
 class _NeedsLogin(Exception):
@@ -565,11 +147,21 @@ def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
                 raise _NeedsLogin() from error
             raise
 
-    async def metrics_auth(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        if config.metrics_token and hmac.compare_digest(header, f"Bearer {config.metrics_token}"):
-            return
-        await authenticate(request)
+    @app.exception_handler(_NeedsLogin)
+    async def _login(request: Request, _: _NeedsLogin) -> Response:
+        return RedirectResponse(config.login_url(_back_to(request, config)), status_code=303)
+
+    _public(app)
+    _metrics(app, config, authenticate)
+    app.include_router(_pages(config, page_auth))
+    app.include_router(_files(config, page_auth))
+    app.include_router(_api(config, api_auth))
+    _api_docs(app, page_auth, api_auth)
+    return app
+
+
+def _public(app: FastAPI) -> None:
+    """The security headers of every response, and the static files anyone may load."""
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., Any]) -> Response:
@@ -589,9 +181,15 @@ def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no vendored file {path!r}")
         return FileResponse(target, headers={"Cache-Control": "public, max-age=86400"})
 
-    @app.exception_handler(_NeedsLogin)
-    async def _login(request: Request, _: _NeedsLogin) -> Response:
-        return RedirectResponse(config.login_url(_back_to(request, config)), status_code=303)
+
+def _metrics(app: FastAPI, config: ViewConfig, authenticate: Authenticate) -> None:
+    """``/metrics``: for a user, or for a scraper holding ``metrics_token``."""
+
+    async def metrics_auth(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        if config.metrics_token and hmac.compare_digest(header, f"Bearer {config.metrics_token}"):
+            return
+        await authenticate(request)
 
     @app.get(
         "/metrics",
@@ -606,11 +204,6 @@ def create_app(config: ViewConfig, authenticate: Authenticate) -> FastAPI:
         from prometheus_client import CONTENT_TYPE_LATEST
 
         return Response(metrics_text(config, config.warehouse()), media_type=CONTENT_TYPE_LATEST)
-
-    app.include_router(_pages(config, page_auth))
-    app.include_router(_api(config, api_auth))
-    _api_docs(app, page_auth, api_auth)
-    return app
 
 
 def _api_docs(app: FastAPI, page_auth: Callable[..., Any], api_auth: Callable[..., Any]) -> None:
@@ -674,16 +267,23 @@ def _pages(config: ViewConfig, page_auth: Callable[..., Any]) -> APIRouter:
     @pages.get("/drift", response_class=HTMLResponse)
     def drift_page(request: Request, days: int = Query(DEFAULT_DAYS, ge=1, le=3650)) -> HTMLResponse:
         store = config.warehouse()
-        data = drift_data(config, store, *_range(config, store, days))
+        data = drift_data(config, store, *page_range(config, store, days))
         return render(request, "drift.html", data=data, charts=drift_charts(data), days=days)
 
     @pages.get("/quality", response_class=HTMLResponse)
     def quality_page(request: Request, days: int = Query(DEFAULT_DAYS, ge=1, le=3650)) -> HTMLResponse:
         store = config.warehouse()
-        data = quality_data(config, store, *_range(config, store, days), _base(request))
+        data = quality_data(config, store, *page_range(config, store, days), _base(request))
         return render(request, "quality.html", data=data, chart=quality_chart(data), days=days)
 
-    @pages.get("/reports/{day}.html")
+    return pages
+
+
+def _files(config: ViewConfig, page_auth: Callable[..., Any]) -> APIRouter:
+    """The Evidently reports and the GX Data Docs, served from their folders (never a path outside)."""
+    files = APIRouter(dependencies=[Depends(page_auth)], include_in_schema=False)
+
+    @files.get("/reports/{day}.html")
     def report(day: dt.date) -> FileResponse:
         root = config.reports_dir.resolve() if config.reports_dir else None
         path = (root / f"{day.isoformat()}.html").resolve() if root else None
@@ -691,7 +291,7 @@ def _pages(config: ViewConfig, page_auth: Callable[..., Any]) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no Evidently report for {day}")
         return FileResponse(path, media_type="text/html")
 
-    @pages.get("/data-docs/{path:path}")
+    @files.get("/data-docs/{path:path}")
     def data_docs(request: Request, path: str) -> Response:
         root = config.data_docs_dir.resolve() if config.data_docs_dir else None
         if root and path == "index.html" and config.rebuild_data_docs_index and _index_is_stale(root):
@@ -707,7 +307,7 @@ def _pages(config: ViewConfig, page_auth: Callable[..., Any]) -> APIRouter:
             )
         return FileResponse(target)
 
-    return pages
+    return files
 
 
 def _api(config: ViewConfig, api_auth: Callable[..., Any]) -> APIRouter:
@@ -729,11 +329,11 @@ def _api(config: ViewConfig, api_auth: Callable[..., Any]) -> APIRouter:
     @api.get("/drift", response_model=Drift, summary="Drift and performance per day, champion changes")
     def drift_api(days: int = days_query) -> dict:
         store = config.warehouse()
-        return drift_data(config, store, *_range(config, store, days))
+        return drift_data(config, store, *page_range(config, store, days))
 
     @api.get("/quality", response_model=Quality, summary="Rows per day, quarantined batches, reports")
     def quality_api(request: Request, days: int = days_query) -> dict:
         store = config.warehouse()
-        return quality_data(config, store, *_range(config, store, days), _base(request))
+        return quality_data(config, store, *page_range(config, store, days), _base(request))
 
     return api

@@ -64,7 +64,7 @@ def separate_warehouse(request, tmp_path: Path, pg_database: str) -> str:
         return f"sqlite:///{tmp_path / 'warehouse.db'}"
     from sqlalchemy.engine import make_url
 
-    from sluice.warehouse import create_database_if_missing
+    from sluice.connections import create_database_if_missing
 
     url = make_url(request.getfixturevalue("pg_url")).set(database=pg_database)
     rendered = url.render_as_string(hide_password=False)
@@ -111,7 +111,8 @@ def main(first: dt.date, days: int) -> dict:
 
     from sluice import cli
     from sluice.settings import Settings
-    from sluice.warehouse import Warehouse, monitoring_metrics
+    from sluice.tables import monitoring_metrics
+    from sluice.warehouse import Warehouse
 
     db.resetdb(skip_init=False)
     url = os.environ["AIRFLOW_CONN_SLUICE_WAREHOUSE"]

@@ -53,7 +53,8 @@ def _ingest(deployment: Deployment, day: dt.date) -> None:
 
 
 def test_a_backfill_with_lost_events_ends_with_every_day_featurised_and_scored(deployment, monkeypatch):
-    from sluice.warehouse import Warehouse, feature_batches, ingest_batches, prediction_batches
+    from sluice.tables import feature_batches, ingest_batches, prediction_batches
+    from sluice.warehouse import Warehouse
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{deployment.mlflow_port}")
     version = deployment.register_champion()

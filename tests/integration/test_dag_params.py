@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
                 "importance_rows",
             },
         ),
+        ("sluice_monitor", "Windows", {"sample_rows", "window_days", "min_labelled_days"}),
         ("sluice_evaluate", "Policy", {"primary_metric", "margin", "confidence", "slice_tolerance"}),
     ],
 )
@@ -43,9 +44,13 @@ def test_a_form_is_its_spec(dagbag, dag_id, spec_name, names):
     from sluice import alerting, specs
     from sluice.domain import active
 
-    spec = {"Thresholds": alerting.Thresholds, "TrainingSpec": specs.TrainingSpec, "Policy": specs.Policy}[
-        spec_name
-    ]
+    known = {
+        "Thresholds": alerting.Thresholds,
+        "Windows": alerting.Windows,
+        "TrainingSpec": specs.TrainingSpec,
+        "Policy": specs.Policy,
+    }
+    spec = known[spec_name]
     entity = active().entity_title
     words = {"entity": entity, "Entity": entity.capitalize()}
     params = dagbag.dags[dag_id].params

@@ -17,10 +17,12 @@ from sqlalchemy import delete, select
 
 from sluice import registry, tracking
 from sluice.domains.water import STATIONS as DEFAULT_STATIONS
+from sluice.families import FAMILIES
 from sluice.settings import Settings
 from sluice.specs import TrainingSpec
-from sluice.training import FAMILIES, load_labelled
-from sluice.warehouse import Warehouse, model_decisions
+from sluice.tables import model_decisions
+from sluice.training import load_labelled
+from sluice.warehouse import Warehouse
 from tests.factories import FEATURES, register_model, seed_days
 from tests.integration.test_ingest_dag import asset_events, run
 

@@ -124,7 +124,7 @@ def test_a_day_validated_as_mapped_slices_gives_the_tables_of_one_slice(ingest_d
     validate task is mapped over them, and the day's tables are the same."""
     from sqlalchemy import select
 
-    from sluice.warehouse import quarantine
+    from sluice.tables import quarantine
 
     day = dt.date(2026, 1, 4)
 

@@ -25,7 +25,7 @@ import pytest
 from sluice import checking, ingest, scoring
 from sluice.domains.water.simulator import SimulatorConfig
 from sluice.domains.water.source import SimulatedSource
-from sluice.training import FAMILIES
+from sluice.families import FAMILIES
 from sluice.warehouse import Warehouse
 from tests.conftest import REPO
 from tests.factories import FEATURES, publish_features, synthetic

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from sqlalchemy import select
 
-from sluice.training import FAMILIES
-from sluice.warehouse import monitoring_metrics
+from sluice.families import FAMILIES
+from sluice.tables import monitoring_metrics
 from tests.factories import FEATURES, day, register_model, serve_day, synthetic
 from tests.integration.test_ingest_dag import asset_events, run
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from sluice.training import FAMILIES
-from sluice.warehouse import prediction_batches, predictions
+from sluice.families import FAMILIES
+from sluice.tables import prediction_batches, predictions
 from tests.factories import FEATURES, day, publish_features, register_model, synthetic
 from tests.integration.test_ingest_dag import asset_events, run
 

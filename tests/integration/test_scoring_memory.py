@@ -34,7 +34,7 @@ def _child(url: str, chunk_size: int) -> dict:
     from pathlib import Path
 
     from sluice import scoring
-    from sluice.training import FAMILIES
+    from sluice.families import FAMILIES
     from sluice.warehouse import Warehouse
     from tests.factories import synthetic
 
@@ -68,7 +68,8 @@ def measure(url: str, chunk_size: int) -> dict:
 
 @pytest.fixture
 def big_day(pg_url):
-    from sluice.warehouse import Warehouse, metadata
+    from sluice.tables import metadata
+    from sluice.warehouse import Warehouse
 
     warehouse = Warehouse(pg_url)
     metadata.drop_all(warehouse.engine)

@@ -133,9 +133,10 @@ def _failed_tasks(base: str, token: str, started: str, state) -> list[str]:
 def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(stack, monkeypatch):
     from sqlalchemy import select
 
+    from sluice.families import FAMILIES
     from sluice.modelstore import ModelStore
-    from sluice.training import FAMILIES
-    from sluice.warehouse import Warehouse, prediction_batches
+    from sluice.tables import prediction_batches
+    from sluice.warehouse import Warehouse
     from tests.factories import register_model, synthetic
 
     state, port, mlflow_port = stack
@@ -236,7 +237,8 @@ def _big_day(folder) -> set[int]:
 def test_a_2m_row_day_is_validated_in_slices_on_both_workers_and_judged_whole(stack):
     from sqlalchemy import select
 
-    from sluice.warehouse import Warehouse, ingest_batches, quarantine_rows
+    from sluice.tables import ingest_batches, quarantine_rows
+    from sluice.warehouse import Warehouse
 
     state, port, _ = stack
     base = f"http://localhost:{port}"

@@ -323,7 +323,7 @@ def test_migrations_from_scratch_give_the_tables_the_code_declares(warehouse_url
     from alembic.runtime.migration import MigrationContext
 
     from sluice import migrations
-    from sluice.warehouse import DOMAIN_TABLES, metadata
+    from sluice.tables import DOMAIN_TABLES, metadata
 
     store = Warehouse(warehouse_url)
     store.drop_tables()

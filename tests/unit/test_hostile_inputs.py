@@ -28,7 +28,8 @@ from sluice.domain import RESERVED
 from sluice.domains.water import RANGES
 from sluice.domains.water.simulator import SimulatorConfig, generate_batch
 from sluice.sources.landing import LandingSource
-from sluice.warehouse import Warehouse, WarehouseSetupError, ingest_batches, quarantine, quarantine_rows
+from sluice.tables import ingest_batches, quarantine, quarantine_rows
+from sluice.warehouse import Warehouse, WarehouseSetupError
 
 DAY = dt.date(2026, 1, 5)
 AS_OF = dt.datetime(2026, 1, 6, 1, tzinfo=dt.UTC)

@@ -118,7 +118,7 @@ def test_an_empty_delivery_is_recorded_in_quarantine(warehouse, tmp_path):
 def test_a_day_that_becomes_quarantined_on_rerun_unpublishes_its_old_rows(warehouse, tmp_path):
     """...and what was derived from them: nothing stale stays featurised or reported as scored."""
     from sluice import features, scoring
-    from sluice.training import FAMILIES
+    from sluice.families import FAMILIES
     from tests.factories import FEATURE_VERSION, FEATURES, synthetic
 
     for d in (day(0), day(1)):

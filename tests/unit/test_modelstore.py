@@ -8,8 +8,8 @@ import os
 import pytest
 
 from sluice import registry
+from sluice.families import FAMILIES
 from sluice.modelstore import ModelStore
-from sluice.training import FAMILIES
 from tests.factories import FEATURES, register_model, synthetic
 
 MODEL = "store_test"

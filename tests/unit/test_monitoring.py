@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sluice.domains.water import DOMAIN
-from sluice.monitoring import (
+from sluice.alerting import (
     ACCURACY_DROP,
     DRIFT_SHARE,
     PREDICTION_DRIFT,
@@ -18,9 +17,9 @@ from sluice.monitoring import (
     MonitoringError,
     Thresholds,
     alerts,
-    bounded_sample,
     retraining_due,
 )
+from sluice.domains.water import DOMAIN
 from tests.factories import serve_day
 
 DAY = dt.date(2026, 2, 1)
@@ -67,19 +66,6 @@ def test_retraining_is_requested_once_per_cooldown(metric, last_request, due):
 
 def test_no_alert_no_request():
     assert retraining_due([], DAY, None, cooldown_days=0) is False
-
-
-def test_samples_are_bounded_reproducible_and_small_days_are_whole():
-    frame = pd.DataFrame({"x": np.arange(100_000)})
-    sample, size = bounded_sample(frame, 5_000, seed=3)
-    again, _ = bounded_sample(frame, 5_000, seed=3)
-    assert size == len(sample) == 5_000
-    assert sample.equals(again)
-    assert sample["x"].is_unique and sample.index.is_monotonic_increasing
-    whole, size = bounded_sample(frame.head(10), 5_000, seed=3)
-    assert size == 10 and whole.equals(frame.head(10))
-    with pytest.raises(MonitoringError, match="max_rows=0"):
-        bounded_sample(frame, 0, seed=3)
 
 
 def test_evidently_finds_the_shifted_column_and_only_it(tmp_path):
@@ -153,9 +139,11 @@ def _labels(warehouse, label_day: dt.date, sample_day: dt.date, n: int, flip: bo
 
 
 def test_served_performance_uses_the_serving_version_and_the_labels_in_by_then(warehouse):
+    """What monitoring judges performance on: each day's served version, and the labels in by then."""
     from sluice import scoring
-    from sluice.monitoring import served_performance
-    from sluice.training import FAMILIES, holdout_metrics
+    from sluice.families import FAMILIES
+    from sluice.sampling import performance_of, served_labelled
+    from sluice.training import holdout_metrics
     from tests.factories import FEATURES, day, publish_features, synthetic
 
     train = synthetic(10)
@@ -183,28 +171,31 @@ def test_served_performance_uses_the_serving_version_and_the_labels_in_by_then(w
     _labels(warehouse, d0 + dt.timedelta(days=2), d0, 300)
     _labels(warehouse, d1 + dt.timedelta(days=2), d1, 40)  # only a few labels in yet
 
-    early = served_performance(warehouse, d0, d1, labels_as_of=d0 + dt.timedelta(days=1), model_name="m")
-    assert early.empty  # no label had arrived
+    def per_day(first, last, labels_as_of):
+        rows = served_labelled(warehouse, first, last, labels_as_of, "m")
+        grouped = rows.groupby(["sample_date", "model_version"], sort=True)
+        return {(d, int(v)): (len(g), performance_of(g)) for (d, v), g in grouped}
 
-    perf = served_performance(warehouse, d0, d1, labels_as_of=d1 + dt.timedelta(days=2), model_name="m")
-    assert perf["sample_date"].tolist() == [d0, d1]
-    assert perf["model_version"].tolist() == [1, 2]
-    assert perf["labelled_rows"].tolist() == [300, 40]
+    assert per_day(d0, d1, d0 + dt.timedelta(days=1)) == {}  # no label had arrived
+
+    perf = per_day(d0, d1, d1 + dt.timedelta(days=2))
+    assert list(perf) == [(d0, 1), (d1, 2)]
+    assert [rows for rows, _ in perf.values()] == [300, 40]
     features = warehouse.read_partition("features", d0)
     truth = synthetic(1, rows_per_day=300, seed=d0.toordinal())["label"].to_numpy()
     expected = holdout_metrics(truth, model.predict_proba(features[list(FEATURES)])[:, 1])
-    first = perf.iloc[0]
+    first = perf[(d0, 1)][1]
     assert first["accuracy"] == pytest.approx(expected["accuracy"])
     assert first["roc_auc"] == pytest.approx(expected["roc_auc"])
-    assert perf.iloc[1][["accuracy", "f1", "roc_auc"]].isna().all()  # 40 < 50 labelled rows
+    assert perf[(d1, 2)][1] == dict.fromkeys(("accuracy", "f1", "roc_auc")), "40 < 50 labelled rows"
 
     _labels(warehouse, d0 + dt.timedelta(days=3), d0, 300, flip=True)  # the lab corrected every label
-    corrected = served_performance(warehouse, d0, d0, labels_as_of=d0 + dt.timedelta(days=3), model_name="m")
-    assert corrected.iloc[0]["accuracy"] == pytest.approx(1 - expected["accuracy"])
+    corrected = per_day(d0, d0, d0 + dt.timedelta(days=3))
+    assert corrected[(d0, 1)][1]["accuracy"] == pytest.approx(1 - expected["accuracy"])
 
 
 def test_quarantine_rate_is_held_back_over_delivered(warehouse):
-    from sluice.monitoring import quarantine_rate
+    from sluice.sampling import quarantine_rate
 
     d = dt.date(2026, 1, 5)
     assert quarantine_rate(warehouse, d) == (None, 0)
@@ -226,7 +217,7 @@ def test_quarantine_rate_is_held_back_over_delivered(warehouse):
 
 
 def test_missing_shares_per_column():
-    from sluice.monitoring import missing_shares
+    from sluice.sampling import missing_shares
 
     frame = pd.DataFrame({"ph": [1.0, None, None, 4.0], "turbidity": [1.0, 2.0, 3.0, 4.0]})
     assert missing_shares(frame, ["ph", "turbidity"]) == {"ph": 0.5, "turbidity": 0.0}
@@ -234,7 +225,7 @@ def test_missing_shares_per_column():
 
 
 def test_a_sample_of_days_is_bounded_and_the_same_whatever_the_chunks(warehouse):
-    from sluice.monitoring import sample_days
+    from sluice.sampling import sample_days
     from tests.factories import day, publish_features
 
     for offset in range(3):
@@ -254,13 +245,15 @@ def test_a_sample_of_days_is_bounded_and_the_same_whatever_the_chunks(warehouse)
     assert (len(small), n) == (700, 700)
     empty, n = sample_days(warehouse, "features", [day(9)], ["ph"], max_rows=10, seed=7)
     assert (len(empty), n) == (0, 0)
+    with pytest.raises(MonitoringError, match="max_rows=0"):
+        sample_days(warehouse, "features", [day(0)], ["ph"], max_rows=0, seed=7)
 
 
 # --- one day's monitoring: measure, write, request --------------------------------------------
 
 
 def _champion(train=(0, 9), holdout=(10, 12), accuracy=0.9):
-    from sluice.monitoring import Champion
+    from sluice.champion import Champion
     from tests.factories import day
 
     return Champion(
@@ -270,7 +263,7 @@ def _champion(train=(0, 9), holdout=(10, 12), accuracy=0.9):
 
 @pytest.fixture
 def fitted():
-    from sluice.training import FAMILIES
+    from sluice.families import FAMILIES
     from tests.factories import FEATURES, synthetic
 
     train = synthetic(10)
@@ -278,7 +271,8 @@ def fitted():
 
 
 def _measure(warehouse, fitted, d, **windows):
-    from sluice.monitoring import Thresholds, Windows, measure_day
+    from sluice.alerting import Thresholds, Windows
+    from sluice.monitoring import measure_day
 
     return measure_day(
         warehouse,
@@ -292,8 +286,9 @@ def _measure(warehouse, fitted, d, **windows):
 
 
 def test_a_stable_day_raises_nothing_and_a_drifted_day_names_its_columns(warehouse, fitted, tmp_path):
+    from sluice.alerting import DRIFT_SHARE, PREDICTION_DRIFT
     from sluice.drift import drift_columns
-    from sluice.monitoring import DRIFT_SHARE, PREDICTION_DRIFT, measure_day
+    from sluice.monitoring import measure_day
     from tests.factories import day
 
     for i in range(13):
@@ -307,7 +302,7 @@ def test_a_stable_day_raises_nothing_and_a_drifted_day_names_its_columns(warehou
     assert stable.figure(DRIFT_SHARE) <= 0.2
     assert stable.figure("rows") == 400
 
-    from sluice.monitoring import Thresholds, Windows
+    from sluice.alerting import Thresholds, Windows
 
     drifted = measure_day(
         warehouse,
@@ -332,7 +327,7 @@ def test_a_stable_day_raises_nothing_and_a_drifted_day_names_its_columns(warehou
 
 
 def test_performance_waits_for_the_labels_and_a_drop_alerts_on_the_sample_day(warehouse, fitted):
-    from sluice.monitoring import ACCURACY_DROP
+    from sluice.alerting import ACCURACY_DROP
     from tests.factories import day, synthetic
 
     sample_day = day(13)
@@ -362,8 +357,10 @@ def test_performance_waits_for_the_labels_and_a_drop_alerts_on_the_sample_day(wa
 def test_writing_a_day_twice_gives_the_same_rows_and_keeps_other_runs_rows(warehouse, fitted):
     from sqlalchemy import select
 
-    from sluice.monitoring import RETRAIN_REQUESTED, Request, record_request, write_report
-    from sluice.warehouse import monitoring_metrics
+    from sluice.alerting import RETRAIN_REQUESTED
+    from sluice.monitoring import write_report
+    from sluice.retraining import Request, record_request
+    from sluice.tables import monitoring_metrics
     from tests.factories import day
 
     for i in range(17):
@@ -391,8 +388,8 @@ def test_writing_a_day_twice_gives_the_same_rows_and_keeps_other_runs_rows(wareh
 
 
 def _alerting(warehouse, days, metric="drift_share", request_on=()):
-    from sluice.monitoring import _row
-    from sluice.warehouse import monitoring_metrics
+    from sluice.alerting import metric_row as _row
+    from sluice.tables import monitoring_metrics
 
     at = pd.Timestamp("2026-03-01", tz="UTC")
     rows = [_row(d, metric, 0.5, threshold=0.2, alert=True) | {"computed_at": at} for d in days]
@@ -402,7 +399,7 @@ def _alerting(warehouse, days, metric="drift_share", request_on=()):
 
 
 def test_the_change_began_on_the_first_of_the_consecutive_alerting_days(warehouse):
-    from sluice.monitoring import change_onset
+    from sluice.retraining import change_onset
     from tests.factories import day
 
     _alerting(warehouse, [day(3), day(5), day(6), day(7)])
@@ -411,7 +408,8 @@ def test_the_change_began_on_the_first_of_the_consecutive_alerting_days(warehous
 
 
 def test_retraining_waits_for_labels_since_the_change_then_respects_the_cooldown(warehouse):
-    from sluice.monitoring import Thresholds, Windows, retraining_request
+    from sluice.alerting import Thresholds, Windows
+    from sluice.retraining import retraining_request
     from tests.factories import day
 
     onset = day(30)
@@ -475,7 +473,7 @@ def test_days_as_different_as_the_champion_s_own_are_not_drift(warehouse, fitted
     """When the champion's own days differ from each other (a storm, a holiday), a day within that
     spread raises nothing: each column's and the scores' thresholds are measured on those days, and
     are recorded with the figures. A day beyond every one of them still alerts."""
-    from sluice.monitoring import DRIFT_SCORE, DRIFT_SHARE, PREDICTION_DRIFT
+    from sluice.alerting import DRIFT_SCORE, DRIFT_SHARE, PREDICTION_DRIFT
     from tests.factories import day
 
     for i in range(13):

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from sluice import scoring
+from sluice import scoring, scoring_days, streams
+from sluice.families import FAMILIES
 from sluice.scoring import Pinned, ScoringError
-from sluice.training import FAMILIES
-from sluice.warehouse import prediction_batches, predictions
+from sluice.tables import prediction_batches, predictions
 from tests.factories import FEATURES, day, publish_features, synthetic
 
 AT = dt.datetime(2026, 1, 20, 1, tzinfo=dt.UTC)
@@ -84,29 +84,31 @@ def test_pinned_survives_xcom():
 def test_days_asked_for_are_the_published_ones_in_the_range(warehouse):
     for offset in (0, 1, 3):
         publish_features(warehouse, day(offset), 5)
-    assert scoring.plan_days(
+    assert scoring_days.plan_days(
         warehouse, first=day(0), last=day(3), feature_days=[], champion_changed=False
     ) == [day(0), day(1), day(3)]
     with pytest.raises(ScoringError, match="no published features for 2026-01-03"):
-        scoring.plan_days(warehouse, first=day(2), last=None, feature_days=[], champion_changed=False)
+        scoring_days.plan_days(warehouse, first=day(2), last=None, feature_days=[], champion_changed=False)
     with pytest.raises(ScoringError, match="fill in 'day' too"):
-        scoring.plan_days(warehouse, first=None, last=day(3), feature_days=[], champion_changed=False)
+        scoring_days.plan_days(warehouse, first=None, last=day(3), feature_days=[], champion_changed=False)
     with pytest.raises(ScoringError, match="before the first"):
-        scoring.days_to_score(warehouse, day(3), day(1))
+        scoring_days.days_to_score(warehouse, day(3), day(1))
 
 
 def test_a_new_champion_rescores_the_newest_day_only(warehouse):
-    assert scoring.plan_days(warehouse, first=None, last=None, feature_days=[], champion_changed=True) == []
+    assert (
+        scoring_days.plan_days(warehouse, first=None, last=None, feature_days=[], champion_changed=True) == []
+    )
     for offset in (0, 1, 2):
         publish_features(warehouse, day(offset), 5)
-    assert scoring.plan_days(warehouse, first=None, last=None, feature_days=[], champion_changed=True) == [
-        day(2)
-    ]
-    both = scoring.plan_days(
+    assert scoring_days.plan_days(
+        warehouse, first=None, last=None, feature_days=[], champion_changed=True
+    ) == [day(2)]
+    both = scoring_days.plan_days(
         warehouse, first=None, last=None, feature_days=[day(0)], champion_changed=True, fallback=day(9)
     )
     assert both == [day(0), day(2)]
-    assert scoring.plan_days(
+    assert scoring_days.plan_days(
         warehouse, first=None, last=None, feature_days=[], champion_changed=False, fallback=day(1)
     ) == [day(1)]
 
@@ -114,18 +116,18 @@ def test_a_new_champion_rescores_the_newest_day_only(warehouse):
 def test_days_a_lost_event_left_unscored_are_caught_up_once_serving_began(warehouse, model):
     for offset in range(6):
         publish_features(warehouse, day(offset), 5)
-    assert scoring.unscored_days(warehouse, 30) == [], "no day served yet: nothing is owed"
+    assert scoring_days.unscored_days(warehouse, 30) == [], "no day served yet: nothing is owed"
     for offset in (1, 2, 4):
         score(warehouse, day(offset), model)
     # day 0 was featurised before serving began; days 3 and 5 had their events lost
-    assert scoring.unscored_days(warehouse, 30) == [day(3), day(5)]
-    assert scoring.unscored_days(warehouse, 1) == [day(5)], "only the last catch-up days"
-    assert scoring.unscored_days(warehouse, 0) == []
-    planned = scoring.plan_days(
+    assert scoring_days.unscored_days(warehouse, 30) == [day(3), day(5)]
+    assert scoring_days.unscored_days(warehouse, 1) == [day(5)], "only the last catch-up days"
+    assert scoring_days.unscored_days(warehouse, 0) == []
+    planned = scoring_days.plan_days(
         warehouse, first=None, last=None, feature_days=[day(5)], champion_changed=False, catch_up_days=30
     )
     assert planned == [day(3), day(5)]
-    assert scoring.plan_days(
+    assert scoring_days.plan_days(
         warehouse,
         first=None,
         last=None,
@@ -136,7 +138,7 @@ def test_days_a_lost_event_left_unscored_are_caught_up_once_serving_began(wareho
     ) == [day(4)], "a run of its own day (a manual run) does only that day"
     with warehouse.transaction() as tx:  # a quarantined features day is not owed a score
         tx.update_partition("feature_batches", day(3), status="quarantined")
-    assert scoring.unscored_days(warehouse, 30) == [day(5)]
+    assert scoring_days.unscored_days(warehouse, 30) == [day(5)]
 
 
 def test_a_range_with_a_day_published_without_features_is_refused_and_names_it(warehouse):
@@ -156,9 +158,9 @@ def test_a_range_with_a_day_published_without_features_is_refused_and_names_it(w
     publish_features(warehouse, day(0), 5)
     publish_features(warehouse, day(3), 5)
     with pytest.raises(ScoringError, match=r"1 day\(s\) .* no features: 2026-01-02\. Build them first"):
-        scoring.days_to_score(warehouse, day(0), day(3))
+        scoring_days.days_to_score(warehouse, day(0), day(3))
     publish_features(warehouse, day(1), 5)
-    assert scoring.days_to_score(warehouse, day(0), day(3)) == [day(0), day(1), day(3)], (
+    assert scoring_days.days_to_score(warehouse, day(0), day(3)) == [day(0), day(1), day(3)], (
         "a quarantined day has nothing to score and is no error"
     )
 
@@ -167,13 +169,13 @@ def test_a_range_with_a_day_published_without_features_is_refused_and_names_it(w
 
 
 def test_prefetch_keeps_order_and_raises_the_workers_error():
-    assert list(scoring.prefetch(range(50), depth=2)) == list(range(50))
+    assert list(streams.prefetch(range(50), depth=2)) == list(range(50))
 
     def failing():
         yield 1
         raise ValueError("broken chunk 2")
 
-    out = scoring.prefetch(failing())
+    out = streams.prefetch(failing())
     assert next(out) == 1
     with pytest.raises(ValueError, match="broken chunk 2"):
         next(out)
@@ -188,7 +190,7 @@ def test_a_consumer_that_stops_early_stops_the_worker_and_closes_the_source():
         finally:
             closed.set()
 
-    out = scoring.prefetch(source(), depth=2)
+    out = streams.prefetch(source(), depth=2)
     assert next(out) == 0
     out.close()
     assert closed.wait(2)
@@ -208,7 +210,7 @@ def test_parallel_map_keeps_order_and_bounds_what_is_in_flight():
         return i * i
 
     consumed = 0
-    for i, value in enumerate(scoring.parallel_map(slow, source(), workers=2, depth=2)):
+    for i, value in enumerate(streams.parallel_map(slow, source(), workers=2, depth=2)):
         assert value == i * i
         consumed += 1
         assert len(pulled) - consumed <= 2 + 2  # never more than workers + depth ahead
@@ -222,7 +224,7 @@ def test_parallel_map_raises_the_first_failure():
         return i
 
     with pytest.raises(RuntimeError, match="chunk 3 failed"):
-        list(scoring.parallel_map(boom, range(10), workers=2))
+        list(streams.parallel_map(boom, range(10), workers=2))
 
 
 # --- score_day, on both backends ---------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from sluice import checking, ingest, slicing
-from sluice.warehouse import ingest_batches, quarantine, quarantine_rows
+from sluice.tables import ingest_batches, quarantine, quarantine_rows
 from tests.unit.test_hostile_inputs import AS_OF, DAY, Landing, csv_text, good_rows
 
 OTHER_DAY = DAY - dt.timedelta(days=1)
@@ -203,7 +203,7 @@ def test_the_judge_refuses_missing_or_repeated_slices_and_a_day_landed_again(war
     with pytest.raises(ingest.IngestError, match="landed again"):
         checking.judge(warehouse, DAY, parts, tolerance=0.05, as_of=AS_OF)
     # what a mapped task hands to the judge survives JSON
-    back = [checking.SliceResult.from_dict(json.loads(json.dumps(p.to_dict()))) for p in parts]
+    back = [slicing.SliceResult.from_dict(json.loads(json.dumps(p.to_dict()))) for p in parts]
     assert back == parts
 
 

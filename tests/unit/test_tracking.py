@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from sluice import tracking
+from sluice import run_artifacts, tracking
 from sluice.modelstore import ModelStore
 from sluice.specs import TrainingSpec
 from sluice.training import dataset_digest
@@ -126,7 +126,7 @@ def test_the_parent_run_records_the_spec_the_data_and_the_split(store, trained):
     contexts = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
     assert set(contexts) == {"training", "holdout"}
     assert contexts["training"].digest == prepared["train_digest"]
-    source = tracking.WarehouseDatasetSource.from_json(contexts["training"].source)
+    source = run_artifacts.WarehouseDatasetSource.from_json(contexts["training"].source)
     assert (source.first_day, source.last_day, source.labels_as_of) == (
         "2026-01-02",
         "2026-01-07",

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from sluice import training
+from sluice.families import FAMILIES
 from sluice.specs import MODEL_FAMILIES, TrainingError, TrainingSpec
 from sluice.training import (
-    FAMILIES,
     day_folds,
     holdout_metrics,
     load_labelled,

@@ -13,7 +13,8 @@ from sluice.dates import day_bounds
 from sluice.domains.water import DOMAIN
 from sluice.domains.water.simulator import SimulatorConfig, generate_batch
 from sluice.parsing import to_typed
-from sluice.validation import PARTIAL, PUBLISH, QUARANTINE, Failure, GXRunner, decide
+from sluice.validation import GXRunner
+from sluice.verdict import PARTIAL, PUBLISH, QUARANTINE, Failure, decide
 
 SOURCE_COLUMNS = DOMAIN.delivered_names
 

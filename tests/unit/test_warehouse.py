@@ -7,7 +7,9 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from sluice.warehouse import Warehouse, WarehouseError, connection_url
+from sluice.connections import connection_url
+from sluice.tables import WarehouseError
+from sluice.warehouse import Warehouse
 
 DAY = dt.date(2026, 1, 10)
 AT = dt.datetime(2026, 1, 11, 1, 2, 3, tzinfo=dt.UTC)
@@ -202,7 +204,7 @@ def test_large_partitions_stream_in_chunks(warehouse):
 
 @pytest.mark.postgres
 def test_postgres_writes_use_binary_copy(pg_url, monkeypatch):
-    from sluice.warehouse import Transaction
+    from sluice.transaction import Transaction
 
     warehouse = Warehouse(pg_url)
     warehouse.create_tables()
@@ -248,7 +250,7 @@ def test_create_database_if_missing(pg_url, tmp_path):
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from sluice.warehouse import create_database_if_missing
+    from sluice.connections import create_database_if_missing
 
     fresh = make_url(pg_url).set(database="sluice_test_created").render_as_string(hide_password=False)
     admin = create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")

@@ -132,7 +132,7 @@ def test_decisions_come_back_oldest_first_with_both_metrics(seeded):
 def test_drift_series_match_the_metrics_table(seeded, warehouse):
     from sqlalchemy import select
 
-    from sluice.warehouse import monitoring_metrics as m
+    from sluice.tables import monitoring_metrics as m
 
     client, written = seeded
     body = client.get("/api/drift", params={"days": 40}, headers=USER).json()

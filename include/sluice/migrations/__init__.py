@@ -63,7 +63,7 @@ def upgrade(warehouse: Warehouse) -> str:
     from alembic import command
     from sqlalchemy import inspect
 
-    from sluice.warehouse import domain_record, metadata
+    from sluice.tables import domain_record, metadata
 
     lifecycle = set(metadata.tables) - {domain_record.name}
     with warehouse.engine.begin() as conn:

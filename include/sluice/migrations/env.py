@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from sluice.migrations import VERSION_TABLE
-from sluice.warehouse import DOMAIN_TABLES, metadata
+from sluice.tables import DOMAIN_TABLES, metadata
 
 
 def _lifecycle_only(obj, name, type_, reflected, compare_to) -> bool:
