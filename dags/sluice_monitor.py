@@ -18,7 +18,11 @@ the UI with the form below.
   - performance (accuracy, F1, ROC AUC) of the predictions served for the sample day whose lab
     results are now in (the label delay back), for that day and its rolling window, and the drop
     in accuracy from the served version's hold-out accuracy. These rows are dated by the sample
-    day: a concept drift shows on the day it began.
+    day: a concept drift shows on the day it began;
+  - estimated performance before any label (CBPE): the day's scores, calibrated on the
+    champion's labelled hold-out, give the accuracy and ROC AUC the day should show, and an alert
+    when the estimate falls below the hold-out accuracy. Blind to concept drift: it does not
+    request retraining, the labelled figures do.
 
   Large days are sampled to a bounded size (recorded as `sample_size`). The HTML report (drift
   and data summary) is saved as `reports/monitoring/<day>.html` in the state folder; the log

@@ -23,6 +23,10 @@ DRIFT_SCORE = "drift_score"
 DRIFT_SHARE = "drift_share"
 PREDICTION_DRIFT = "prediction_drift"
 ACCURACY_DROP = "accuracy_drop"
+ESTIMATED_ACCURACY = "estimated_accuracy"
+ESTIMATED_ROC_AUC = "estimated_roc_auc"
+"""Performance estimated from a day's scores before its labels arrive (:mod:`sluice.estimate`)."""
+ESTIMATED_ACCURACY_DROP = "estimated_accuracy_drop"
 QUARANTINE_RATE = "quarantine_rate"
 
 RETRAINING_METRICS = (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP)
@@ -53,6 +57,14 @@ class Thresholds:
         0.05,
         "Accuracy drop tolerance",
         "Alert when a labelled day's accuracy is this much below the served version's hold-out accuracy.",
+        minimum=0,
+        maximum=1,
+    )
+    estimated_accuracy_drop: float = knob(
+        0.05,
+        "Estimated accuracy drop tolerance",
+        "Alert when the accuracy estimated from the day's scores alone (before any label) is this "
+        "much below the champion's hold-out accuracy. Blind to concept drift: labels stay the judge.",
         minimum=0,
         maximum=1,
     )
@@ -166,7 +178,13 @@ class Alert:
 def alerts(day: dt.date, figures: dict[str, float | None], thresholds: Thresholds) -> list[Alert]:
     """The figures of ``day`` over their thresholds. A figure that could not be computed (None:
     no labels yet, no predictions) raises no alert."""
-    unknown = set(figures) - {DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE}
+    unknown = set(figures) - {
+        DRIFT_SHARE,
+        PREDICTION_DRIFT,
+        ACCURACY_DROP,
+        ESTIMATED_ACCURACY_DROP,
+        QUARANTINE_RATE,
+    }
     if unknown:
         raise MonitoringError(f"no threshold for {sorted(unknown)}")
     found = (over(day, metric, value, getattr(thresholds, metric)) for metric, value in figures.items())

@@ -20,6 +20,8 @@ from sluice.alerting import (
     ACCURACY_DROP,
     DRIFT_SCORE,
     DRIFT_SHARE,
+    ESTIMATED_ACCURACY,
+    ESTIMATED_ROC_AUC,
     PREDICTION_DRIFT,
     QUARANTINE_RATE,
 )
@@ -30,7 +32,15 @@ from sluice.warehouse import Warehouse
 
 PROMOTING = ("promote", "forced", "rollback")
 """Decisions that move the champion alias when applied."""
-SERIES = (DRIFT_SHARE, PREDICTION_DRIFT, "accuracy", "roc_auc", QUARANTINE_RATE)
+SERIES = (
+    DRIFT_SHARE,
+    PREDICTION_DRIFT,
+    "accuracy",
+    "roc_auc",
+    ESTIMATED_ACCURACY,
+    ESTIMATED_ROC_AUC,
+    QUARANTINE_RATE,
+)
 """The whole-day figures the drift and performance page charts, one series each."""
 SERIES_COLUMN = {PREDICTION_DRIFT: SCORE}
 """The ``column_name`` a series' rows are recorded under, where it is not the whole-day ``""``."""

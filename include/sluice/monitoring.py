@@ -20,6 +20,9 @@ from sluice.alerting import (
     ACCURACY_DROP,
     DRIFT_SCORE,
     DRIFT_SHARE,
+    ESTIMATED_ACCURACY,
+    ESTIMATED_ACCURACY_DROP,
+    ESTIMATED_ROC_AUC,
     PREDICTION_DRIFT,
     QUARANTINE_RATE,
     RETRAIN_REQUESTED,
@@ -51,6 +54,7 @@ from sluice.sampling import (
     sample_days,
     served_labelled,
 )
+from sluice.specs import TrainingError
 
 
 @dataclass
@@ -84,6 +88,7 @@ class DayReport:
             "prediction_drift": self.figure(PREDICTION_DRIFT, column=SCORE),
             "quarantine_rate": self.figure(QUARANTINE_RATE),
             "accuracy": self.figure("accuracy", day=self.labelled_day),
+            "estimated_accuracy": self.figure(ESTIMATED_ACCURACY),
             "most_drifted": [c.column for c in self.drift.most_drifted(5) if c.drifted] if self.drift else [],
             "alerts": [a.message() for a in self.alerts],
             "report": self.report_path,
@@ -224,6 +229,7 @@ def measure_day(
         report_path = _report_path(reports_dir, day)
         drift = _data_drift(figures, samples, day, model, windows, reference, current, report_path)
     _prediction_drift(figures, samples, day, model, windows, predict, reference)
+    _estimated_performance(figures, samples, day, model, windows, predict)
     labelled_day = _performance(figures, warehouse, day, model, windows, holdout_accuracy)
     return DayReport(day, figures.rows, figures.alerts, labelled_day, report_path, drift)
 
@@ -316,6 +322,37 @@ def _prediction_drift(
         sample_size=len(scores),
         model_version=model.version,
     )
+
+
+def _estimated_performance(
+    figures: _Figures, samples: _Samples, day: dt.date, model: Champion, windows: Windows, predict
+) -> None:
+    """Accuracy and ROC AUC of the day's served scores estimated before any label (CBPE,
+    :mod:`sluice.estimate`), calibrated on the champion's labelled hold-out; an alert when the
+    estimated accuracy is ``estimated_accuracy_drop`` below the hold-out's."""
+    from sluice.estimate import estimate, fit_calibrator
+    from sluice.training import THRESHOLD, labelled_between
+
+    warehouse = samples.warehouse
+    scores = _scores(warehouse, day, model.model_name, model.version, windows.sample_rows, samples.seed)
+    first, last = model.holdout_days
+    try:
+        holdout = labelled_between(warehouse, first, last, day, model.feature_version or "")
+    except TrainingError:  # the hold-out's labels are gone (a warehouse rebuilt): no estimate
+        return
+    if not len(scores) or holdout["label"].nunique() < 2:
+        return
+    holdout = holdout.sample(n=min(len(holdout), windows.sample_rows), random_state=samples.seed)
+    held_scores = predict(holdout[samples.columns])
+    calibrate = fit_calibrator(held_scores, holdout["label"].to_numpy())
+    found = estimate(scores.to_numpy(), calibrate(scores.to_numpy()), THRESHOLD)
+    kept = {"sample_size": found.rows, "model_version": model.version}
+    figures.add(day, ESTIMATED_ACCURACY, found.accuracy, **kept)
+    figures.add(day, ESTIMATED_ROC_AUC, found.roc_auc, **kept)
+    baseline = model.holdout_accuracy
+    if baseline is None:
+        baseline = estimate(held_scores, calibrate(held_scores), THRESHOLD).accuracy
+    figures.judge(day, ESTIMATED_ACCURACY_DROP, baseline - found.accuracy, **kept)
 
 
 PERFORMANCE_ROWS = (*PERFORMANCE_METRICS, ACCURACY_DROP)

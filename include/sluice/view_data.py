@@ -9,7 +9,14 @@ from dataclasses import asdict
 from typing import Any
 
 from sluice import charts, dashboard
-from sluice.alerting import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
+from sluice.alerting import (
+    ACCURACY_DROP,
+    DRIFT_SHARE,
+    ESTIMATED_ACCURACY,
+    ESTIMATED_ROC_AUC,
+    PREDICTION_DRIFT,
+    QUARANTINE_RATE,
+)
 from sluice.view_config import DAG_IDS, ViewConfig
 from sluice.warehouse import Warehouse
 
@@ -114,10 +121,13 @@ def drift_charts(data: dict[str, Any]) -> list[str]:
             markers=markers,
         ),
         charts.line_chart(
-            "Performance of the served predictions, by sample day (once lab results are in)",
+            "Performance of the served predictions, by sample day: measured once lab results are "
+            "in, and estimated from the scores alone before (blind to concept drift)",
             [
                 charts.Series("accuracy", _points(s["accuracy"])),
                 charts.Series("ROC AUC", _points(s["roc_auc"])),
+                charts.Series("estimated accuracy", _points(s[ESTIMATED_ACCURACY])),
+                charts.Series("estimated ROC AUC", _points(s[ESTIMATED_ROC_AUC])),
             ],
             y_label="score",
             unit="%",
@@ -227,6 +237,7 @@ def _monitoring_metrics(config: ViewConfig, store: Warehouse):
         (DRIFT_SHARE, "Share of features drifted on the last monitored day"),
         (PREDICTION_DRIFT, "Prediction drift on the last monitored day"),
         ("accuracy", "Accuracy of the served predictions on the last labelled day"),
+        (ESTIMATED_ACCURACY, "Accuracy estimated from the last monitored day's scores, before its labels"),
         (QUARANTINE_RATE, "Share of the last monitored day's rows quarantined"),
     ):
         gauge = GaugeMetricFamily(f"sluice_last_{name}", help_text, labels=["day"])

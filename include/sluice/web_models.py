@@ -103,8 +103,9 @@ class Drift(BaseModel):
     first: str | None
     last: str | None
     series: dict[str, list[Point]] = Field(
-        description="Whole-day figures per metric: drift_share, prediction_drift, accuracy, roc_auc, "
-        "quarantine_rate"
+        description="Whole-day figures per metric: drift_share, prediction_drift, accuracy, roc_auc "
+        "(measured once labels are in), estimated_accuracy, estimated_roc_auc (from the scores "
+        "alone, before labels), quarantine_rate"
     )
     top_features: list[str] = Field(description="The features flagged on the most days (then by peak score)")
     feature_scores: dict[str, list[Point]] = Field(description="Drift score per day of each top feature")

@@ -18,7 +18,14 @@ pytestmark = pytest.mark.integration
         (
             "sluice_monitor",
             "Thresholds",
-            {"drift_share", "prediction_drift", "accuracy_drop", "quarantine_rate", "cooldown_days"},
+            {
+                "drift_share",
+                "prediction_drift",
+                "accuracy_drop",
+                "estimated_accuracy_drop",
+                "quarantine_rate",
+                "cooldown_days",
+            },
         ),
         (
             "sluice_train",
@@ -94,3 +101,10 @@ def test_a_param_named_after_a_spec_field_outside_its_knobs_has_the_spec_default
             assert param.value == default, f"{dag_id}.{name} vs TrainingSpec.{field.name}"
             compared.append(f"{dag_id}.{name}")
     assert "sluice_evaluate.holdout_days" in compared, compared
+
+
+def test_a_param_without_a_spec_has_the_library_default(dagbag):
+    """Defaults the library declares as constants, not as a spec's knobs."""
+    from sluice.scoring import DEFAULT_CHUNK_SIZE
+
+    assert dagbag.dags["sluice_score"].params.get_param("chunk_size").value == DEFAULT_CHUNK_SIZE

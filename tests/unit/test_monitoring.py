@@ -326,6 +326,50 @@ def test_a_stable_day_raises_nothing_and_a_drifted_day_names_its_columns(warehou
     assert message.startswith(f"{drifted_day}: drift_share is")
 
 
+def test_the_accuracy_is_estimated_before_the_labels_and_a_fall_alerts(warehouse, fitted):
+    """CBPE on the day's served scores, calibrated on the champion's labelled hold-out (days
+    10..12), against what the day's labels show when they arrive."""
+    from sluice.alerting import (
+        ESTIMATED_ACCURACY,
+        ESTIMATED_ACCURACY_DROP,
+        ESTIMATED_ROC_AUC,
+        Thresholds,
+        Windows,
+    )
+    from sluice.monitoring import measure_day
+    from sluice.sampling import performance_of, served_labelled
+    from tests.factories import day
+
+    for i in range(14):
+        serve_day(warehouse, fitted, day(i), n=1500)
+    for i in (10, 11, 12, 13):
+        _labels(warehouse, day(i) + dt.timedelta(days=1), day(i), 1500)
+
+    def measure(champion):
+        return measure_day(
+            warehouse,
+            day(13),
+            champion,
+            lambda frame: fitted.predict_proba(frame)[:, 1],
+            Thresholds(),
+            Windows(label_delay_days=3, window_days=3),
+        )
+
+    report = measure(_champion(accuracy=None))
+    later = performance_of(served_labelled(warehouse, day(13), day(13), day(14), "m"))
+    assert report.figure(ESTIMATED_ACCURACY) == pytest.approx(later["accuracy"], abs=0.04)
+    assert report.figure(ESTIMATED_ROC_AUC) == pytest.approx(later["roc_auc"], abs=0.04)
+    assert ESTIMATED_ACCURACY_DROP not in {a.metric for a in report.alerts}, "a stable day"
+    assert report.summary()["estimated_accuracy"] == report.figure(ESTIMATED_ACCURACY)
+
+    proud = measure(_champion(accuracy=0.99))  # a hold-out far better than the day looks
+    [alert] = [a for a in proud.alerts if a.metric == ESTIMATED_ACCURACY_DROP]
+    assert alert.value == pytest.approx(0.99 - report.figure(ESTIMATED_ACCURACY))
+
+    unlabelled = measure(_champion(holdout=(20, 22)))  # no labelled hold-out: no estimate, no error
+    assert unlabelled.figure(ESTIMATED_ACCURACY) is None
+
+
 def test_performance_waits_for_the_labels_and_a_drop_alerts_on_the_sample_day(warehouse, fitted):
     from sluice.alerting import ACCURACY_DROP
     from tests.factories import day, synthetic
