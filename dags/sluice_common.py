@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 
 if TYPE_CHECKING:
     from sluice.alerting import Thresholds, Windows
+    from sluice.approval import Approval
     from sluice.domain import Domain
     from sluice.modelstore import ModelStore
     from sluice.settings import Settings
@@ -297,6 +298,24 @@ def windows(params: dict) -> Windows:
     return spec_from(
         Windows, params, label_delay_days=settings().label_delay_days if delay is None else delay
     )
+
+
+def approval_of(answer: dict | None) -> Approval | None:
+    """The approver's answer (the ``approve`` task's XCom) as the library's Approval; None when
+    no one was asked. An answer without a user is the deadline's default: timed out."""
+    from sluice.approval import APPROVED, REJECTED, TIMED_OUT, Approval
+    from sluice_approval import APPROVE
+
+    if not answer:
+        return None
+    at = answer.get("responded_at")
+    at = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
+    reason = str((answer.get("params_input") or {}).get("reason") or "")
+    user = answer.get("responded_by_user")
+    if not user:
+        return Approval(TIMED_OUT, None, reason, at)
+    chosen = APPROVED if answer["chosen_options"] == [APPROVE] else REJECTED
+    return Approval(chosen, user.get("name") or user.get("id"), reason, at)
 
 
 @contextmanager

@@ -12,8 +12,13 @@ Runs when `sluice_train` registers a challenger (the `sluice.challenger` asset),
   champion, or when the gain is over the margin, the interval's lower end is above zero, and no
   guardrail metric or entity gets worse beyond its tolerance. Else reject, with the reason. The
   decision is written to `model_decisions` (pending).
+* **approve** asks a person, when the form's **Approval** is `human` (default: `SLUICE_APPROVAL`)
+  and the decision would change the champion: Airflow's human-in-the-loop task waits under
+  *Required Actions* for Approve or Reject with a reason; no answer by the **deadline** rejects.
+  With `auto`, or a decision that keeps the champion, no one is asked.
 * **apply** moves the `champion` alias (and tags the versions), removes the judged version's
-  `challenger` alias, then marks the row applied. If the champion moved meanwhile, nothing moves
+  `challenger` alias, then marks the row applied, with the approval (who, why, when). A refused
+  promotion is marked declined and nothing moves. If the champion moved meanwhile, nothing moves
   and the row is marked aborted.
 * **announce** emits `sluice.champion` with the new version, only when the champion changed.
 
@@ -28,11 +33,13 @@ from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from sluice.specs import Policy
+from sluice_approval import PromotionApproval
 from sluice_common import (
     CHALLENGER,
     CHAMPION,
     DEFAULT_ARGS,
     START_DATE,
+    approval_of,
     as_of_day,
     as_of_param,
     bad_input_fails_fast,
@@ -102,6 +109,23 @@ from sluice_common import (
             description="Why the evaluation is overridden (force promote, roll back); kept in "
             "model_decisions.",
         ),
+        "approval": Param(
+            settings().approval,
+            type="string",
+            enum=["auto", "human"],
+            title="Approval",
+            description="human: a decision that would change the champion waits for a person to "
+            "approve it under Required Actions (who and why are kept in model_decisions); auto: "
+            "it is applied at once. Default: SLUICE_APPROVAL.",
+        ),
+        "approval_timeout_hours": Param(
+            24,
+            type="number",
+            minimum=0.01,
+            maximum=720,
+            title="Approval deadline (hours)",
+            description="With human approval: no answer by then rejects the promotion.",
+        ),
     },
 )
 def sluice_evaluate():
@@ -155,15 +179,34 @@ def sluice_evaluate():
                 triggered_by=resolved["triggered_by"],
                 decided_at=run_time(context),
             )
-        return {k: row[k] for k in ("decision_id", "decision", "reason", "champion_before", "champion_after")}
+        keep = ("decision_id", "decision", "reason", "champion_before", "champion_after")
+        return {k: row[k] for k in keep} | {
+            "approval": params["approval"],
+            "approval_timeout_hours": params["approval_timeout_hours"],
+        }
 
     @task(multiple_outputs=True)
-    def apply(decision: dict, **context) -> dict:
+    def apply(decision: dict, answer: dict | None, **context) -> dict:
         from sluice import registry
 
         with bad_input_fails_fast():
-            row = registry.apply(warehouse(), model_store(), settings().model_name, decision["decision_id"])
-        return {k: row[k] for k in ("decision", "status", "reason", "champion_before", "champion_after")}
+            row = registry.apply(
+                warehouse(),
+                model_store(),
+                settings().model_name,
+                decision["decision_id"],
+                approval=approval_of(answer),
+            )
+        keep = (
+            "decision",
+            "status",
+            "reason",
+            "champion_before",
+            "champion_after",
+            "approval",
+            "approved_by",
+        )
+        return {k: row[k] for k in keep}
 
     @task(multiple_outputs=True, outlets=[CHAMPION])
     def announce(applied: dict, **context) -> dict:
@@ -178,7 +221,10 @@ def sluice_evaluate():
         context["outlet_events"][CHAMPION].extra = extra
         return extra
 
-    announce(apply(decide(resolve())))
+    decided = decide(resolve())
+    approve = PromotionApproval(task_id="approve", decision_task="decide")
+    decided >> approve
+    announce(apply(decided, approve.output))
 
 
 sluice_evaluate()

@@ -82,6 +82,14 @@ class Thresholds:
         minimum=0,
         maximum=90,
     )
+    retry_days: int = knob(
+        1,
+        "Retry after a rejected challenger (days)",
+        "When the challenger a request trained was rejected, alerts may request again after this "
+        "many days (with more labels of the change) instead of waiting out the cooldown.",
+        minimum=1,
+        maximum=90,
+    )
 
     def __post_init__(self) -> None:
         for name in (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE):
@@ -90,6 +98,8 @@ class Thresholds:
                 raise MonitoringError(f"threshold {name}={value} must be between 0 and 1")
         if self.cooldown_days < 0:
             raise MonitoringError(f"cooldown_days={self.cooldown_days} must be 0 or more")
+        if self.retry_days < 1:
+            raise MonitoringError(f"retry_days={self.retry_days} must be at least 1")
 
 
 RETRAIN_REQUESTED = "retrain_requested"

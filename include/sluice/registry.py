@@ -29,6 +29,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from sqlalchemy import select, update
 
+from sluice.approval import AUTO, Approval, changes_champion
 from sluice.errors import SluiceError
 from sluice.evaluation import (
     FORCED,
@@ -362,8 +363,12 @@ def decide_request(
     return decide_forced(warehouse, store, name, versions, reason=reason, kind=mode, **decision)
 
 
-def apply(warehouse: Warehouse, store: ModelStore, name: str, decision_id: str) -> dict[str, Any]:
-    """Carry out a recorded decision in MLflow, then mark its row applied (idempotent)."""
+def apply(
+    warehouse: Warehouse, store: ModelStore, name: str, decision_id: str, approval: Approval | None = None
+) -> dict[str, Any]:
+    """Carry out a recorded decision in MLflow, then mark its row applied (idempotent). With an
+    ``approval`` that refuses (rejected, or timed out), a decision that would move the champion is
+    declined instead: nothing moves, and the row records who refused and why."""
     row = existing(warehouse, decision_id)
     if row is None:
         raise RegistryError(f"no decision {decision_id!r} recorded: run the evaluation step first")
@@ -371,6 +376,9 @@ def apply(warehouse: Warehouse, store: ModelStore, name: str, decision_id: str) 
         raise RegistryError(f"decision {decision_id} was aborted: {row['reason']}")
     if row["status"] != "pending":
         return row
+    approval = approval or Approval(AUTO)
+    if approval.refused and changes_champion(row):
+        return _decline(warehouse, store, name, row, approval)
     client = store.client()
     current = alias_version(store, name, CHAMPION)
     moved_already = row["decision"] != REJECT and current == row["champion_after"]
@@ -398,14 +406,33 @@ def apply(warehouse: Warehouse, store: ModelStore, name: str, decision_id: str) 
             client.set_model_version_tag(name, str(previous), f"{TAG}.replaced_by", str(target))
     if alias_version(store, name, CHALLENGER) == target:  # judged: no longer waiting for a decision
         client.delete_registered_model_alias(name, CHALLENGER)
-    _mark(warehouse, row, "applied")
-    row["status"] = "applied"
-    return row
+    _mark(warehouse, row, "applied", approval=approval)
+    return row | {"status": "applied"} | approval.columns()
 
 
-def _mark(warehouse: Warehouse, row: Mapping[str, Any], status: str, reason: str | None = None) -> None:
+def _decline(
+    warehouse: Warehouse, store: ModelStore, name: str, row: dict[str, Any], approval: Approval
+) -> dict[str, Any]:
+    """A promotion the approver refused: the challenger is tagged and loses its alias (it was
+    judged), the champion stays, the row says who refused and why."""
+    client, target = store.client(), row["challenger_version"]
+    client.set_model_version_tag(name, str(target), f"{TAG}.decision", f"declined ({approval.answer})")
+    client.set_model_version_tag(name, str(target), f"{TAG}.decided_at", row["decided_at"].isoformat())
+    if alias_version(store, name, CHALLENGER) == target:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    _mark(warehouse, row, "declined", approval=approval)
+    return row | {"status": "declined"} | approval.columns()
+
+
+def _mark(
+    warehouse: Warehouse,
+    row: Mapping[str, Any],
+    status: str,
+    reason: str | None = None,
+    approval: Approval | None = None,
+) -> None:
     query = update(model_decisions).where(model_decisions.c.decision_id == row["decision_id"])
-    values: dict[str, Any] = {"status": status}
+    values: dict[str, Any] = {"status": status} | (approval.columns() if approval else {})
     if reason is not None:
         values["reason"] = reason
     with warehouse.transaction() as tx:

@@ -62,6 +62,23 @@ def change_onset(warehouse, day: dt.date, lookback_days: int = 90) -> dt.date | 
     return onset
 
 
+def rejected_since(warehouse, last: dt.date, day: dt.date) -> bool:
+    """Whether the newest decision on a challenger trained since the request of ``last`` (before
+    ``day``) rejected it: that request's training did not mend what the alerts saw."""
+    from sqlalchemy import select
+
+    from sluice.tables import model_decisions
+
+    d = model_decisions.c
+    newest = warehouse.fetch(
+        select(d.decision)
+        .where(d.decision_date >= last, d.decision_date < day, d.status == "applied")
+        .order_by(d.decided_at.desc(), d.decision_id.desc())
+        .limit(1)
+    )
+    return bool(newest) and newest[0]["decision"] == "reject"
+
+
 @dataclass(frozen=True)
 class Request:
     """Whether ``day`` requests retraining, and why (or why not)."""
@@ -93,10 +110,13 @@ def retraining_request(
     if not any(a.asks_for_retraining for a in found):
         return Request(False, "no alert asks for retraining")
     last = last_request(warehouse, day)
-    if not retraining_due(found, day, last, thresholds.cooldown_days):
+    cooldown, why = thresholds.cooldown_days, "cooldown"
+    if last is not None and rejected_since(warehouse, last, day):
+        cooldown, why = min(cooldown, thresholds.retry_days), "its challenger was rejected: retry"
+    if not retraining_due(found, day, last, cooldown):
         return Request(
             False,
-            f"in the cooldown: retraining was requested on {last} (cooldown {thresholds.cooldown_days} days)",
+            f"in the cooldown: retraining was requested on {last} ({why} {cooldown} days)",
         )
     from sluice.specs import MIN_DAYS_SINCE_CHANGE
 

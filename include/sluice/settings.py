@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sluice.approval import MODES
 from sluice.domain import DEFAULT_DOMAIN, Domain
 from sluice.errors import SluiceError
 from sluice.modelstore import ModelStore
@@ -62,11 +63,15 @@ class Settings:
     experiment: str = "sluice"
     model_name_setting: str | None = None
     max_day_mb: int = 256
+    approval: str = "auto"
+    """``human``: a promotion waits for a person's approval in the Airflow UI (``SLUICE_APPROVAL``)."""
     slice_rows: int = 500_000
     """The most rows one validation task takes: a larger day is validated in slices, as mapped
     tasks (:mod:`sluice.slicing`); at this size a slice's validation peaks near 1.2 GB."""
 
     def __post_init__(self) -> None:
+        if self.approval not in MODES:
+            raise ConfigError(f"SLUICE_APPROVAL={self.approval!r}: choose one of {', '.join(MODES)}")
         if self.source_setting is not None and self.source_setting not in self.domain.source_names():
             raise ConfigError(
                 f"SLUICE_SOURCE={self.source_setting!r}: domain {self.domain.name!r} has the sources "
@@ -116,6 +121,7 @@ class Settings:
             model_name_setting=env.get("SLUICE_MODEL_NAME") or None,
             max_day_mb=_int(env, "SLUICE_MAX_DAY_MB", 256, minimum=1),
             slice_rows=_int(env, "SLUICE_SLICE_ROWS", cls.slice_rows, minimum=1),
+            approval=env.get("SLUICE_APPROVAL") or cls.approval,
         )
 
     @property

@@ -17,6 +17,7 @@ from sluice.alerting import (
     PREDICTION_DRIFT,
     QUARANTINE_RATE,
 )
+from sluice.approval import changes_champion
 from sluice.view_config import DAG_IDS, ViewConfig
 from sluice.warehouse import Warehouse
 
@@ -47,6 +48,7 @@ def overview_data(config: ViewConfig, store: Warehouse) -> dict[str, Any]:
         "dag_runs": [runs.get(d, {"dag_id": d}) for d in DAG_IDS],
         "alerts": dashboard.recent_alerts(store, bounds[1]) if bounds else [],
         "last_day": dashboard.last_day_counts(store, config.model_name),
+        "awaiting": [d for d in history if d["status"] == "pending" and changes_champion(d)],
     }
 
 

@@ -52,20 +52,11 @@ class DomainWords(BaseModel):
     entity: str = Field(description="What the entity key is (the history and slice key)")
 
 
-class Overview(BaseModel):
-    model_name: str
-    domain: DomainWords
-    champion: Champion | None = Field(description="None until a first promotion")
-    dag_runs: list[DagRun] = Field(description="The last run of each Sluice DAG")
-    alerts: list[Alert] = Field(description="Alerts of the last 7 monitored days, newest first")
-    last_day: DayCounts | None = Field(description="The newest delivered day")
-
-
 class Decision(BaseModel):
     decision_date: str
     decided_at: str | None
     decision: str = Field(description="promote, reject, forced or rollback")
-    status: str = Field(description="pending, applied or aborted")
+    status: str = Field(description="pending, applied, aborted or declined (the approver refused)")
     champion_before: int | None
     challenger_version: int | None
     champion_after: int | None
@@ -82,6 +73,24 @@ class Decision(BaseModel):
     reason: str
     triggered_by: str
     decision_id: str
+    approval: str | None = Field(None, description="auto, approved, rejected or timed_out")
+    approved_by: str | None = Field(None, description="Who answered the approval")
+    approval_reason: str | None = None
+    approved_at: str | None = None
+
+
+class Overview(BaseModel):
+    model_name: str
+    domain: DomainWords
+    champion: Champion | None = Field(description="None until a first promotion")
+    dag_runs: list[DagRun] = Field(description="The last run of each Sluice DAG")
+    alerts: list[Alert] = Field(description="Alerts of the last 7 monitored days, newest first")
+    last_day: DayCounts | None = Field(description="The newest delivered day")
+    awaiting: list[Decision] = Field(
+        default_factory=list,
+        description="Decisions that would change the champion, recorded but not applied yet: "
+        "with human approval, waiting for an answer under Airflow's Required Actions",
+    )
 
 
 class Point(BaseModel):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-HELPERS = {"sluice_common.py", "sluice_alerts.py"}
+HELPERS = {"sluice_common.py", "sluice_alerts.py", "sluice_approval.py"}
 DAG_FILES = sorted(p for p in DAGS.glob("sluice_*.py") if p.name not in HELPERS)
 HEAVY = (
     "pandas",

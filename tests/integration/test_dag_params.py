@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration
                 "estimated_accuracy_drop",
                 "quarantine_rate",
                 "cooldown_days",
+                "retry_days",
             },
         ),
         (

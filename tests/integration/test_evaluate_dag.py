@@ -130,7 +130,7 @@ def test_the_first_challenger_becomes_champion_and_loads_by_alias(evaluate_dag, 
     before = len(champion_events())
 
     states = run(evaluate_dag, AS_OF, CONF)
-    assert states == dict.fromkeys(("resolve", "decide", "apply", "announce"), "success")
+    assert states == dict.fromkeys(("resolve", "decide", "approve", "apply", "announce"), "success")
     assert registry.alias_version(models(), MODEL, "champion") == version
     assert registry.alias_version(models(), MODEL, "challenger") is None, "a judged challenger loses it"
     [row] = decisions(url)
@@ -282,3 +282,160 @@ def test_apply_repairs_a_half_done_promotion_and_refuses_a_moved_champion(evalua
         registry.apply(warehouse, models(), MODEL, "d/2")  # a retry fails too: a lost race never wins
     assert registry.alias_version(models(), MODEL, "champion") == old
     assert {r["decision_id"]: r["status"] for r in decisions(url)} == {"d/1": "applied", "d/2": "aborted"}
+
+
+# --- human approval (Airflow's human-in-the-loop) -----------------------------------------------
+
+
+def _answer_when_asked(dag, logical_day: dt.date, conf: dict, answer) -> dict[str, str]:
+    """Run the DAG in a thread; when its ``approve`` task waits for a person, call ``answer(run_id)``
+    from here (what the Required Actions page does); the run's task states."""
+    import threading
+    import time
+
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select as sa_select
+
+    out: dict = {}
+    thread = threading.Thread(target=lambda: out.update(states=run(dag, logical_day, conf)), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and thread.is_alive():
+        with create_session() as session:
+            parked = session.scalars(
+                sa_select(TaskInstance).where(
+                    TaskInstance.dag_id == dag.dag_id,
+                    TaskInstance.task_id == "approve",
+                    TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+                )
+            ).first()
+            run_id = parked.run_id if parked else None
+        if run_id:
+            answer(run_id)
+            break
+        time.sleep(0.5)
+    thread.join(300)
+    assert not thread.is_alive(), "the run did not finish after the answer"
+    return out["states"]
+
+
+@pytest.fixture
+def required_actions(airflow_db, monkeypatch):
+    """Answer a human-in-the-loop task through Airflow's own REST API, as user ``admin``."""
+    from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "test-only-secret")
+    purge_cached_app()
+    client = TestClient(create_app("core"))
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="ADMIN"))
+
+    def answer(run_id: str, chosen: str, reason: str) -> None:
+        response = client.patch(
+            f"/api/v2/dags/sluice_evaluate/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
+            json={"chosen_options": [chosen], "params_input": {"reason": reason}},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+
+    yield answer
+    purge_cached_app()
+
+
+HUMAN = CONF | {"approval": "human"}
+
+
+def test_a_promotion_waits_for_a_person_and_records_who_approved_and_why(
+    evaluate_dag, seeded, required_actions
+):
+    url, _ = seeded
+    weak = register(url, shuffled=True)
+    set_alias("champion", weak)
+    better = register(url)
+    set_alias("challenger", better)
+    assert registry.alias_version(models(), MODEL, "champion") == weak
+
+    states = _answer_when_asked(
+        evaluate_dag, AS_OF, HUMAN, lambda run_id: required_actions(run_id, "Approve", "looked at the slices")
+    )
+    assert states == dict.fromkeys(("resolve", "decide", "approve", "apply", "announce"), "success")
+    assert registry.alias_version(models(), MODEL, "champion") == better
+    [row] = decisions(url)
+    assert (row["decision"], row["status"], row["approval"], row["approved_by"], row["approval_reason"]) == (
+        "promote",
+        "applied",
+        "approved",
+        "admin",
+        "looked at the slices",
+    )
+    assert row["approved_at"] is not None
+
+
+def test_a_person_who_rejects_keeps_the_champion(evaluate_dag, seeded, required_actions):
+    url, _ = seeded
+    weak = register(url, shuffled=True)
+    set_alias("champion", weak)
+    better = register(url)
+    set_alias("challenger", better)
+    before = len(champion_events())
+
+    states = _answer_when_asked(
+        evaluate_dag, AS_OF, HUMAN, lambda run_id: required_actions(run_id, "Reject", "wait for the audit")
+    )
+    assert (states["approve"], states["apply"], states["announce"]) == ("success", "success", "skipped")
+    assert registry.alias_version(models(), MODEL, "champion") == weak
+    assert registry.alias_version(models(), MODEL, "challenger") is None, "judged: it loses the alias"
+    [row] = decisions(url)
+    assert (row["decision"], row["status"], row["approval"], row["approved_by"]) == (
+        "promote",
+        "declined",
+        "rejected",
+        "admin",
+    )
+    assert row["approval_reason"] == "wait for the audit"
+    assert len(champion_events()) == before
+
+
+def test_no_answer_by_the_deadline_rejects(evaluate_dag, seeded):
+    """Airflow's scheduler resolves a human-in-the-loop task past its deadline with its default
+    (Reject): the promotion does not happen, and the row says no one answered."""
+    import datetime
+
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    url, _ = seeded
+    weak = register(url, shuffled=True)
+    set_alias("champion", weak)
+    set_alias("challenger", register(url))
+
+    def the_deadline_passes(run_id: str) -> None:
+        with create_session() as session:
+            ti = session.scalars(
+                select(TaskInstance).where(TaskInstance.run_id == run_id, TaskInstance.task_id == "approve")
+            ).one()
+            ti.trigger_timeout = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+        SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
+
+    states = _answer_when_asked(evaluate_dag, AS_OF, HUMAN, the_deadline_passes)
+    assert (states["approve"], states["announce"]) == ("success", "skipped")
+    assert registry.alias_version(models(), MODEL, "champion") == weak
+    [row] = decisions(url)
+    assert (row["status"], row["approval"], row["approved_by"]) == ("declined", "timed_out", None)
+
+
+def test_with_auto_approval_no_one_is_asked(evaluate_dag, seeded):
+    url, _ = seeded
+    weak = register(url, shuffled=True)
+    set_alias("champion", weak)
+    better = register(url)
+    set_alias("challenger", better)
+    assert run(evaluate_dag, AS_OF, CONF | {"approval": "auto"})["approve"] == "success"
+    [row] = decisions(url)
+    assert (row["status"], row["approval"], row["approved_by"]) == ("applied", "auto", None)
+    assert registry.alias_version(models(), MODEL, "champion") == better

@@ -198,3 +198,16 @@ def test_a_named_worker_reports_its_name_as_hostname(monkeypatch):
     assert worker_hostname() == socket.getfqdn()
     monkeypatch.setenv("SLUICE_WORKER_NAME", "worker-2")
     assert worker_hostname() == "worker-2"
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"), [(None, "auto"), ("", "auto"), ("human", "human"), ("auto", "auto")]
+)
+def test_the_approval_setting(tmp_path, value, mode):
+    env = {"SLUICE_HOME": str(tmp_path)} | ({"SLUICE_APPROVAL": value} if value is not None else {})
+    assert Settings.from_env(env).approval == mode
+
+
+def test_an_unknown_approval_mode_is_refused_naming_the_setting(tmp_path):
+    with pytest.raises(ConfigError, match="SLUICE_APPROVAL='always': choose one of auto, human"):
+        Settings.from_env({"SLUICE_HOME": str(tmp_path), "SLUICE_APPROVAL": "always"})

@@ -451,6 +451,24 @@ def test_the_change_began_on_the_first_of_the_consecutive_alerting_days(warehous
     assert change_onset(warehouse, day(4)) is None
 
 
+def _decision(warehouse, as_of: dt.date, decision: str, hour: int) -> None:
+    """A model_decisions row of an applied evaluation as of ``as_of``, decided at ``hour``."""
+    from sluice.tables import model_decisions
+
+    row = {
+        "decision_date": as_of,
+        "decision_id": f"sluice_evaluate/{as_of}-{hour}",
+        "model_name": "m",
+        "decision": decision,
+        "status": "applied",
+        "reason": decision,
+        "triggered_by": "sluice.challenger event",
+        "decided_at": dt.datetime.combine(as_of, dt.time(hour), tzinfo=dt.UTC),
+    }
+    with warehouse.transaction() as tx:
+        tx.insert(model_decisions, pd.DataFrame([row]))
+
+
 def test_retraining_waits_for_labels_since_the_change_then_respects_the_cooldown(warehouse):
     from sluice.alerting import Thresholds, Windows
     from sluice.retraining import retraining_request
@@ -476,6 +494,18 @@ def test_retraining_waits_for_labels_since_the_change_then_respects_the_cooldown
     _alerting(warehouse, [], request_on=[onset + dt.timedelta(days=6)])
     cooled = ask(7)
     assert not cooled.due and "cooldown" in cooled.reason and "2026-02-06" in cooled.reason
+
+    # the challenger that request trained was rejected: a second chance the next day, with a
+    # day more of labels, instead of a week's wait; a promotion keeps the cooldown
+    _decision(warehouse, onset + dt.timedelta(days=6), "reject", hour=1)
+    retry = ask(7)
+    assert retry.due and retry.since == onset, retry.reason
+    slower = retraining_request(
+        warehouse, onset + dt.timedelta(days=7), drift, Thresholds(retry_days=3), windows
+    )
+    assert not slower.due and "rejected: retry 3 days" in slower.reason
+    _decision(warehouse, onset + dt.timedelta(days=6), "promote", hour=2)  # a later evaluation
+    assert not ask(7).due, "the newest decision promoted: the cooldown holds"
     at_once = Windows(label_delay_days=3, min_labelled_days=0)  # 0: request at once
     first_day = retraining_request(warehouse, onset, drift, Thresholds(), at_once)
     assert first_day.due and first_day.since is None  # nothing labelled to learn the change from
