@@ -193,7 +193,7 @@ def follow(policy: str, home: Path, days: int) -> None:
         loop.run("sluice_score", day)
         note = ""
         if policy == "monitor":
-            loop.run("sluice_monitor", day)
+            loop.run("sluice_monitor", day, json.loads(os.environ.get("SLUICE_DEMO_MONITOR") or "{}"))
             request = retrain_request(day)
             if request:
                 loop.run(
@@ -221,16 +221,20 @@ def judged_figures(store, delay: int):
     import pandas as pd
     from sqlalchemy import select
 
-    from sluice.alerting import ACCURACY_DROP, DRIFT_SHARE, PREDICTION_DRIFT, QUARANTINE_RATE
+    from sluice.alerting import (
+        ACCURACY_DROP,
+        DRIFT_SHARE,
+        ESTIMATED_ACCURACY_DROP,
+        PREDICTION_DRIFT,
+        QUARANTINE_RATE,
+    )
     from sluice.tables import monitoring_metrics
 
     metrics = pd.DataFrame(
         store.fetch(select(monitoring_metrics)), columns=[c.name for c in monitoring_metrics.c]
     )
-    judged = metrics[
-        metrics["metric"].isin([DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE])
-        & (metrics["span"] == "day")
-    ].copy()
+    alerting = [DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, ESTIMATED_ACCURACY_DROP, QUARANTINE_RATE]
+    judged = metrics[metrics["metric"].isin(alerting) & (metrics["span"] == "day")].copy()
     judged["raised"] = judged["metric_date"] + pd.to_timedelta(
         judged["metric"].eq(ACCURACY_DROP) * delay, unit="D"
     )
@@ -242,7 +246,7 @@ def collect(home: Path, days: int) -> dict:
     import pandas as pd
     from sqlalchemy import select
 
-    from sluice.alerting import DRIFT_SHARE, RETRAIN_REQUESTED
+    from sluice.alerting import DRIFT_SHARE, ESTIMATED_ACCURACY, RETRAIN_REQUESTED
     from sluice.sampling import served_labelled
     from sluice.settings import Settings
     from sluice.tables import ingest_batches, model_decisions, prediction_batches
@@ -266,6 +270,8 @@ def collect(home: Path, days: int) -> dict:
         store.fetch(select(model_decisions)), columns=[c.name for c in model_decisions.c]
     )
     requests = set(metrics.loc[metrics["metric"] == RETRAIN_REQUESTED, "metric_date"])
+    daily = metrics[(metrics["metric"] == ESTIMATED_ACCURACY) & (metrics["span"] == "day")]
+    estimated = dict(zip(daily["metric_date"], daily["value"], strict=True))
     table = []
     for i in range(first_model_day() + 1, days):
         day = start + dt.timedelta(days=i)
@@ -284,6 +290,7 @@ def collect(home: Path, days: int) -> dict:
                 )
                 if len(rows)
                 else None,
+                "estimated_accuracy": estimated.get(day),
                 "champion": serving.get(day),
                 "decision": ",".join(
                     f"{d['decision']} v{d['challenger_version']}" for _, d in made.iterrows()
@@ -306,6 +313,18 @@ def collect(home: Path, days: int) -> dict:
         return metric_value("accuracy", rows["label"].to_numpy(int), rows["score"].to_numpy(float))
 
     recovered_from = onset + dt.timedelta(days=10)
+
+    def estimate_error(lo: dt.date, hi: dt.date) -> float | None:
+        """Mean absolute error of the estimated accuracy against what the labels showed."""
+        pairs = [
+            abs(r["estimated_accuracy"] - r["accuracy"])
+            for r in table
+            if lo.isoformat() <= r["day"] <= hi.isoformat()
+            and r["estimated_accuracy"] is not None
+            and r["accuracy"] is not None
+        ]
+        return sum(pairs) / len(pairs) if pairs else None
+
     return {
         "table": table,
         "summary": {
@@ -321,6 +340,9 @@ def collect(home: Path, days: int) -> dict:
             "accuracy_before": accuracy(first, onset - dt.timedelta(days=1)),
             "accuracy_in_drift": accuracy(onset, recovered_from - dt.timedelta(days=1)),
             "accuracy_after_recovery": accuracy(recovered_from, last),
+            "estimate_error_before": estimate_error(first, onset - dt.timedelta(days=1)),
+            "estimate_error_in_drift": estimate_error(onset, recovered_from - dt.timedelta(days=1)),
+            "estimate_error_after_recovery": estimate_error(recovered_from, last),
             "periods": {
                 "before": [first.isoformat(), (onset - dt.timedelta(days=1)).isoformat()],
                 "in_drift": [onset.isoformat(), (recovered_from - dt.timedelta(days=1)).isoformat()],
@@ -339,7 +361,7 @@ def render(results: dict[str, dict], seconds: float) -> str:
     lines = [
         "Per day, the monitored policy (accuracy of the served predictions, %; alerts raised that day)",
         "",
-        f"{'day':<11} {'rows':>5} {'quar.':>5} {'drift':>6} {'acc':>5} {'never':>5} {'daily':>5} "
+        f"{'day':<11} {'rows':>5} {'quar.':>5} {'drift':>6} {'acc':>5} {'est':>5} {'never':>5} {'daily':>5} "
         f"{'champ':>5}  decisions / alerts",
     ]
     never = {r["day"]: r for r in results["never"]["table"]}
@@ -351,7 +373,7 @@ def render(results: dict[str, dict], seconds: float) -> str:
         drift = "" if row["drift_share"] is None else f"{row['drift_share']:.2f}"
         lines.append(
             f"{row['day']:<11} {row['rows']:>5} {row['quarantined']:>5} {drift:>6} "
-            f"{_pct(row['accuracy']):>5} "
+            f"{_pct(row['accuracy']):>5} {_pct(row['estimated_accuracy']):>5} "
             f"{_pct(never[row['day']]['accuracy']):>5} {_pct(daily[row['day']]['accuracy']):>5} "
             f"{'v' + str(row['champion']) if row['champion'] else '':>5}  {'; '.join(events)}"
         )
@@ -374,6 +396,9 @@ def render(results: dict[str, dict], seconds: float) -> str:
             "accuracy_after_recovery",
             _pct,
         ),
+        ("estimate's error, stable (points)", "estimate_error_before", _pct),
+        ("estimate's error, in drift", "estimate_error_in_drift", _pct),
+        ("estimate's error, after recovery", "estimate_error_after_recovery", _pct),
     ]
     for title, key, fmt in keys:
         values = [results[p]["summary"][key] for p in POLICIES]
@@ -666,6 +691,11 @@ def main(argv: list[str] | None = None) -> int:
         help="water (simulated, default) or flights (New York's 2013 departures)",
     )
     parser.add_argument("--start", help="flights: the first day (default 2013-01-01)")
+    parser.add_argument(
+        "--monitor",
+        default="{}",
+        help='Params of every sluice_monitor run, as JSON (e.g. \'{"min_labelled_days": 2}\')',
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
@@ -682,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
         "SLUICE_SEED": str(args.seed),
         "SLUICE_ROWS_PER_DAY": str(args.rows),
         "SLUICE_DEMO_DOMAIN": args.domain,
+        "SLUICE_DEMO_MONITOR": json.dumps(json.loads(args.monitor)),
     }
     if args.domain != "water":
         settings["SLUICE_DEMO_START"] = args.start or "2013-01-01"
