@@ -58,7 +58,7 @@ def train_champion(warehouse, root: Path, rows_per_day: int) -> int:
     from sluice import tracking
     from sluice.domains.water import DEFAULT_SCENARIO
     from sluice.domains.water.simulator import Scenario, SimulatorConfig
-    from sluice.sources.simulated import SimulatedSource
+    from sluice.domains.water.source import SimulatedSource
     from sluice.specs import TrainingSpec
 
     config = SimulatorConfig(seed=42, rows_per_day=rows_per_day, scenario=Scenario.load(DEFAULT_SCENARIO))

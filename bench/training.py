@@ -31,7 +31,7 @@ def oracle(config, days: list[dt.date], sample_ids) -> dict[str, float]:
     import numpy as np
     import pandas as pd
 
-    from sluice import simulator
+    from sluice.domains.water import simulator
     from sluice.training import holdout_metrics
 
     frames = []
@@ -67,7 +67,7 @@ def main() -> None:
     from sluice.connections import create_database_if_missing
     from sluice.domains.water import DEFAULT_SCENARIO
     from sluice.domains.water.simulator import Scenario, SimulatorConfig
-    from sluice.sources.simulated import SimulatedSource
+    from sluice.domains.water.source import SimulatedSource
     from sluice.specs import TrainingSpec
     from sluice.warehouse import Warehouse
 

@@ -42,8 +42,9 @@ def measure(url: str, days: int, repeat: int) -> dict[str, tuple[float, float]]:
     from fastapi.testclient import TestClient
 
     from sluice.connections import create_database_if_missing
+    from sluice.view_config import ViewConfig
     from sluice.warehouse import Warehouse
-    from sluice.web import ViewConfig, create_app
+    from sluice.web import create_app
     from tests.factories import seed_view
 
     if url.startswith("postgresql"):

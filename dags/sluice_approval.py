@@ -22,7 +22,10 @@ class PromotionApproval(HITLOperator):
     is asked (its ``approval`` is ``auto``, or the champion would not change). The mode and the
     deadline come from that task's XCom: a HITL task's own params are the approver's form."""
 
-    def __init__(self, *, decision_task: str, **kwargs: Any) -> None:
+    def __init__(self, *, decision_task: str, params: Any = None, **kwargs: Any) -> None:
+        # ``params`` (the DAG's, passed on by Airflow) are dropped: a HITL task's params are the
+        # approver's form, and HITLOperator keeps only task-level ones
+        del params
         pull = f"ti.xcom_pull(task_ids='{decision_task}')"
         super().__init__(
             subject=f"Sluice: make version {{{{ {pull}['champion_after'] }}}} the champion?",

@@ -88,8 +88,9 @@ def build() -> Any:
     import os
 
     from sluice.settings import Settings
+    from sluice.view_config import ViewConfig, Words
     from sluice.warehouse import Warehouse
-    from sluice.web import ViewConfig, Words, create_app
+    from sluice.web import create_app
 
     settings = Settings.from_env()
     store = Warehouse(warehouse_url(), domain=settings.domain)

@@ -694,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--monitor",
         default="{}",
-        help='Params of every sluice_monitor run, as JSON (e.g. \'{"min_labelled_days": 2}\')',
+        help="Params of every sluice_monitor run, as JSON (e.g. '{\"min_labelled_days\": 2}')",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--step", help=argparse.SUPPRESS)

@@ -86,7 +86,8 @@ def run(dag, day: dt.date, conf: dict | None = None) -> dict[str, str]:
 def view_overview(warehouse, settings) -> tuple[dict, str]:
     from fastapi.testclient import TestClient
 
-    from sluice.web import ViewConfig, Words, create_app
+    from sluice.view_config import ViewConfig, Words
+    from sluice.web import create_app
 
     async def authenticate(request):
         return "tester"

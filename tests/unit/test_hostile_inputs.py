@@ -392,7 +392,8 @@ def test_hostile_strings_are_held_escaped_in_the_view_and_sandboxed_in_data_docs
     from fastapi import HTTPException
     from fastapi.testclient import TestClient
 
-    from sluice.web import FOREIGN_POLICY, ViewConfig, create_app
+    from sluice.view_config import ViewConfig
+    from sluice.web import FOREIGN_POLICY, create_app
 
     rows = good_rows(len(HOSTILE) + 4, seed=25)
     for i, value in enumerate(HOSTILE):
@@ -635,7 +636,8 @@ def test_file_routes_never_serve_what_lies_outside_their_folder(tmp_path, path):
     from fastapi import HTTPException
     from fastapi.testclient import TestClient
 
-    from sluice.web import ViewConfig, create_app
+    from sluice.view_config import ViewConfig
+    from sluice.web import create_app
 
     async def authenticate(request):
         if request.headers.get("authorization") != "Bearer t":

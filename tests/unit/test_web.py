@@ -13,7 +13,8 @@ import pytest
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
-from sluice.web import ViewConfig, create_app
+from sluice.view_config import ViewConfig
+from sluice.web import create_app
 from tests.factories import seed_view
 
 TOKEN = "Bearer good"
