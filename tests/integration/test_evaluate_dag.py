@@ -288,8 +288,9 @@ def test_apply_repairs_a_half_done_promotion_and_refuses_a_moved_champion(evalua
 
 
 def _answer_when_asked(dag, logical_day: dt.date, conf: dict, answer) -> dict[str, str]:
-    """Run the DAG in a thread; when its ``approve`` task waits for a person, call ``answer(run_id)``
-    from here (what the Required Actions page does); the run's task states."""
+    """Run the DAG (here: Airflow's task runner wants the main thread); from another thread, when
+    its ``approve`` task waits for a person, call ``answer(run_id)`` (what the Required Actions
+    page does). The run's task states."""
     import threading
     import time
 
@@ -298,27 +299,38 @@ def _answer_when_asked(dag, logical_day: dt.date, conf: dict, answer) -> dict[st
     from airflow.utils.state import TaskInstanceState
     from sqlalchemy import select as sa_select
 
-    out: dict = {}
-    thread = threading.Thread(target=lambda: out.update(states=run(dag, logical_day, conf)), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and thread.is_alive():
-        with create_session() as session:
-            parked = session.scalars(
-                sa_select(TaskInstance).where(
-                    TaskInstance.dag_id == dag.dag_id,
-                    TaskInstance.task_id == "approve",
-                    TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
-                )
-            ).first()
-            run_id = parked.run_id if parked else None
-        if run_id:
-            answer(run_id)
-            break
-        time.sleep(0.5)
-    thread.join(300)
-    assert not thread.is_alive(), "the run did not finish after the answer"
-    return out["states"]
+    answered: list[str] = []
+    failed: list[BaseException] = []
+
+    def respond() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with create_session() as session:
+                parked = session.scalars(
+                    sa_select(TaskInstance).where(
+                        TaskInstance.dag_id == dag.dag_id,
+                        TaskInstance.task_id == "approve",
+                        TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+                    )
+                ).first()
+                run_id = parked.run_id if parked else None
+            if run_id:
+                try:
+                    answer(run_id)
+                    answered.append(run_id)
+                except BaseException as exc:  # reported by the test, not lost in the thread
+                    failed.append(exc)
+                return
+            time.sleep(0.5)
+
+    responder = threading.Thread(target=respond, daemon=True)
+    responder.start()
+    states = run(dag, logical_day, conf)
+    responder.join(10)
+    if failed:
+        raise failed[0]
+    assert answered, "the approve task never waited for a person"
+    return states
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Runs once with the warehouse on SQLite and once on PostgreSQL. The scenario is t
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 
@@ -32,6 +33,10 @@ def ingest_dag(dagbag, warehouse, warehouse_url, tmp_path, monkeypatch):
     return dag
 
 
+_DECLARED: dict[int, dict] = {}
+"""Each DAG's Param values as declared, by DAG object."""
+
+
 def run(dag, logical_day: dt.date, conf: dict | None = None) -> dict[str, str]:
     return {task: state for task, _, state in run_instances(dag, logical_day, conf)}
 
@@ -39,9 +44,13 @@ def run(dag, logical_day: dt.date, conf: dict | None = None) -> dict[str, str]:
 def run_instances(dag, logical_day: dt.date, conf: dict | None = None) -> list[tuple[str, int, str]]:
     """Run the day; each task instance's task id, map index and state."""
     logical = dt.datetime.combine(logical_day, dt.time.min, tzinfo=dt.UTC)
-    # Every Param is passed: in-process runs update the shared task objects' params with a run's
-    # conf, so a Param left out would keep the value an earlier test gave it.
-    defaults = {name: dag.params.get_param(name).value for name in dag.params}
+    # Every Param is passed, at the value the DAG file declares (read before the DAG's first run
+    # here): in-process runs write a run's conf into the Param objects the run merged (the DAG's
+    # own, for a task without a copy of them, such as a human-in-the-loop task), so a Param left
+    # out, or read from the DAG later, would keep the value an earlier test gave it.
+    defaults = _DECLARED.setdefault(
+        id(dag), {name: copy.deepcopy(dag.params.get_param(name).value) for name in dag.params}
+    )
     # run_after is fixed per day, as for a scheduled run: a re-run writes the same timestamps
     dr = dag.test(
         logical_date=logical,

@@ -31,11 +31,23 @@ def _columns() -> set[str]:
     return {c["name"] for c in sa.inspect(op.get_bind()).get_columns("model_decisions")}
 
 
+STATUS = "pending (decided) | applied (aliases moved) | aborted | declined (approval refused)"
+STATUS_BEFORE = "pending (decided) | applied (aliases moved) | aborted"
+
+
+def _status_comment(comment: str) -> None:
+    if op.get_bind().dialect.name == "postgresql":  # SQLite keeps no column comments
+        op.alter_column(
+            "model_decisions", "status", comment=comment, existing_type=sa.Text(), existing_nullable=False
+        )
+
+
 def upgrade() -> None:
     have = _columns()
     for column in COLUMNS:
         if column.name not in have:
             op.add_column("model_decisions", column.copy())
+    _status_comment(STATUS)
 
 
 def downgrade() -> None:
@@ -43,3 +55,4 @@ def downgrade() -> None:
     for column in COLUMNS:
         if column.name in have:
             op.drop_column("model_decisions", column.name)
+    _status_comment(STATUS_BEFORE)
