@@ -300,6 +300,24 @@ def windows(params: dict) -> Windows:
     )
 
 
+def score_plan(context: Any) -> dict[str, Any]:
+    """Which days a scoring run asks for (``sluice.scoring_days.plan_days``' arguments): the form's
+    range, else the days of the triggering features events and, on a new champion, its newest day."""
+    from sluice.dates import parse_day
+
+    params = context["params"]
+    features_events, champion_events = event_extras(context, FEATURES), event_extras(context, CHAMPION)
+    return {
+        "first": parse_day(params["day"], where="day") if params["day"] else None,
+        "last": parse_day(params["last_day"], where="last_day") if params["last_day"] else None,
+        "feature_days": run_days(context) if features_events else [],
+        "champion_changed": bool(champion_events),
+        # a run with neither a day nor events (manual, or `airflow dags test`): its own day
+        "fallback": run_days(context)[-1] if not (features_events or champion_events) else None,
+        "catch_up_days": params["catch_up_days"],
+    }
+
+
 def approval_of(answer: dict | None) -> Approval | None:
     """The approver's answer (the ``approve`` task's XCom) as the library's Approval; None when
     no one was asked. An answer without a user is the deadline's default: timed out."""

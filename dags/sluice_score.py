@@ -37,11 +37,10 @@ from sluice_common import (
     bad_input_fails_fast,
     catch_up_param,
     day_param,
-    event_extras,
     model_store,
-    run_days,
     run_key,
     run_time,
+    score_plan,
     settings,
     tags,
     warehouse,
@@ -115,35 +114,20 @@ def sluice_score():
     @task(multiple_outputs=True, outlets=[PREDICTIONS])
     def score(pinned: dict, **context) -> dict:
         from sluice import scoring
-        from sluice.dates import parse_day
-        from sluice.scoring_days import plan_days
+        from sluice.scoring_days import score_run
 
-        params, store = context["params"], warehouse()
-        model = scoring.Pinned.from_dict(pinned)
-        features_events, champion_events = event_extras(context, FEATURES), event_extras(context, CHAMPION)
         with bad_input_fails_fast():
-            days = plan_days(
-                store,
-                first=parse_day(params["day"], where="day") if params["day"] else None,
-                last=parse_day(params["last_day"], where="last_day") if params["last_day"] else None,
-                feature_days=run_days(context) if features_events else [],
-                champion_changed=bool(champion_events),
-                # a run with neither a day nor events (manual, or `airflow dags test`): its own day
-                fallback=run_days(context)[-1] if not (features_events or champion_events) else None,
-                catch_up_days=params["catch_up_days"],
-            )
-        if not days:
-            raise AirflowSkipException("no day has features yet: nothing to re-score for the new champion")
-        with bad_input_fails_fast():
-            results = scoring.score_days(
-                store,
+            results = score_run(
+                warehouse(),
                 model_store(),
-                days,
-                model,
+                scoring.Pinned.from_dict(pinned),
+                plan=score_plan(context),
                 scored_at=run_time(context),
                 scored_by=run_key(context),
-                chunk_size=params["chunk_size"],
+                chunk_size=context["params"]["chunk_size"],
             )
+        if not results:
+            raise AirflowSkipException("no day has features yet: nothing to re-score for the new champion")
         extra = scoring.summary(results)
         context["outlet_events"][PREDICTIONS].extra = extra
         return extra

@@ -4,11 +4,13 @@ newest day when the champion changed, and days a lost event left without predict
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import func, select
 
-from sluice.scoring import ScoringError
+from sluice.modelstore import ModelStore
+from sluice.scoring import Pinned, ScoreResult, ScoringError, score_days
 from sluice.tables import feature_batches, prediction_batches
 from sluice.warehouse import Warehouse
 
@@ -116,3 +118,23 @@ def plan_days(
     elif not days and fallback is not None:
         days.add(fallback)
     return sorted(days)
+
+
+def score_run(
+    warehouse: Warehouse,
+    store: ModelStore,
+    pinned: Pinned,
+    *,
+    plan: Mapping[str, Any],
+    scored_at: dt.datetime,
+    scored_by: str,
+    chunk_size: int,
+) -> list[ScoreResult]:
+    """What a scoring run does: the days :func:`plan_days` picks from ``plan`` (its keyword
+    arguments), each scored with the pinned version; none when there is no day to score."""
+    days = plan_days(warehouse, **plan)
+    if not days:
+        return []
+    return score_days(
+        warehouse, store, days, pinned, scored_at=scored_at, scored_by=scored_by, chunk_size=chunk_size
+    )
