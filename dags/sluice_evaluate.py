@@ -32,6 +32,7 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from sluice.approval import MODES as APPROVAL_MODES
 from sluice.specs import Policy
 from sluice_approval import PromotionApproval
 from sluice_common import (
@@ -112,7 +113,7 @@ from sluice_common import (
         "approval": Param(
             settings().approval,
             type="string",
-            enum=["auto", "human"],
+            enum=list(APPROVAL_MODES),
             title="Approval",
             description="human: a decision that would change the champion waits for a person to "
             "approve it under Required Actions (who and why are kept in model_decisions); auto: "
