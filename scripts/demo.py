@@ -224,6 +224,7 @@ def judged_figures(store, delay: int):
     from sluice.alerting import (
         ACCURACY_DROP,
         DRIFT_SHARE,
+        ESTIMATE_ERROR,
         ESTIMATED_ACCURACY_DROP,
         PREDICTION_DRIFT,
         QUARANTINE_RATE,
@@ -233,7 +234,10 @@ def judged_figures(store, delay: int):
     metrics = pd.DataFrame(
         store.fetch(select(monitoring_metrics)), columns=[c.name for c in monitoring_metrics.c]
     )
-    alerting = [DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, ESTIMATED_ACCURACY_DROP, QUARANTINE_RATE]
+    alerting = [
+        *(DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP),
+        *(ESTIMATED_ACCURACY_DROP, ESTIMATE_ERROR, QUARANTINE_RATE),
+    ]
     judged = metrics[metrics["metric"].isin(alerting) & (metrics["span"] == "day")].copy()
     judged["raised"] = judged["metric_date"] + pd.to_timedelta(
         judged["metric"].eq(ACCURACY_DROP) * delay, unit="D"
@@ -694,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--monitor",
         default="{}",
-        help="Params of every sluice_monitor run, as JSON (e.g. '{\"min_labelled_days\": 2}')",
+        help="Params of every sluice_monitor run, as JSON (e.g. '{\"min_labelled_days\": 4}')",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--step", help=argparse.SUPPRESS)

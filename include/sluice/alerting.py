@@ -27,10 +27,14 @@ ESTIMATED_ACCURACY = "estimated_accuracy"
 ESTIMATED_ROC_AUC = "estimated_roc_auc"
 """Performance estimated from a day's scores before its labels arrive (:mod:`sluice.estimate`)."""
 ESTIMATED_ACCURACY_DROP = "estimated_accuracy_drop"
+ESTIMATE_ERROR = "estimate_error"
+"""How far the estimated accuracy has been from the labelled one lately (the estimate's trust)."""
 QUARANTINE_RATE = "quarantine_rate"
 
-RETRAINING_METRICS = (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP)
-"""Metrics whose alert asks for retraining; a quarantine-rate alert is about the data source."""
+RETRAINING_METRICS = (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, ESTIMATED_ACCURACY_DROP)
+"""Metrics whose alert asks for retraining; a quarantine-rate alert is about the data source, an
+estimate-error alert about the estimate (the labelled accuracy-drop alert speaks for the model).
+The estimated accuracy alerts only while the estimate is trusted (:attr:`Thresholds.estimate_error`)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,18 @@ class Thresholds:
         0.05,
         "Estimated accuracy drop tolerance",
         "Alert when the accuracy estimated from the day's scores alone (before any label) is this "
-        "much below the champion's hold-out accuracy. Blind to concept drift: labels stay the judge.",
+        "much below the champion's hold-out accuracy, and request retraining before the labels "
+        "confirm it. Blind to concept drift: labels stay the judge (see the estimate's error).",
+        minimum=0,
+        maximum=1,
+    )
+    estimate_error: float = knob(
+        0.03,
+        "Estimate error tolerance",
+        "The estimate is trusted while its mean absolute error against the labelled accuracy, over "
+        "the champion's labelled days of the rolling window, is at most this. Over it (concept "
+        "drift, which the estimate cannot see) an alert says so, and a fall of the estimate is "
+        "recorded without alerting: only the labelled figures request retraining.",
         minimum=0,
         maximum=1,
     )
@@ -92,7 +107,14 @@ class Thresholds:
     )
 
     def __post_init__(self) -> None:
-        for name in (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE):
+        for name in (
+            DRIFT_SHARE,
+            PREDICTION_DRIFT,
+            ACCURACY_DROP,
+            ESTIMATED_ACCURACY_DROP,
+            ESTIMATE_ERROR,
+            QUARANTINE_RATE,
+        ):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise MonitoringError(f"threshold {name}={value} must be between 0 and 1")
@@ -133,10 +155,11 @@ class Windows:
     min_labelled_rows: int = 50
     """Fewer labelled predictions than this on a day: no performance figures for it."""
     min_labelled_days: int = knob(
-        4,
+        2,
         "Labelled days since the change",
         "Request retraining only once this many sample days since the change began have lab "
-        "results (what training learns the new regime from). 0: request at once.",
+        "results (what training learns the new regime from; with fewer than 3 it trains on its "
+        "whole window, those days included). 0: request at once.",
         minimum=0,
         maximum=60,
     )
@@ -193,6 +216,7 @@ def alerts(day: dt.date, figures: dict[str, float | None], thresholds: Threshold
         PREDICTION_DRIFT,
         ACCURACY_DROP,
         ESTIMATED_ACCURACY_DROP,
+        ESTIMATE_ERROR,
         QUARANTINE_RATE,
     }
     if unknown:
@@ -245,3 +269,25 @@ def metric_row(
         "sample_size": sample_size,
         "model_version": model_version,
     }
+
+
+class Figures:
+    """Collects a run's ``monitoring_metrics`` rows and the alerts among them."""
+
+    def __init__(self, thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+        self.rows: list[dict] = []
+        self.alerts: list[Alert] = []
+
+    def add(self, day: dt.date, metric: str, value, **kw) -> None:
+        self.rows.append(metric_row(day, metric, value, **kw))
+
+    def judge(
+        self, day: dt.date, metric: str, value, column: str = "", threshold: float | None = None, **kw
+    ) -> None:
+        """A figure with a threshold (the setting's, or ``threshold`` measured for this model):
+        recorded, and an alert when over it."""
+        threshold = getattr(self.thresholds, metric) if threshold is None else threshold
+        found = over(day, metric, value, threshold, column)
+        self.alerts += [found] if found else []
+        self.add(day, metric, value, column=column, threshold=threshold, alert=bool(found), **kw)

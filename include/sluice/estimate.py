@@ -13,16 +13,36 @@ The estimate is right while the relation between inputs and label holds (covaria
 inputs move, P(label | inputs) does not). Under concept drift (the same inputs now mean another
 label) the scores still look confident and the estimate stays high: it sits beside the labelled
 figures, never in place of them.
+
+The monitor estimates the champion's day with :func:`record_estimate`. A fall of the estimate
+alerts and asks for retraining days before the labels could, but only while the estimate is
+trusted: :func:`estimate_error` compares what it estimated with what the labels later showed, over
+the champion's labelled days of the rolling window, and over ``estimate_error`` the fall is
+recorded without an alert (the error's own alert says the estimate has lost the labels).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sluice.alerting import MonitoringError
+from sluice.alerting import (
+    ESTIMATE_ERROR,
+    ESTIMATED_ACCURACY,
+    ESTIMATED_ACCURACY_DROP,
+    ESTIMATED_ROC_AUC,
+    SPAN_DAY,
+    Figures,
+    MonitoringError,
+    Windows,
+)
+
+if TYPE_CHECKING:
+    from sluice.champion import Champion
 
 
 @dataclass(frozen=True)
@@ -78,3 +98,88 @@ def _expected_roc_auc(scores: np.ndarray, p: np.ndarray) -> float | None:
     tpr = np.r_[0.0, np.cumsum(q)[last_of_tie] / positives]
     fpr = np.r_[0.0, np.cumsum(1 - q)[last_of_tie] / negatives]
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+# --- the monitor's estimate of the champion's day, and its trust ---------------------------------
+
+
+def estimate_error(
+    figures: Figures, warehouse, day: dt.date, labelled_day: dt.date, model: Champion, windows: Windows
+) -> float | None:
+    """How far the champion's estimated accuracy was from the labelled one: the mean absolute
+    difference over the labelled days of the window ending at ``labelled_day`` (this run's labelled
+    figures included), recorded on ``day`` with an alert over ``estimate_error``. None before any
+    labelled day of the champion's. The guard on the estimate's blind spot: under concept drift the
+    estimate stays high while the labels fall, and this error grows."""
+    from sqlalchemy import select
+
+    from sluice.tables import monitoring_metrics
+
+    m = monitoring_metrics.c
+    first = labelled_day - dt.timedelta(days=windows.window_days - 1)
+    rows = warehouse.fetch(
+        select(m.metric_date, m.metric, m.value).where(
+            m.metric.in_([ESTIMATED_ACCURACY, "accuracy"]),
+            m.span == SPAN_DAY,
+            m.column_name == "",
+            m.model_version == model.version,
+            m.metric_date.between(first, labelled_day),
+        )
+    )
+    fresh = [r for r in figures.rows if r["metric_date"] == labelled_day and r["span"] == SPAN_DAY]
+    found = {(r["metric_date"], r["metric"]): r["value"] for r in rows}
+    found |= {(r["metric_date"], r["metric"]): r["value"] for r in fresh if r["metric"] == "accuracy"}
+    errors = [
+        abs(value - found[(d, "accuracy")])
+        for (d, metric), value in found.items()
+        if metric == ESTIMATED_ACCURACY and None not in (value, found.get((d, "accuracy")))
+    ]
+    if not errors:
+        return None
+    error = sum(errors) / len(errors)
+    figures.judge(day, ESTIMATE_ERROR, error, sample_size=len(errors), model_version=model.version)
+    return error
+
+
+def record_estimate(
+    figures: Figures,
+    warehouse,
+    day: dt.date,
+    model: Champion,
+    windows: Windows,
+    predict,
+    *,
+    trusted: bool,
+) -> None:
+    """Accuracy and ROC AUC of the day's served scores estimated before any label (CBPE,
+    :func:`estimate`), calibrated on the champion's labelled hold-out; an alert (which asks
+    for retraining) when the estimated accuracy is ``estimated_accuracy_drop`` below the
+    hold-out's and the estimate is ``trusted``: otherwise the fall is recorded, not alerted."""
+    from sluice.sampling import served_scores
+    from sluice.specs import TrainingError
+    from sluice.training import THRESHOLD, labelled_between
+
+    columns = list(warehouse.domain.feature_names)
+    scores = served_scores(warehouse, day, model.model_name, model.version, windows.sample_rows, windows.seed)
+    first, last = model.holdout_days
+    try:
+        holdout = labelled_between(warehouse, first, last, day, model.feature_version or "")
+    except TrainingError:  # the hold-out's labels are gone (a warehouse rebuilt): no estimate
+        return
+    if not len(scores) or holdout["label"].nunique() < 2:
+        return
+    holdout = holdout.sample(n=min(len(holdout), windows.sample_rows), random_state=windows.seed)
+    held_scores = predict(holdout[columns])
+    calibrate = fit_calibrator(held_scores, holdout["label"].to_numpy())
+    found = estimate(scores.to_numpy(), calibrate(scores.to_numpy()), THRESHOLD)
+    kept = {"sample_size": found.rows, "model_version": model.version}
+    figures.add(day, ESTIMATED_ACCURACY, found.accuracy, **kept)
+    figures.add(day, ESTIMATED_ROC_AUC, found.roc_auc, **kept)
+    baseline = model.holdout_accuracy
+    if baseline is None:
+        baseline = estimate(held_scores, calibrate(held_scores), THRESHOLD).accuracy
+    if trusted:
+        figures.judge(day, ESTIMATED_ACCURACY_DROP, baseline - found.accuracy, **kept)
+    else:
+        threshold = figures.thresholds.estimated_accuracy_drop
+        figures.add(day, ESTIMATED_ACCURACY_DROP, baseline - found.accuracy, threshold=threshold, **kept)

@@ -21,17 +21,15 @@ from sluice.alerting import (
     DRIFT_SCORE,
     DRIFT_SHARE,
     ESTIMATED_ACCURACY,
-    ESTIMATED_ACCURACY_DROP,
-    ESTIMATED_ROC_AUC,
     PREDICTION_DRIFT,
     QUARANTINE_RATE,
     RETRAIN_REQUESTED,
     SPAN_DAY,
     Alert,
+    Figures,
     Thresholds,
     Windows,
     metric_row,
-    over,
     rolling_span,
 )
 from sluice.champion import Champion
@@ -44,6 +42,7 @@ from sluice.drift import (
     drift_columns,
     prediction_drift,
 )
+from sluice.estimate import estimate_error, record_estimate
 from sluice.modelstore import ModelStore
 from sluice.sampling import (
     PERFORMANCE_METRICS,
@@ -53,8 +52,8 @@ from sluice.sampling import (
     quarantine_rate,
     sample_days,
     served_labelled,
+    served_scores,
 )
-from sluice.specs import TrainingError
 
 
 @dataclass
@@ -96,39 +95,8 @@ class DayReport:
         }
 
 
-def _scores(warehouse, day: dt.date, model_name: str, version: int, max_rows: int, seed: int) -> pd.Series:
-    """A bounded sample of ``day``'s scores by ``version`` (read in chunks, like the features)."""
-    columns = ["score", "model_name", "model_version"]
-    # rows of other versions (a re-scoring) share the day: over-sample, then keep this version's
-    frame, _ = sample_days(warehouse, "predictions", [day], columns, max_rows * 2, seed)
-    frame = frame[(frame["model_name"] == model_name) & (frame["model_version"] == version)]
-    return frame["score"].astype(float).head(max_rows)
-
-
-class _Figures:
-    """Collects a run's ``monitoring_metrics`` rows and the alerts among them."""
-
-    def __init__(self, thresholds: Thresholds) -> None:
-        self.thresholds = thresholds
-        self.rows: list[dict] = []
-        self.alerts: list[Alert] = []
-
-    def add(self, day: dt.date, metric: str, value, **kw) -> None:
-        self.rows.append(metric_row(day, metric, value, **kw))
-
-    def judge(
-        self, day: dt.date, metric: str, value, column: str = "", threshold: float | None = None, **kw
-    ) -> None:
-        """A figure with a threshold (the setting's, or ``threshold`` measured for this model):
-        recorded, and an alert when over it."""
-        threshold = getattr(self.thresholds, metric) if threshold is None else threshold
-        found = over(day, metric, value, threshold, column)
-        self.alerts += [found] if found else []
-        self.add(day, metric, value, column=column, threshold=threshold, alert=bool(found), **kw)
-
-
 def _quality(
-    figures: _Figures,
+    figures: Figures,
     day: dt.date,
     current: pd.DataFrame,
     reference: pd.DataFrame,
@@ -149,7 +117,7 @@ def _quality(
 
 
 def _performance(
-    figures: _Figures, warehouse, day: dt.date, model: Champion, windows: Windows, holdout_accuracy
+    figures: Figures, warehouse, day: dt.date, model: Champion, windows: Windows, holdout_accuracy
 ) -> dt.date:
     """Performance of what was served on the sample day whose labels are now in, and over the
     window ending there; the accuracy drop against the served version's hold-out accuracy."""
@@ -215,7 +183,7 @@ def measure_day(
     ``holdout_accuracy(version)`` gives a version's hold-out accuracy (the served version of an
     older day may not be the champion). The HTML report goes to ``reports_dir/<day>.html``.
     """
-    figures = _Figures(thresholds)
+    figures = Figures(thresholds)
     rate, delivered = quarantine_rate(warehouse, day)
     figures.judge(day, QUARANTINE_RATE, rate, sample_size=delivered)
     samples = _Samples(warehouse, list(warehouse.domain.feature_names), windows.seed)
@@ -229,8 +197,10 @@ def measure_day(
         report_path = _report_path(reports_dir, day)
         drift = _data_drift(figures, samples, day, model, windows, reference, current, report_path)
     _prediction_drift(figures, samples, day, model, windows, predict, reference)
-    _estimated_performance(figures, samples, day, model, windows, predict)
     labelled_day = _performance(figures, warehouse, day, model, windows, holdout_accuracy)
+    error = estimate_error(figures, warehouse, day, labelled_day, model, windows)
+    trusted = error is None or error <= thresholds.estimate_error
+    record_estimate(figures, warehouse, day, model, windows, predict, trusted=trusted)
     return DayReport(day, figures.rows, figures.alerts, labelled_day, report_path, drift)
 
 
@@ -244,7 +214,7 @@ def _report_path(reports_dir, day: dt.date) -> str | None:
 
 
 def _data_drift(
-    figures: _Figures,
+    figures: Figures,
     samples: _Samples,
     day: dt.date,
     model: Champion,
@@ -291,7 +261,7 @@ def _data_drift(
 
 
 def _prediction_drift(
-    figures: _Figures,
+    figures: Figures,
     samples: _Samples,
     day: dt.date,
     model: Champion,
@@ -301,7 +271,7 @@ def _prediction_drift(
 ) -> None:
     """The day's scores against the champion's own scores on its hold-out days, with a threshold
     calibrated on its training and hold-out days (never below the setting's)."""
-    scores = _scores(
+    scores = served_scores(
         samples.warehouse, day, model.model_name, model.version, windows.sample_rows, samples.seed
     )
     if not len(scores):
@@ -322,37 +292,6 @@ def _prediction_drift(
         sample_size=len(scores),
         model_version=model.version,
     )
-
-
-def _estimated_performance(
-    figures: _Figures, samples: _Samples, day: dt.date, model: Champion, windows: Windows, predict
-) -> None:
-    """Accuracy and ROC AUC of the day's served scores estimated before any label (CBPE,
-    :mod:`sluice.estimate`), calibrated on the champion's labelled hold-out; an alert when the
-    estimated accuracy is ``estimated_accuracy_drop`` below the hold-out's."""
-    from sluice.estimate import estimate, fit_calibrator
-    from sluice.training import THRESHOLD, labelled_between
-
-    warehouse = samples.warehouse
-    scores = _scores(warehouse, day, model.model_name, model.version, windows.sample_rows, samples.seed)
-    first, last = model.holdout_days
-    try:
-        holdout = labelled_between(warehouse, first, last, day, model.feature_version or "")
-    except TrainingError:  # the hold-out's labels are gone (a warehouse rebuilt): no estimate
-        return
-    if not len(scores) or holdout["label"].nunique() < 2:
-        return
-    holdout = holdout.sample(n=min(len(holdout), windows.sample_rows), random_state=samples.seed)
-    held_scores = predict(holdout[samples.columns])
-    calibrate = fit_calibrator(held_scores, holdout["label"].to_numpy())
-    found = estimate(scores.to_numpy(), calibrate(scores.to_numpy()), THRESHOLD)
-    kept = {"sample_size": found.rows, "model_version": model.version}
-    figures.add(day, ESTIMATED_ACCURACY, found.accuracy, **kept)
-    figures.add(day, ESTIMATED_ROC_AUC, found.roc_auc, **kept)
-    baseline = model.holdout_accuracy
-    if baseline is None:
-        baseline = estimate(held_scores, calibrate(held_scores), THRESHOLD).accuracy
-    figures.judge(day, ESTIMATED_ACCURACY_DROP, baseline - found.accuracy, **kept)
 
 
 PERFORMANCE_ROWS = (*PERFORMANCE_METRICS, ACCURACY_DROP)

@@ -137,3 +137,14 @@ def sample_days(
         return pd.DataFrame(columns=wanted), 0
     kept = kept.sort_values("_key").drop(columns="_key").reset_index(drop=True)
     return kept[wanted], total
+
+
+def served_scores(
+    warehouse, day: dt.date, model_name: str, version: int, max_rows: int, seed: int
+) -> pd.Series:
+    """A bounded sample of ``day``'s scores by ``version`` (read in chunks, like the features)."""
+    columns = ["score", "model_name", "model_version"]
+    # rows of other versions (a re-scoring) share the day: over-sample, then keep this version's
+    frame, _ = sample_days(warehouse, "predictions", [day], columns, max_rows * 2, seed)
+    frame = frame[(frame["model_name"] == model_name) & (frame["model_version"] == version)]
+    return frame["score"].astype(float).head(max_rows)

@@ -11,6 +11,8 @@ import pytest
 from sluice.alerting import (
     ACCURACY_DROP,
     DRIFT_SHARE,
+    ESTIMATE_ERROR,
+    ESTIMATED_ACCURACY_DROP,
     PREDICTION_DRIFT,
     QUARANTINE_RATE,
     Alert,
@@ -55,7 +57,9 @@ def test_unknown_figures_and_bad_thresholds_are_refused():
         (DRIFT_SHARE, DAY - dt.timedelta(days=3), False),  # inside the 7-day cooldown
         (DRIFT_SHARE, DAY - dt.timedelta(days=7), True),  # the cooldown is over
         (ACCURACY_DROP, DAY - dt.timedelta(days=8), True),
+        (ESTIMATED_ACCURACY_DROP, None, True),  # before the labels (a trusted estimate alerts)
         (QUARANTINE_RATE, None, False),  # a data-source problem: alert, but no retraining
+        (ESTIMATE_ERROR, None, False),  # about the estimate, not the model
         (PREDICTION_DRIFT, DAY + dt.timedelta(days=5), True),  # a later request: this is a backfill
     ],
 )
@@ -368,6 +372,79 @@ def test_the_accuracy_is_estimated_before_the_labels_and_a_fall_alerts(warehouse
 
     unlabelled = measure(_champion(holdout=(20, 22)))  # no labelled hold-out: no estimate, no error
     assert unlabelled.figure(ESTIMATED_ACCURACY) is None
+
+
+def _stored(warehouse, rows: list[tuple[int, str, float, int]]) -> None:
+    """``monitoring_metrics`` rows (day index, metric, value, model version) an earlier run wrote."""
+    from sluice.alerting import metric_row
+    from sluice.tables import monitoring_metrics
+    from tests.factories import day
+
+    frame = pd.DataFrame(
+        [metric_row(day(i), metric, value, model_version=v) for i, metric, value, v in rows]
+    ).assign(computed_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    with warehouse.transaction() as tx:
+        tx.insert(monitoring_metrics, frame)
+
+
+def test_a_fall_of_the_estimate_requests_retraining_only_while_it_tracked_the_labels(warehouse, fitted):
+    """The guard on the estimate's blind spot: what it estimated for the champion's labelled days
+    of the window, against what their labels showed. Close: its fall alerts and asks for
+    retraining. Far (concept drift): the error alerts, the fall is recorded without an alert."""
+    from sluice.alerting import ESTIMATED_ACCURACY, Windows
+    from sluice.monitoring import measure_day
+    from tests.factories import day
+
+    for i in range(14):
+        serve_day(warehouse, fitted, day(i), n=1500)
+    for i in (10, 11, 12, 13):
+        _labels(warehouse, day(i) + dt.timedelta(days=1), day(i), 1500)
+
+    def measure():  # day 13: the labelled day is day 10, the window days 8..10
+        return measure_day(
+            warehouse,
+            day(13),
+            _champion(accuracy=0.99),  # a hold-out far better than the day looks: the estimate falls
+            lambda frame: fitted.predict_proba(frame)[:, 1],
+            Thresholds(estimate_error=0.03),
+            Windows(label_delay_days=3, window_days=3),
+        )
+
+    def estimate_alert(report):
+        return [a for a in report.alerts if a.metric == ESTIMATED_ACCURACY_DROP]
+
+    fresh = measure()  # no labelled day of the estimate's yet: trusted
+    assert fresh.figure(ESTIMATE_ERROR) is None
+    [alert] = estimate_alert(fresh)
+    assert alert.asks_for_retraining
+    accuracy = fresh.figure("accuracy", day=day(10))  # this run's labels of day 10
+
+    # what earlier runs estimated was far from the labels (day 10's stale accuracy is replaced by
+    # this run's); another version's figures and days outside the window do not count
+    far = [(8, ESTIMATED_ACCURACY, 0.95, 1), (8, "accuracy", 0.80, 1), (9, ESTIMATED_ACCURACY, 0.95, 1)]
+    far += [(9, "accuracy", 0.75, 1), (10, ESTIMATED_ACCURACY, accuracy + 0.05, 1), (10, "accuracy", 0.0, 1)]
+    far += [(9, ESTIMATED_ACCURACY, 0.10, 2), (9, "accuracy", 0.90, 2), (7, ESTIMATED_ACCURACY, 0.1, 1)]
+    far += [(7, "accuracy", 0.9, 1)]
+    _stored(warehouse, far)
+    lost = measure()
+    assert lost.figure(ESTIMATE_ERROR) == pytest.approx((0.15 + 0.20 + 0.05) / 3)
+    assert [a.metric for a in lost.alerts if a.metric == ESTIMATE_ERROR] == [ESTIMATE_ERROR]
+    assert not any(a.asks_for_retraining for a in lost.alerts if a.metric == ESTIMATE_ERROR)
+    assert estimate_alert(lost) == [], "an estimate that lost the labels does not alert"
+    [row] = [r for r in lost.rows if r["metric"] == ESTIMATED_ACCURACY_DROP]
+    assert (row["value"], row["threshold"], row["alert"]) == (pytest.approx(alert.value), 0.05, 0)
+
+    from sqlalchemy import delete
+
+    from sluice.tables import monitoring_metrics
+
+    with warehouse.transaction() as tx:
+        tx.conn.execute(delete(monitoring_metrics))
+    _stored(warehouse, [(9, ESTIMATED_ACCURACY, 0.81, 1), (9, "accuracy", 0.80, 1)])
+    close = measure()
+    assert close.figure(ESTIMATE_ERROR) == pytest.approx(0.01)
+    assert ESTIMATE_ERROR not in {a.metric for a in close.alerts}
+    assert len(estimate_alert(close)) == 1, "trusted again"
 
 
 def test_performance_waits_for_the_labels_and_a_drop_alerts_on_the_sample_day(warehouse, fitted):
