@@ -540,19 +540,19 @@ def collect_months(home: Path, days: int) -> dict:
 
 
 def render_months(results: dict[str, dict], seconds: float) -> str:
-    s = results["monitor"]["summary"]
+    s, policies = results["monitor"]["summary"], list(results)
     lines = [
         f"Served predictions per month, {s['first']} .. {s['last']} (ROC AUC / accuracy %; retrains, "
         "promotions, alert days)",
         "",
         f"{'month':<8} {'flights':>7} {'late%':>5} "
-        + " ".join(f"{p + ' auc/acc':>16}" for p in POLICIES)
+        + " ".join(f"{p + ' auc/acc':>16}" for p in policies)
         + f" {'baseline':>8} {'monitor r/p/a':>13} {'daily r':>7}",
     ]
-    months = {p: {m["month"]: m for m in results[p]["months"]} for p in POLICIES}
+    months = {p: {m["month"]: m for m in results[p]["months"]} for p in policies}
     for month, row in months["monitor"].items():
         cells = []
-        for p in POLICIES:
+        for p in policies:
             m = months[p].get(month, {})
             auc = "" if m.get("roc_auc") is None else f"{m['roc_auc']:.3f}"
             cells.append(f"{auc + ' / ' + _pct(m.get('accuracy')):>16}")
@@ -560,9 +560,9 @@ def render_months(results: dict[str, dict], seconds: float) -> str:
         rpa = f"{row['retrains']}/{row['promotions']}/{row['alert_days']}"
         lines.append(
             f"{month:<8} {row['flights']:>7} {_pct(row['late_share']):>5} {' '.join(cells)} {base:>8} "
-            f"{rpa:>13} {months['daily'][month]['retrains']:>7}"
+            f"{rpa:>13} {months.get('daily', {}).get(month, {}).get('retrains', ''):>7}"
         )
-    lines += ["", f"{'':<34}{'monitor':>10}{'never':>10}{'daily':>10}"]
+    lines += ["", f"{'':<34}" + "".join(f"{p:>10}" for p in policies)]
     for title, key, fmt in (
         ("ROC AUC over the span", "roc_auc", lambda v: f"{v:.4f}"),
         ("accuracy (%)", "accuracy", _pct),
@@ -571,7 +571,7 @@ def render_months(results: dict[str, dict], seconds: float) -> str:
         ("alert days", "alert_days", str),
         ("  of which performance fell", "alert_days_performance_fell", str),
     ):
-        values = [results[p]["summary"][key] for p in POLICIES]
+        values = [results[p]["summary"][key] for p in policies]
         lines.append(f"{title:<34}" + "".join(f"{'' if v is None else fmt(v):>10}" for v in values))
     lines.append(f"{'baseline (carrier late share) ROC AUC':<34}{s['baseline_roc_auc']:>10.4f}")
     lines += ["", "monitor-driven alert days (* performance fell):"]
@@ -646,9 +646,9 @@ class Progress:
     (every data day and the first model, then each policy's days). A policy day costs more than a
     data day, so the estimate is low during the data phase."""
 
-    def __init__(self, days: int, domain: str, started: float) -> None:
+    def __init__(self, days: int, domain: str, started: float, policies: int = len(POLICIES)) -> None:
         served = days - first_model_day(domain) - 1
-        self.total, self.done, self.started = days + 1 + len(POLICIES) * served, 0, started
+        self.total, self.done, self.started = days + 1 + policies * served, 0, started
 
     def line(self, text: str) -> str:
         self.done += 1
@@ -700,6 +700,11 @@ def main(argv: list[str] | None = None) -> int:
         default="{}",
         help="Params of every sluice_monitor run, as JSON (e.g. '{\"min_labelled_days\": 4}')",
     )
+    parser.add_argument(
+        "--policies",
+        default=",".join(POLICIES),
+        help="flights: the policies to run, of monitor,never,daily (monitor among them; default all)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
@@ -709,6 +714,11 @@ def main(argv: list[str] | None = None) -> int:
         args.step = args.child
         child(args)
         return 0
+    policies = tuple(dict.fromkeys(args.policies.split(",")))
+    if "monitor" not in policies or set(policies) - set(POLICIES):
+        parser.error(f"--policies {args.policies!r}: some of {','.join(POLICIES)}, monitor among them")
+    if args.domain == "water" and set(policies) != set(POLICIES):
+        parser.error("--policies: water's day table compares all three policies")
     started = time.monotonic()
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
@@ -725,10 +735,10 @@ def main(argv: list[str] | None = None) -> int:
     data = out / "data"
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    progress = Progress(args.days, args.domain, started)
+    progress = Progress(args.days, args.domain, started, len(policies))
     wait({"data": spawn("prepare", data, args, settings)}, {"data": data}, progress)
     homes = {}
-    for policy in POLICIES:
+    for policy in policies:
         homes[policy] = out / policy
         shutil.copytree(data, homes[policy], ignore=shutil.ignore_patterns("progress.log", "run.log"))
     # three processes on two cores: one OpenMP/BLAS thread each, or their thread pools spin
