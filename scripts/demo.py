@@ -221,24 +221,13 @@ def judged_figures(store, delay: int):
     import pandas as pd
     from sqlalchemy import select
 
-    from sluice.alerting import (
-        ACCURACY_DROP,
-        DRIFT_SHARE,
-        ESTIMATE_ERROR,
-        ESTIMATED_ACCURACY_DROP,
-        PREDICTION_DRIFT,
-        QUARANTINE_RATE,
-    )
+    from sluice.alerting import ACCURACY_DROP, ALERTING_METRICS
     from sluice.tables import monitoring_metrics
 
     metrics = pd.DataFrame(
         store.fetch(select(monitoring_metrics)), columns=[c.name for c in monitoring_metrics.c]
     )
-    alerting = [
-        *(DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP),
-        *(ESTIMATED_ACCURACY_DROP, ESTIMATE_ERROR, QUARANTINE_RATE),
-    ]
-    judged = metrics[metrics["metric"].isin(alerting) & (metrics["span"] == "day")].copy()
+    judged = metrics[metrics["metric"].isin(ALERTING_METRICS) & (metrics["span"] == "day")].copy()
     judged["raised"] = judged["metric_date"] + pd.to_timedelta(
         judged["metric"].eq(ACCURACY_DROP) * delay, unit="D"
     )

@@ -31,6 +31,15 @@ ESTIMATE_ERROR = "estimate_error"
 """How far the estimated accuracy has been from the labelled one lately (the estimate's trust)."""
 QUARANTINE_RATE = "quarantine_rate"
 
+ALERTING_METRICS = (
+    DRIFT_SHARE,
+    PREDICTION_DRIFT,
+    ACCURACY_DROP,
+    ESTIMATED_ACCURACY_DROP,
+    ESTIMATE_ERROR,
+    QUARANTINE_RATE,
+)
+"""The whole-day figures with a threshold (a :class:`Thresholds` field each): the ones that alert."""
 RETRAINING_METRICS = (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, ESTIMATED_ACCURACY_DROP)
 """Metrics whose alert asks for retraining; a quarantine-rate alert is about the data source, an
 estimate-error alert about the estimate (the labelled accuracy-drop alert speaks for the model).
@@ -107,14 +116,7 @@ class Thresholds:
     )
 
     def __post_init__(self) -> None:
-        for name in (
-            DRIFT_SHARE,
-            PREDICTION_DRIFT,
-            ACCURACY_DROP,
-            ESTIMATED_ACCURACY_DROP,
-            ESTIMATE_ERROR,
-            QUARANTINE_RATE,
-        ):
+        for name in ALERTING_METRICS:
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise MonitoringError(f"threshold {name}={value} must be between 0 and 1")
@@ -211,14 +213,7 @@ class Alert:
 def alerts(day: dt.date, figures: dict[str, float | None], thresholds: Thresholds) -> list[Alert]:
     """The figures of ``day`` over their thresholds. A figure that could not be computed (None:
     no labels yet, no predictions) raises no alert."""
-    unknown = set(figures) - {
-        DRIFT_SHARE,
-        PREDICTION_DRIFT,
-        ACCURACY_DROP,
-        ESTIMATED_ACCURACY_DROP,
-        ESTIMATE_ERROR,
-        QUARANTINE_RATE,
-    }
+    unknown = set(figures) - set(ALERTING_METRICS)
     if unknown:
         raise MonitoringError(f"no threshold for {sorted(unknown)}")
     found = (over(day, metric, value, getattr(thresholds, metric)) for metric, value in figures.items())

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 
 from sluice.alerting import (
-    ACCURACY_DROP,
+    ALERTING_METRICS,
     DRIFT_SCORE,
     DRIFT_SHARE,
     ESTIMATED_ACCURACY,
@@ -234,7 +234,7 @@ def recent_alerts(warehouse: Warehouse, last: dt.date, days: int = 7) -> list[di
         .where(
             m.metric_date.between(last - dt.timedelta(days=days - 1), last),
             m.alert == 1,
-            m.metric.in_((DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE)),
+            m.metric.in_(ALERTING_METRICS),
         )
         .order_by(m.metric_date.desc(), m.metric)
     )

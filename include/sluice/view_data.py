@@ -10,7 +10,7 @@ from typing import Any
 
 from sluice import charts, dashboard
 from sluice.alerting import (
-    ACCURACY_DROP,
+    ALERTING_METRICS,
     DRIFT_SHARE,
     ESTIMATED_ACCURACY,
     ESTIMATED_ROC_AUC,
@@ -256,6 +256,6 @@ def _monitoring_metrics(config: ViewConfig, store: Warehouse):
     yield rows
     alerts = GaugeMetricFamily("sluice_open_alerts", "Alerts of the last 7 monitored days", labels=["metric"])
     found = dashboard.recent_alerts(store, bounds[1]) if bounds else []
-    for metric in (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, QUARANTINE_RATE):
+    for metric in ALERTING_METRICS:
         alerts.add_metric([metric], sum(1 for a in found if a["metric"] == metric))
     yield alerts

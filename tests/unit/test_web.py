@@ -210,6 +210,10 @@ def test_metrics_parse_and_take_the_scraper_token(seeded):
     labelled = written["dates"][-4].isoformat()
     assert samples[("sluice_last_accuracy", (("day", labelled),))] == pytest.approx(0.85, abs=0.011)
     assert samples[("sluice_days_since_promotion", (("model", "water_potability"),))] >= 0
+    from sluice.alerting import ALERTING_METRICS
+
+    open_alerts = {labels[0][1] for name, labels in samples if name == "sluice_open_alerts"}
+    assert open_alerts == set(ALERTING_METRICS), "every figure that can alert, the estimate's included"
     assert client.get("/metrics", headers=USER).status_code == 200, "an Airflow user may read it too"
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     listed = set(re.findall(r"`(sluice_(?:last|champion|days|rows|open|domain)\w*)", readme))
