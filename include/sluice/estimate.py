@@ -18,7 +18,7 @@ The monitor estimates the champion's day with :func:`record_estimate`. A fall of
 alerts and asks for retraining days before the labels could, but only while the estimate is
 trusted: :func:`estimate_error` compares what it estimated with what the labels later showed, over
 the champion's labelled days of the rolling window, and over ``estimate_error`` the fall is
-recorded without an alert (the error's own alert says the estimate has lost the labels).
+recorded without an alert.
 """
 
 from __future__ import annotations
@@ -108,9 +108,9 @@ def estimate_error(
 ) -> float | None:
     """How far the champion's estimated accuracy was from the labelled one: the mean absolute
     difference over the labelled days of the window ending at ``labelled_day`` (this run's labelled
-    figures included), recorded on ``day`` with an alert over ``estimate_error``. None before any
-    labelled day of the champion's. The guard on the estimate's blind spot: under concept drift the
-    estimate stays high while the labels fall, and this error grows."""
+    figures included), recorded on ``day`` beside its threshold ``estimate_error`` (it does not alert
+    itself). None before any labelled day of the champion's. The guard on the estimate's blind
+    spot: under concept drift the estimate stays high while the labels fall, and this error grows."""
     from sqlalchemy import select
 
     from sluice.tables import monitoring_metrics
@@ -137,7 +137,10 @@ def estimate_error(
     if not errors:
         return None
     error = sum(errors) / len(errors)
-    figures.judge(day, ESTIMATE_ERROR, error, sample_size=len(errors), model_version=model.version)
+    threshold = figures.thresholds.estimate_error
+    figures.add(
+        day, ESTIMATE_ERROR, error, threshold=threshold, sample_size=len(errors), model_version=model.version
+    )
     return error
 
 
