@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: help install up down test test-fast demo lint format lock bench-ingest bench-training bench-flights bench-scoring bench-monitoring bench-view bench-backfill stack-local stack-local-down clean
+.PHONY: help install up down test test-fast demo lint format lock bench-ingest bench-training bench-flights bench-scoring bench-monitoring bench-view bench-estimate bench-backfill stack-local stack-local-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench-training: install  ## a training with the defaults on the default scenario
 
 bench-flights: install  ## flights: every family's hold-out ROC AUC beside the carrier/route/origin late-share baselines
 	$(VENV)/bin/python bench/flights.py $(BENCH_ARGS)
+
+bench-estimate: install  ## flights: the monitor's label-free estimate against the labels, per month of 2013 (BENCH_ARGS=--refresh 30)
+	$(VENV)/bin/python bench/estimate.py $(BENCH_ARGS)
 
 bench-scoring: install  ## batch scoring at 1M/10M rows: streamed path vs naive pandas path, PostgreSQL and SQLite
 	$(VENV)/bin/python bench/scoring.py $(BENCH_ARGS)
