@@ -42,9 +42,8 @@ ALERTING_METRICS = (
 estimate's error has a threshold too, but it only decides whether the estimate may alert: on real
 data (New York's flights) it is over it most days, and an alert every day is no alert."""
 RETRAINING_METRICS = (DRIFT_SHARE, PREDICTION_DRIFT, ACCURACY_DROP, ESTIMATED_ACCURACY_DROP)
-"""Metrics whose alert asks for retraining; a quarantine-rate alert is about the data source, an
-estimate-error alert about the estimate (the labelled accuracy-drop alert speaks for the model).
-The estimated accuracy alerts only while the estimate is trusted (:attr:`Thresholds.estimate_error`)."""
+"""Metrics whose alert asks for retraining; a quarantine-rate alert is about the data source. The
+estimated accuracy alerts only while the estimate is trusted (:attr:`Thresholds.estimate_error`)."""
 
 
 @dataclass(frozen=True)
