@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
                 "prediction_drift",
                 "accuracy_drop",
                 "estimated_accuracy_drop",
+                "estimate_error",
                 "quarantine_rate",
                 "cooldown_days",
                 "retry_days",
