@@ -28,6 +28,17 @@ def prepare_data(
     return time.perf_counter() - started
 
 
+def missing_days(warehouse, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The days of ``first``..``last`` the warehouse has no features for."""
+    from sqlalchemy import select
+
+    have = {
+        row["sample_date"] for row in warehouse.fetch(select(warehouse.features.c.sample_date).distinct())
+    }
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    return [d for d in days if d not in have]
+
+
 def peak_rss_mb() -> float:
     """This process's own peak RSS. Not ru_maxrss: Linux carries that over fork+exec from the parent."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -33,21 +33,11 @@ from pathlib import Path
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ["SLUICE_DOMAIN"] = "sluice.domains.flights"
 
-from benchlib import prepare_data
+from benchlib import missing_days, prepare_data
 
 FIRST_MODEL = dt.date(2013, 1, 30)
 TRAINING = {"families": ("hist_gradient_boosting",), "budget": 2, "cv_folds": 2, "importance_rows": 0}
 """The demo's training settings (``scripts/demo.py``)."""
-
-
-def missing_days(warehouse, first: dt.date, last: dt.date) -> list[dt.date]:
-    from sqlalchemy import select
-
-    have = {
-        row["sample_date"] for row in warehouse.fetch(select(warehouse.features.c.sample_date).distinct())
-    }
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    return [d for d in days if d not in have]
 
 
 class Champion:
@@ -56,16 +46,15 @@ class Champion:
     def __init__(self, warehouse, as_of: dt.date) -> None:
         from sluice.estimate import fit_calibrator
         from sluice.specs import TrainingSpec
-        from sluice.training import load_labelled, search, time_split
+        from sluice.training import load_labelled, metric_value, search, time_split
 
         self.spec = TrainingSpec(as_of=as_of, label_cutoff_days=1, **TRAINING)
         split = time_split(load_labelled(warehouse, self.spec), self.spec.holdout_days)
         self.model = search(self.spec, "hist_gradient_boosting", split.train).model
         held = self.scores(split.holdout)
-        self.calibrate = fit_calibrator(held, split.holdout["label"].to_numpy())
-        from sluice.training import THRESHOLD
-
-        self.holdout_accuracy = float(((held >= THRESHOLD) == split.holdout["label"].to_numpy()).mean())
+        labels = split.holdout["label"].to_numpy()
+        self.calibrate = fit_calibrator(held, labels)
+        self.holdout_accuracy = metric_value("accuracy", labels, held)
 
     def scores(self, frame):
         return self.model.predict_proba(frame[list(self.spec.features)])[:, 1]

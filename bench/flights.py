@@ -28,7 +28,7 @@ from pathlib import Path
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ["SLUICE_DOMAIN"] = "sluice.domains.flights"
 
-from benchlib import prepare_data
+from benchlib import missing_days, prepare_data
 
 BASELINES = ("carrier_late_rate", "route_late_rate", "origin_late_rate")
 DEFAULT_AS_OF = ("2013-02-01", "2013-04-01", "2013-06-01")
@@ -44,16 +44,6 @@ def baselines(holdout) -> dict[str, dict[str, float]]:
         score = holdout[name].fillna(holdout[name].mean()).to_numpy(float)
         found[name] = {m: metric_value(m, y, score) for m in ("roc_auc", "accuracy")}
     return found
-
-
-def missing_days(warehouse, first: dt.date, last: dt.date) -> list[dt.date]:
-    from sqlalchemy import select
-
-    have = {
-        row["sample_date"] for row in warehouse.fetch(select(warehouse.features.c.sample_date).distinct())
-    }
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    return [d for d in days if d not in have]
 
 
 def main() -> None:
