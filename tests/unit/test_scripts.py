@@ -109,3 +109,45 @@ def test_stopping_the_demo_stops_its_step_processes(tmp_path, how):
     demo.send_signal(how)
     assert demo.wait(timeout=60) != 0
     assert _gone(tmp_path / "demo"), "a step process outlived the demo"
+
+
+def _demo_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sluice_demo_script", DEMO)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--domain", "flights", "--policies", "never"], "monitor among them"),
+        (["--domain", "flights", "--policies", "monitor,weekly"], "monitor among them"),
+        (["--policies", "monitor"], "water's day table compares all three"),
+    ],
+)
+def test_the_demo_refuses_policies_it_cannot_run_before_it_starts(tmp_path, capsys, argv, message):
+    demo = _demo_module()
+    with pytest.raises(SystemExit) as stopped:
+        demo.main([*argv, "--out", str(tmp_path / "demo")])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists(), "nothing was started or written"
+
+
+def test_a_flights_summary_of_the_monitor_policy_alone():
+    demo = _demo_module()
+    month = {"month": "2013-02", "flights": 900, "late_share": 0.25, "roc_auc": 0.61, "accuracy": 0.73}
+    month |= {"baseline_roc_auc": 0.58, "retrains": 1, "promotions": 1, "alert_days": 3}
+    summary = {"first": "2013-02-01", "last": "2013-02-28", "roc_auc": 0.61, "accuracy": 0.73}
+    summary |= {"retrains": 1, "promotions": 1, "alert_days": 3, "alert_days_performance_fell": 2}
+    summary |= {
+        "baseline_roc_auc": 0.58,
+        "alerts": [{"day": "2013-02-03", "metrics": ["accuracy_drop"], "performance_fell": True}],
+    }
+    text = demo.render_months({"monitor": {"summary": summary, "months": [month]}}, 60.0)
+    assert "never" not in text and "daily auc" not in text, "only the policy that ran"
+    assert "0.610 / 73.0" in text and "1/1/3" in text
+    assert "2013-02-03* accuracy_drop" in text
