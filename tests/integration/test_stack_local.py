@@ -2,9 +2,10 @@
 dag-processor, triggerer, two Celery workers and the MLflow server, configured from
 docker-compose.yaml and an env file, against the PostgreSQL and Redis on 127.0.0.1.
 
-Triggers ``sluice_ingest`` through the REST API with a day Param, waits for the asset chain
-(ingest → features → score, with a champion registered in the stack's MLflow), and checks that both
-workers ran tasks and the warehouse holds the days. Then a 2M-row day from the landing folder is
+Unpauses the DAGs (the scheduler runs the ingest's latest interval), triggers ``sluice_ingest``
+through the REST API with a day Param, one day after another, waits for the asset chain (ingest →
+features → score, with a champion registered in the stack's MLflow) and checks that both workers
+ran tasks and every day, the scheduled one included, was scored. Then a 2M-row day from the landing folder is
 validated in four slices, mapped over both workers, and judged: every planted fault, and nothing
 else, held back. Stops everything it started, by PID."""
 
@@ -130,6 +131,36 @@ def _failed_tasks(base: str, token: str, started: str, state) -> list[str]:
     return found
 
 
+def _wait_for_run(
+    base: str,
+    token: str,
+    state,
+    started: str,
+    deadline: float,
+    *,
+    run_id: str | None = None,
+    run_type: str | None = None,
+) -> dict:
+    """The ``sluice_ingest`` run ``run_id`` (or the first of ``run_type``) once it has succeeded;
+    fails with the task logs when one of its tasks fails, or at ``deadline``."""
+    url = f"{base}/api/v2/dags/sluice_ingest/dagRuns?limit=100"
+    run: dict = {}
+    while time.monotonic() < deadline:
+        runs = [
+            r
+            for r in _call(url, token)["dag_runs"]
+            if (run_id is None or r["dag_run_id"] == run_id)
+            and (run_type is None or r["run_type"] == run_type)
+        ]
+        run = runs[0] if runs else {}
+        if run.get("state") == "success":
+            return run
+        broken = _failed_tasks(base, token, started, state)
+        assert run.get("state") != "failed" and not broken, "\n".join(broken) or run
+        time.sleep(3)
+    raise AssertionError(f"sluice_ingest run {run_id or run_type} did not succeed in time: {run}")
+
+
 def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(stack, monkeypatch):
     from sqlalchemy import select
 
@@ -159,18 +190,28 @@ def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(sta
         "admin"
     ]
     token = _call(f"{base}/auth/token", body={"username": "admin", "password": password})["access_token"]
-    for dag_id in ("sluice_ingest", "sluice_features", "sluice_score"):
-        _call(f"{base}/api/v2/dags/{dag_id}", token, {"is_paused": False}, method="PATCH")
     started = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
-    runs = [
-        _call(f"{base}/api/v2/dags/sluice_ingest/dagRuns", token, {"logical_date": None, "conf": {"day": d}})[
-            "dag_run_id"
-        ]
-        for d in DAYS
-    ]
+    for dag_id in ("sluice_features", "sluice_score", "sluice_ingest"):
+        _call(f"{base}/api/v2/dags/{dag_id}", token, {"is_paused": False}, method="PATCH")
+    deadline = time.monotonic() + 420
+    # Unpausing the ingest makes the scheduler run its latest interval. Each day starts once the
+    # one before has published: Airflow 3.3 can strand an asset event that lands while the queue
+    # entry of an earlier one waits for its run (apache/airflow#62501, fixed upstream by #70972),
+    # and the pipeline only catches such a day up from a later day's run, which a test has no
+    # reason to wait for. Days published seconds apart is what a daily schedule does anyway.
+    scheduled = _wait_for_run(base, token, state, started, deadline, run_type="scheduled")
+    runs = [scheduled["dag_run_id"]]
+    for d in DAYS:
+        triggered = _call(
+            f"{base}/api/v2/dags/sluice_ingest/dagRuns", token, {"logical_date": None, "conf": {"day": d}}
+        )
+        runs.append(
+            _wait_for_run(base, token, state, started, deadline, run_id=triggered["dag_run_id"])["dag_run_id"]
+        )
     warehouse = Warehouse(WAREHOUSE)
-    wanted = {dt.date.fromisoformat(d) for d in DAYS}
-    deadline = time.monotonic() + 300
+    wanted = {dt.date.fromisoformat(d) for d in DAYS} | {
+        dt.date.fromisoformat(scheduled["logical_date"][:10])
+    }
     scored: set = set()
     broken: list[str] = []
     while time.monotonic() < deadline and not wanted <= scored and not broken:
@@ -185,9 +226,9 @@ def test_an_ingest_triggered_through_the_api_flows_to_scores_on_both_workers(sta
         f"days scored by v{version}: {sorted(scored)}; task instances: "
         f"{_task_states(base, token, started)}; logs in {state / 'logs'}"
     )
-    for run_id in runs:
+    for run_id in runs[1:]:
         run = _call(f"{base}/api/v2/dags/sluice_ingest/dagRuns/{run_id}", token)
-        assert run["state"] == "success" and run["conf"]["day"] in DAYS
+        assert run["conf"]["day"] in DAYS
     hosts = {t["hostname"] for t in _instances(base, token, started) if t["state"] == "success"}
     assert {"worker-1", "worker-2"} <= hosts, f"task instances ran on {hosts}"
     warehouse.dispose()
