@@ -6,7 +6,7 @@ replace, delete or update a day's partition, insert a frame. On PostgreSQL an in
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -31,6 +31,12 @@ def pg_type(column: Column) -> str:
         if isinstance(column.type, sa_type):
             return pg
     raise WarehouseError(f"no COPY type for {column.table.name}.{column.name} ({column.type})")
+
+
+INSERT_CHUNK_ROWS = 50_000
+"""Rows an insert turns into Python values at a time. The values of a whole 1M-row frame of 20
+columns are 20M Python objects (about 0.7 GB beside the frame); a chunk's are a few MB, and the
+rows still go in one ``COPY``."""
 
 
 class Transaction:
@@ -95,14 +101,19 @@ class Transaction:
         if frame.empty:
             return 0
         columns = [c for c in table.c if c.name in frame.columns]
-        values = [column_values(frame[c.name], c) for c in columns]
+        chunks = (
+            [column_values(frame[c.name].iloc[start : start + INSERT_CHUNK_ROWS], c) for c in columns]
+            for start in range(0, len(frame), INSERT_CHUNK_ROWS)
+        )
         if self.conn.dialect.name == "postgresql":
-            self._copy(table, columns, values)
+            self._copy(table, columns, chunks)
         else:
-            self._executemany(table, columns, values)
+            for values in chunks:
+                self._executemany(table, columns, values)
         return len(frame)
 
-    def _copy(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
+    def _copy(self, table: Table, columns: list[Column], chunks: Iterable[list[list[Any]]]) -> None:
+        """One binary ``COPY`` of every chunk's rows (each chunk: a list of values per column)."""
         raw = self.conn.connection.driver_connection
         names = ", ".join(f'"{c.name}"' for c in columns)
         with (
@@ -110,8 +121,9 @@ class Transaction:
             cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy,
         ):
             copy.set_types([pg_type(c) for c in columns])
-            for row in zip(*values, strict=True):
-                copy.write_row(row)
+            for values in chunks:
+                for row in zip(*values, strict=True):
+                    copy.write_row(row)
 
     def _executemany(self, table: Table, columns: list[Column], values: list[list[Any]]) -> None:
         dialect = self.conn.dialect

@@ -170,6 +170,39 @@ def test_every_class_of_value_round_trips_exactly(warehouse):
     assert str(got[1]) == "-0.0" or warehouse.dialect == "sqlite"  # SQLite keeps no sign of zero
 
 
+def test_an_insert_turns_a_chunk_of_rows_into_values_at_a_time_and_writes_each_row_once(
+    warehouse, monkeypatch
+):
+    """The memory an insert holds beside its frame is a chunk's values, and the chunks add up to
+    the frame: every row once, in order, missing values and all."""
+    from sluice import transaction
+
+    monkeypatch.setattr(transaction, "INSERT_CHUNK_ROWS", 3)
+    built: list[int] = []
+    original = transaction.column_values
+    monkeypatch.setattr(transaction, "column_values", lambda s, c: built.append(len(s)) or original(s, c))
+    n = len(HARD_TEXT)
+    raw = pd.DataFrame(
+        {
+            "sample_date": DAY,
+            "batch_id": "b",
+            "row_number": range(n),
+            "sample_id": HARD_TEXT,
+            "ph": list(reversed(HARD_TEXT)),
+            "source_row": [*range(n - 1), None],
+            "ingested_at": [AT + dt.timedelta(microseconds=i) for i in range(n)],
+        }
+    )
+    assert n > 3 * 3
+    assert warehouse.replace_partition("raw_observations", DAY, raw) == n
+    assert max(built) == 3 and sum(built) == n * 7, built
+    back = warehouse.read_partition("raw_observations", DAY, order_by=["row_number"])
+    assert back["sample_id"].tolist() == HARD_TEXT
+    assert back["ph"].tolist() == list(reversed(HARD_TEXT))
+    assert [None if pd.isna(v) else int(v) for v in back["source_row"]] == [*range(n - 1), None]
+    assert back["ingested_at"].tolist() == [pd.Timestamp(t) for t in raw["ingested_at"]]
+
+
 @pytest.mark.postgres
 def test_a_partition_reads_the_same_through_arrow_as_through_rows(pg_url):
     """On PostgreSQL ``read_partition`` comes through ADBC's Arrow and ``iter_partition`` through
