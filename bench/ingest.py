@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import inspect
 import json
 import os
 import subprocess
@@ -43,6 +44,7 @@ def step(name: str, url: str, home: str) -> dict:
     from benchlib import peak_rss_mb
 
     from sluice import features, ingest
+    from sluice.settings import Settings
     from sluice.sources.landing import LandingSource
     from sluice.warehouse import Warehouse
 
@@ -71,8 +73,10 @@ def step(name: str, url: str, home: str) -> dict:
     elif name == "validate":
         _, verdict = checking.validate(warehouse, DAY, gx_root=gx, tolerance=0.05, as_of=AS_OF)
         result = f"{verdict.decision}, {verdict.quarantined_rows} rows held"
-    elif name == "publish":
-        result = ingest.publish(warehouse, DAY, as_of=AS_OF)["rows_published"]
+    elif name == "publish":  # a slice at a time past SLUICE_SLICE_ROWS, as the DAG does (not in the baseline)
+        sliced = "slice_rows" in inspect.signature(ingest.publish).parameters
+        kwargs = {"slice_rows": Settings.slice_rows} if sliced else {}
+        result = ingest.publish(warehouse, DAY, as_of=AS_OF, **kwargs)["rows_published"]
     else:
         result = features.build_day(warehouse, DAY, history_days=7, gx_root=gx, as_of=AS_OF).rows
     return {

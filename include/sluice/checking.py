@@ -40,7 +40,8 @@ class IngestError(SluiceError, RuntimeError):
     """A step cannot run on the warehouse's current state; the message says why and what to do."""
 
 
-def _batch(warehouse: Warehouse, day: dt.date) -> dict[str, Any]:
+def landed_batch(warehouse: Warehouse, day: dt.date) -> dict[str, Any]:
+    """The day's `ingest_batches` row; an error that says what to run when nothing landed."""
     rows = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == day))
     if not rows:
         raise IngestError(f"nothing landed for {day}: run the extract task for that day first")
@@ -58,7 +59,7 @@ def delivered_frame(
     number in the batch, and beside it (same index) where each row came from and its defect.
 
     ``part`` ``(k, n)``: only slice ``k`` of ``n`` of the day; ``rows``: only those row numbers."""
-    batch = _batch(warehouse, day)
+    batch = landed_batch(warehouse, day)
     columns = json.loads(batch["columns"])
     declared = warehouse.domain.delivered_names
     known = [c for c in columns if c in declared]
@@ -390,7 +391,7 @@ def judge(
     leaves the rows of an earlier, different delivery published, featurised or reported as
     scored. The delivery itself stays in ``raw_observations`` and the quarantine.
     """
-    batch = _batch(warehouse, day)
+    batch = landed_batch(warehouse, day)
     batch_id, total = batch["batch_id"], int(batch["row_count"] or 0)
     _check_slices(day, results, total)
     files = [DeliveredFile.from_dict(f) for f in json.loads(batch.get("files") or "[]")]

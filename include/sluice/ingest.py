@@ -25,6 +25,7 @@ from sluice.checking import (
     RAW,
     IngestError,
     delivered_frame,
+    landed_batch,
     landing_failures,
     published_elsewhere,
     row_failure,
@@ -221,39 +222,51 @@ PUBLISH_LOCK = 0x51_0CE_0B5
 already published by other days and writes its own as one step."""
 
 
-def publish(warehouse: Warehouse, day: dt.date, *, as_of: dt.datetime) -> dict[str, Any]:
-    """Publish the validated rows of the day to ``observations`` (replacing the day's rows).
+def publish(
+    warehouse: Warehouse, day: dt.date, *, as_of: dt.datetime, slice_rows: int | None = None
+) -> dict[str, Any]:
+    """Publish the validated rows of the day to ``observations`` (replacing the day's rows), in
+    one transaction.
+
+    With ``slice_rows`` (``SLUICE_SLICE_ROWS``, what validation's slices are cut by), a day of
+    more rows is read, parsed and written a slice at a time inside that transaction, so the step
+    holds one slice, not the day; the tables are the same either way.
 
     Two days validated side by side cannot see each other's identifiers; the second to publish
     finds the first's, and holds those rows back in the quarantine (rule ``replayed samples``)
     instead of failing on the unique key, so the rest of its day is published.
     """
-    domain = warehouse.domain
-    batch, delivered, origin = delivered_frame(warehouse, day)
+    batch = landed_batch(warehouse, day)
     batch_id = batch["batch_id"]
     if batch["status"] == "quarantined":
         raise IngestError(f"batch {batch_id} ({day}) is quarantined: nothing to publish")
     if batch["status"] == "landed" or batch["validated_at"] is None:
         raise IngestError(f"batch {batch_id} ({day}) has not been validated: run validate first")
+    total = int(batch["row_count"] or 0)
+    parts = slicing.slices_for(total, slice_rows) if slice_rows else 1
     held = warehouse.read_partition(quarantine_rows, day, columns=["table_name", "batch_id", "row_number"])
-    held = held[(held["table_name"] == RAW) & (held["batch_id"] == batch_id)]
-    good = delivered[~delivered.index.isin(held["row_number"]) & origin["defect"].isna().to_numpy()]
-    typed = to_typed(good, domain)
+    held = set(held.loc[(held["table_name"] == RAW) & (held["batch_id"] == batch_id), "row_number"])
+    published, replayed, origins = 0, [], []
     with warehouse.transaction() as tx:
         tx.lock(PUBLISH_LOCK)
-        clash = set(published_elsewhere(tx.conn, warehouse, day)) & set(typed[domain.id])
-        replayed = typed[typed[domain.id].isin(clash)]
-        if len(replayed):
-            _hold_replayed(
-                tx, warehouse, day, batch_id, good.loc[replayed.index], origin, len(delivered), as_of
-            )
-            typed = typed.drop(index=replayed.index)
-        rows = typed[list(domain.delivered_names)].copy()
-        rows.insert(0, "sample_date", day)
-        rows.insert(1, "batch_id", batch_id)
-        rows["published_at"] = as_of
-        published = tx.replace_partition(warehouse.observations, day, rows)
-        quarantined = int(batch["quarantined_rows"] or 0) + len(replayed)
+        clash = set(published_elsewhere(tx.conn, warehouse, day))
+        tx.delete_partition(warehouse.observations, day)
+        for part in range(parts):
+            _, delivered, origin = delivered_frame(warehouse, day, part=(part, parts) if parts > 1 else None)
+            good = delivered[~delivered.index.isin(held) & origin["defect"].isna().to_numpy()]
+            typed = to_typed(good, warehouse.domain)
+            again = typed[warehouse.domain.id].isin(clash).to_numpy()
+            replayed.append(good[again])
+            origins.append(origin[origin.index.isin(good.index[again])])
+            rows = typed[~again][list(warehouse.domain.delivered_names)].copy()
+            rows.insert(0, "sample_date", day)
+            rows.insert(1, "batch_id", batch_id)
+            rows["published_at"] = as_of
+            published += tx.insert(warehouse.observations, rows)
+        replayed_rows = pd.concat(replayed).sort_index()
+        if len(replayed_rows):
+            _hold_replayed(tx, warehouse, day, batch_id, replayed_rows, pd.concat(origins), total, as_of)
+        quarantined = int(batch["quarantined_rows"] or 0) + len(replayed_rows)
         tx.update_partition(
             ingest_batches, day, status="published", published_rows=published, quarantined_rows=quarantined
         )

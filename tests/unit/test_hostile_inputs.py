@@ -461,9 +461,13 @@ def test_a_warehouse_that_was_never_set_up_fails_at_once_saying_what_to_do(wareh
 # --- 10. identifiers shared by two days --------------------------------------------------------
 
 
-@pytest.mark.parametrize("at_once", [False, True], ids=["one-after-the-other", "at-once"])
+@pytest.mark.parametrize(
+    ("at_once", "slice_rows"),
+    [(False, None), (True, None), (True, 3)],
+    ids=["one-after-the-other", "at-once", "at-once-in-slices-of-3"],
+)
 def test_two_days_that_share_identifiers_publish_each_id_once_and_quarantine_the_replay(
-    warehouse, landing, at_once
+    warehouse, landing, at_once, slice_rows
 ):
     first, second = DAY, DAY + dt.timedelta(days=1)
     a = good_rows(8, seed=31, day=first)
@@ -479,7 +483,7 @@ def test_two_days_that_share_identifiers_publish_each_id_once_and_quarantine_the
 
     def publish(day):
         try:
-            results[day] = ingest.publish(warehouse, day, as_of=as_of)
+            results[day] = ingest.publish(warehouse, day, as_of=as_of, slice_rows=slice_rows)
         except Exception as exc:  # collected: the test fails naming it
             errors.append(exc)
 
@@ -501,6 +505,14 @@ def test_two_days_that_share_identifiers_publish_each_id_once_and_quarantine_the
     )
     [record] = warehouse.read_partition(quarantine, late).to_dict("records")
     assert "replayed samples" in record["reason"] and record["quarantined_rows"] == 3
+    # named in the order of the delivery, whichever slices the rows were published from
+    [failure] = json.loads(record["failed_expectations"])
+    ordered = kept.sort_values("row_number")
+    assert list(ordered["row_number"]) == [0, 1, 2]
+    assert failure["examples"] == list(a.loc[:2, "sample_id"])
+    assert failure["where"] == [
+        f"{f}:{int(r)}" for f, r in zip(ordered["source_file"], ordered["source_row"], strict=True)
+    ]
     statuses = {r["sample_date"]: r["status"] for r in warehouse.fetch(select(ingest_batches))}
     assert set(statuses.values()) == {"published"}
     # a re-run of the late day's publish changes nothing

@@ -5,7 +5,7 @@ both backends, for days with mixed faults: rows that are malformed, unparsable, 
 repeated, replayed from another day, on the wrong day or in the future; a file that cannot be used;
 shares of missing values that fail (or pass) only when the slices are added up; a day over the
 tolerance; a day whose columns are wrong. Same published rows, same quarantined rows with the same
-rules, same quarantine record, same decision.
+rules, same quarantine record, same decision; the sliced path publishes a slice at a time too.
 """
 
 from __future__ import annotations
@@ -75,11 +75,24 @@ def outcome(warehouse, verdict) -> dict:
 
 
 def run(warehouse, landing: Landing, slices: int, tolerance: float):
+    """Validate the day in ``slices`` slices and publish it a slice at a time as well."""
     _, verdict = checking.validate(
         warehouse, DAY, gx_root=landing.gx, tolerance=tolerance, as_of=AS_OF, slices=slices
     )
     if verdict.decision != "quarantine":
-        ingest.publish(warehouse, DAY, as_of=AS_OF)
+        [batch] = warehouse.fetch(
+            select(ingest_batches.c.row_count).where(ingest_batches.c.sample_date == DAY)
+        )
+        slice_rows = -(-batch["row_count"] // slices)  # ceil: `slices` slices of the landed rows
+        read: list = []
+        with pytest.MonkeyPatch.context() as patch:
+            original = ingest.delivered_frame
+            patch.setattr(
+                ingest, "delivered_frame", lambda *a, **k: read.append(k["part"]) or original(*a, **k)
+            )
+            ingest.publish(warehouse, DAY, as_of=AS_OF, slice_rows=slice_rows if slices > 1 else None)
+        parts = slicing.slices_for(batch["row_count"], slice_rows) if slices > 1 else 1
+        assert read == ([None] if parts == 1 else [(k, parts) for k in range(parts)]), read
     return outcome(warehouse, verdict), verdict
 
 
