@@ -170,6 +170,23 @@ def test_every_class_of_value_round_trips_exactly(warehouse):
     assert str(got[1]) == "-0.0" or warehouse.dialect == "sqlite"  # SQLite keeps no sign of zero
 
 
+def hard_raw(ph: list[str | None]) -> pd.DataFrame:
+    """``raw_observations`` rows of :data:`HARD_TEXT` identifiers, ``ph`` as given, one missing
+    ``source_row`` and microsecond timestamps."""
+    n = len(HARD_TEXT)
+    return pd.DataFrame(
+        {
+            "sample_date": DAY,
+            "batch_id": "b",
+            "row_number": range(n),
+            "sample_id": HARD_TEXT,
+            "ph": ph,
+            "source_row": [*range(n - 1), None],
+            "ingested_at": [AT + dt.timedelta(microseconds=i) for i in range(n)],
+        }
+    )
+
+
 def test_an_insert_turns_a_chunk_of_rows_into_values_at_a_time_and_writes_each_row_once(
     warehouse, monkeypatch
 ):
@@ -181,18 +198,8 @@ def test_an_insert_turns_a_chunk_of_rows_into_values_at_a_time_and_writes_each_r
     built: list[int] = []
     original = transaction.column_values
     monkeypatch.setattr(transaction, "column_values", lambda s, c: built.append(len(s)) or original(s, c))
-    n = len(HARD_TEXT)
-    raw = pd.DataFrame(
-        {
-            "sample_date": DAY,
-            "batch_id": "b",
-            "row_number": range(n),
-            "sample_id": HARD_TEXT,
-            "ph": list(reversed(HARD_TEXT)),
-            "source_row": [*range(n - 1), None],
-            "ingested_at": [AT + dt.timedelta(microseconds=i) for i in range(n)],
-        }
-    )
+    raw = hard_raw(ph=list(reversed(HARD_TEXT)))
+    n = len(raw)
     assert n > 3 * 3
     assert warehouse.replace_partition("raw_observations", DAY, raw) == n
     assert max(built) == 3 and sum(built) == n * 7, built
@@ -209,19 +216,7 @@ def test_a_partition_reads_the_same_through_arrow_as_through_rows(pg_url):
     SQLAlchemy rows: the same values with the same dtypes either way."""
     warehouse = Warehouse(pg_url)
     warehouse.create_tables()
-    n = len(HARD_TEXT)
-    raw = pd.DataFrame(
-        {
-            "sample_date": DAY,
-            "batch_id": "b",
-            "row_number": range(n),
-            "sample_id": HARD_TEXT,
-            "ph": HARD_TEXT,
-            "source_row": [*range(n - 1), None],
-            "ingested_at": [AT + dt.timedelta(microseconds=i) for i in range(n)],
-        }
-    )
-    warehouse.replace_partition("raw_observations", DAY, raw)
+    warehouse.replace_partition("raw_observations", DAY, hard_raw(ph=HARD_TEXT))
     warehouse.replace_partition("labels", DAY, labels(DAY, ["a", "b"]))
     for table, key in (("raw_observations", "row_number"), ("labels", "sample_id")):
         arrow = warehouse.read_partition(table, DAY, order_by=[key])
