@@ -41,6 +41,9 @@ from sluice.verdict import PARTIAL, PUBLISH, QUARANTINE, Failure, Verdict, decid
 from sluice.warehouse import Warehouse
 
 LABELS = "labels"
+LAND_CHUNK_ROWS = 100_000
+"""Rows landed at a time: a day is read, turned into text and written in pieces of about this
+many rows inside its one transaction, so landing holds a piece, not the day."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def combine(delivery: Delivery) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The delivery's rows as one text frame (index: the row's number in the batch) and, on the
     same index, where each came from (``source_file``, ``source_row``) and its ``defect``."""
     frames, origins = [], []
-    for part in delivery.parts:
+    for part in delivery.chunks():
         text, defects = _text_part(part)
         frames.append(text)
         origins.append(
@@ -141,16 +144,22 @@ def to_raw(
     batch_id: str,
     ingested_at: dt.datetime,
     domain: Domain,
+    first_row: int = 0,
 ) -> pd.DataFrame:
     """The delivered rows as ``raw_observations`` rows: declared columns as text, others in
-    ``extra``, each row with the file and record it came from and its defect (if any)."""
+    ``extra``, each row with the file and record it came from and its defect (if any).
+    ``first_row``: the batch's row number of the first row (a day lands in pieces)."""
     if isinstance(delivery, pd.DataFrame):
         frame = delivery.reset_index(drop=True)
         delivery = Delivery([Part(None, frame, list(range(1, len(frame) + 1)))], [])
     text, origin = combine(delivery)
     declared = domain.delivered_names
     raw = pd.DataFrame(
-        {"sample_date": [day] * len(text), "batch_id": batch_id, "row_number": np.arange(len(text))}
+        {
+            "sample_date": [day] * len(text),
+            "batch_id": batch_id,
+            "row_number": np.arange(first_row, first_row + len(text)),
+        }
     )
     for column in declared:
         raw[column] = text[column].to_numpy() if column in text else None
@@ -180,38 +189,34 @@ def land(
     the source is asked, which decides whether a late delivery is there yet: a backfill of an old
     day asks now, not at the day's original run time. A source that reads files delivers them one
     by one: a file that cannot be used is recorded (and kept by the source), never landed, and
-    does not stop the others.
+    does not stop the others. The rows are read and written about :data:`LAND_CHUNK_ROWS` at a
+    time, all in the one transaction: no reader sees part of a day.
     """
     domain = warehouse.domain
     delivery = delivery_of(source, day, asked_at or as_of, domain.delivered_names)
-    whole = delivery.parts[0].frame if len(delivery.parts) == 1 and not delivery.files else pd.DataFrame()
+    only = delivery.parts[0] if len(delivery.parts) == 1 and not delivery.files else None
+    whole = only.frame if isinstance(only, Part) else pd.DataFrame()
     batch_id = batch_id_for(source.name, day, whole, delivery.files)
-    columns = list(dict.fromkeys(str(c) for p in delivery.parts for c in p.frame.columns))
-    raw = to_raw(delivery, day, batch_id, as_of, domain)
-    batch_row = pd.DataFrame(
-        [
-            {
-                "sample_date": day,
-                "batch_id": batch_id,
-                "source": source.name,
-                "columns": json.dumps(columns),
-                "row_count": len(raw),
-                "landed_at": as_of,
-                "status": "landed",
-                "files": json.dumps([f.to_dict() for f in delivery.files]) if delivery.files else None,
-            }
-        ]
-    )
+    columns = delivery.columns
+    rows = 0
     with warehouse.transaction() as tx:
-        tx.replace_partition(warehouse.raw_observations, day, raw)
-        tx.replace_partition(ingest_batches, day, batch_row)
+        tx.delete_partition(warehouse.raw_observations, day)
+        for part in delivery.chunks(LAND_CHUNK_ROWS):
+            raw = to_raw(Delivery([part], []), day, batch_id, as_of, domain, first_row=rows)
+            rows += tx.insert(warehouse.raw_observations, raw)
+        batch_row = {
+            "sample_date": day,
+            "batch_id": batch_id,
+            "source": source.name,
+            "columns": json.dumps(columns),
+            "row_count": rows,
+            "landed_at": as_of,
+            "status": "landed",
+            "files": json.dumps([f.to_dict() for f in delivery.files]) if delivery.files else None,
+        }
+        tx.replace_partition(ingest_batches, day, pd.DataFrame([batch_row]))
     return LandedBatch(
-        day.isoformat(),
-        batch_id,
-        source.name,
-        len(raw),
-        columns,
-        [f.name for f in delivery.files if f.problem],
+        day.isoformat(), batch_id, source.name, rows, columns, [f.name for f in delivery.files if f.problem]
     )
 
 

@@ -16,6 +16,7 @@ own sources beside it (``Domain.sources``: a name and a factory taking the setti
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,7 +26,16 @@ from sluice.settings import ConfigError, Settings
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DeliveredFile", "Delivery", "DeliveryNotReady", "Part", "Source", "SourceError", "make_source"]
+__all__ = [
+    "DeliveredFile",
+    "Delivery",
+    "DeliveryNotReady",
+    "Part",
+    "Rows",
+    "Source",
+    "SourceError",
+    "make_source",
+]
 
 LANDING = "landing"
 
@@ -71,17 +81,60 @@ class Part:
     source_rows: list[int] = field(default_factory=list)
     defects: list[str | None] = field(default_factory=list)
 
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.frame.columns]
+
+    def chunks(self, rows: int | None = None) -> Iterator[Part]:
+        """The part in consecutive pieces of at most ``rows`` rows (None: whole)."""
+        if rows is None or len(self.frame) <= rows:
+            yield self
+            return
+        for start in range(0, len(self.frame), rows):
+            piece = slice(start, start + rows)
+            defects = self.defects[piece] if self.defects else []
+            yield Part(self.file, self.frame.iloc[piece], self.source_rows[piece], defects)
+
+
+class Rows(Protocol):
+    """Where a delivery's rows come from: a :class:`Part` in memory, or a file read when iterated
+    (:class:`sluice.sources.landing.FilePart`), so a day need not fit in memory to land."""
+
+    file: DeliveredFile | None
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def columns(self) -> list[str]: ...
+
+    def chunks(self, rows: int | None = None) -> Iterator[Part]: ...
+
 
 @dataclass
 class Delivery:
     """A day as delivered: the readable parts in order, and every file (readable or not)."""
 
-    parts: list[Part]
+    parts: Sequence[Rows]
     files: list[DeliveredFile]
 
     @property
     def rows(self) -> int:
-        return sum(len(p.frame) for p in self.parts)
+        return sum(p.rows for p in self.parts)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column of the parts, in the order first delivered."""
+        return list(dict.fromkeys(c for p in self.parts for c in p.columns))
+
+    def chunks(self, rows: int | None = None) -> Iterator[Part]:
+        """The day's rows in order, in pieces of about ``rows`` rows (None: a part at a time)."""
+        for part in self.parts:
+            yield from part.chunks(rows)
 
 
 class Source(Protocol):

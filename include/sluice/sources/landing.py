@@ -31,16 +31,22 @@ import io
 import os
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from sluice.sources import DeliveredFile, Delivery, DeliveryNotReady, Part
+from sluice.sources import DeliveredFile, Delivery, DeliveryNotReady, Part, SourceError
 
 SUFFIXES = (".csv", ".parquet")
 DEFAULT_MAX_DAY_BYTES = 256 * 2**20
 CHUNK = 1 << 20
+BLOCK_BYTES = 4 << 20
+"""How much of a CSV file pyarrow parses at a time (its batches; a part holds several)."""
+PARQUET_BATCH_ROWS = 65_536
 
 
 def _sha256(path: Path) -> str:
@@ -83,23 +89,18 @@ def _fields(text: str) -> list[str]:
         return [text]
 
 
-def read_csv(path: Path) -> tuple[list[str], Part]:
-    """Every record of a CSV file as text, malformed ones included (with their defect)."""
+def _open_csv(path: Path, width: int, invalid: Callable[[Any], str]) -> Any:
+    """pyarrow's streaming CSV reader over ``path``'s records after the header, every value text."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    names = _header(path)
-    positions = [str(i) for i in range(len(names))]
-    malformed: list[tuple[int, str]] = []
-
-    def invalid(row: pacsv.InvalidRow) -> str:  # fewer or more fields than the header
-        malformed.append((row.number, row.text))
-        return "skip"
-
-    reader = pacsv.open_csv(
+    positions = [str(i) for i in range(width)]
+    return pacsv.open_csv(
         path,
         # one thread: the records' numbers are only known when parsing in order
-        read_options=pacsv.ReadOptions(use_threads=False, column_names=positions, skip_rows=1),
+        read_options=pacsv.ReadOptions(
+            use_threads=False, column_names=positions, skip_rows=1, block_size=BLOCK_BYTES
+        ),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(positions, pa.string()),
@@ -108,44 +109,155 @@ def read_csv(path: Path) -> tuple[list[str], Part]:
             quoted_strings_can_be_null=True,
         ),
     )
-    good = reader.read_all().to_pandas().astype(object)
-    good.columns = names
-    if not malformed:
-        return names, Part(file=None, frame=good, source_rows=list(range(1, len(good) + 1)))
-    good.columns = range(len(names))
-    # pyarrow numbers records from the header's (1); a data record's number in the file is one less
-    bad_numbers = {number - 1 for number, _ in malformed}
-    total = len(good) + len(malformed)
-    good_rows = [n for n in range(1, total + 1) if n not in bad_numbers]
+
+
+def scan_csv(path: Path) -> tuple[list[str], int, list[int]]:
+    """Read every record of a CSV file once, keeping none: its header's names, how many records
+    are well formed, and the numbers (1-based, among the file's records) of the malformed ones.
+    Whatever makes the file unreadable (not UTF-8, a quote never closed) raises here."""
+    names = _header(path)
+    malformed: list[int] = []
+
+    def invalid(row: Any) -> str:  # fewer or more fields than the header
+        # pyarrow numbers records from the header's (1); a data record's number is one less
+        malformed.append(row.number - 1)
+        return "skip"
+
+    good = sum(batch.num_rows for batch in _open_csv(path, len(names), invalid))
+    return names, good, sorted(malformed)
+
+
+def _numbers(start: int, count: int, skipped: np.ndarray) -> np.ndarray:
+    """The ``count`` record numbers from ``start`` on that are not in ``skipped`` (sorted)."""
+    stop = start + count
+    while True:
+        inside = int(np.searchsorted(skipped, stop) - np.searchsorted(skipped, start))
+        if stop - start - inside >= count:
+            break
+        stop = start + count + inside
+    candidates = np.arange(start, stop, dtype="int64")
+    return candidates[~np.isin(candidates, skipped)][:count]
+
+
+def _malformed_part(texts: list[str], names: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Malformed records as rows: their fields (padded or cut to the header's), and each defect."""
+    width = len(names)
     bad = pd.DataFrame(
-        [(_fields(text) + [None] * len(names))[: len(names)] for _, text in malformed],
-        columns=range(len(names)),
-        dtype=object,
+        [(_fields(text) + [None] * width)[:width] for text in texts], columns=names, dtype=object
     )
-    bad = bad.where(bad.ne(""), None)
-    defects = [
-        f"{len(_fields(text))} fields where the header has {len(names)}: {text!r}" for _, text in malformed
-    ]
-    frame = pd.concat([good, bad], ignore_index=True)
-    source_rows = good_rows + [number - 1 for number, _ in malformed]
-    all_defects: list[str | None] = [None] * len(good) + defects
-    order = sorted(range(len(frame)), key=source_rows.__getitem__)
-    frame = frame.iloc[order].reset_index(drop=True)
-    frame.columns = names
-    part = Part(
-        file=None,
-        frame=frame,
-        source_rows=[source_rows[i] for i in order],
-        defects=[all_defects[i] for i in order],
-    )
-    return names, part
+    defects = [f"{len(_fields(text))} fields where the header has {width}: {text!r}" for text in texts]
+    return bad.where(bad.ne(""), None), defects
 
 
-def read_parquet(path: Path) -> tuple[list[str], Part]:
-    frame = pd.read_parquet(path)
-    names = [str(c) for c in frame.columns]
-    frame.columns = names
-    return names, Part(file=None, frame=frame, source_rows=list(range(1, len(frame) + 1)))
+def csv_chunks(path: Path, names: list[str], malformed: list[int], rows: int | None) -> Iterator[Part]:
+    """The file's records in file order, malformed ones included (with their defect), as parts of
+    about ``rows`` well-formed records (None: one part). ``malformed``: :func:`scan_csv`'s numbers:
+    with them each well-formed record's number is known as soon as its batch is read."""
+    import pyarrow as pa
+
+    skipped = np.asarray(malformed, dtype="int64")
+    pending: list[tuple[int, str]] = []  # malformed records the parser met, not yet given out
+    next_number = 1
+
+    def invalid(row: Any) -> str:
+        pending.append((row.number - 1, row.text))
+        return "skip"
+
+    def part(batches: list[Any], final: bool) -> Part:
+        nonlocal next_number
+        good = pa.Table.from_batches(batches, schema=reader.schema).to_pandas().astype(object)
+        good.columns = names
+        numbers = _numbers(next_number, len(good), skipped).tolist()
+        if numbers:
+            next_number = numbers[-1] + 1
+        mine = sorted(p for p in pending if final or p[0] < next_number)
+        pending[:] = [] if final else [p for p in pending if p[0] >= next_number]
+        if not mine:
+            return Part(None, good, numbers, [None] * len(numbers))
+        bad, said = _malformed_part([text for _, text in mine], names)
+        frame = pd.concat([good, bad], ignore_index=True)
+        source_rows = numbers + [number for number, _ in mine]
+        defects = [None] * len(numbers) + said
+        order = np.argsort(np.asarray(source_rows), kind="stable")
+        return Part(
+            None,
+            frame.iloc[order].reset_index(drop=True),
+            [source_rows[i] for i in order],
+            [defects[i] for i in order],
+        )
+
+    reader = _open_csv(path, len(names), invalid)
+    batches: list[Any] = []
+    for batch in reader:
+        batches.append(batch)
+        if rows is not None and sum(b.num_rows for b in batches) >= rows:
+            yield part(batches, final=False)
+            batches = []
+    if batches or pending or next_number == 1:
+        yield part(batches, final=True)
+
+
+def scan_parquet(path: Path) -> tuple[list[str], int]:
+    """Read every row group of a Parquet file once, keeping none: its columns and row count."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as handle:
+        names = [str(c) for c in handle.schema_arrow.empty_table().to_pandas().columns]
+        rows = sum(batch.num_rows for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS))
+    return names, rows
+
+
+def parquet_chunks(path: Path, rows: int | None) -> Iterator[Part]:
+    """The file's rows in order, as parts of about ``rows`` rows (None: one part)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def part(batches: list[Any], first: int) -> Part:
+        frame = pa.Table.from_batches(batches, schema=handle.schema_arrow).to_pandas()
+        frame = frame.reset_index(drop=True)
+        frame.columns = [str(c) for c in frame.columns]
+        return Part(None, frame, list(range(first, first + len(frame))))
+
+    with pq.ParquetFile(path) as handle:
+        batches: list[Any] = []
+        first = 1
+        for batch in handle.iter_batches(batch_size=min(rows or PARQUET_BATCH_ROWS, PARQUET_BATCH_ROWS)):
+            batches.append(batch)
+            if rows is not None and sum(b.num_rows for b in batches) >= rows:
+                done = part(batches, first)
+                first += len(done.frame)
+                batches = []
+                yield done
+        if batches or first == 1:
+            yield part(batches, first)
+
+
+@dataclass
+class FilePart:
+    """A readable file's records, read again from the file when iterated, a bounded part at a time
+    (a day larger than memory lands in parts). ``rows`` counts the records, malformed ones too."""
+
+    file: DeliveredFile
+    path: Path
+    columns: list[str]
+    rows: int
+    malformed: list[int] = field(default_factory=list)
+
+    def chunks(self, rows: int | None = None) -> Iterator[Part]:
+        if self.path.suffix.lower() == ".csv":
+            parts = csv_chunks(self.path, self.columns, self.malformed, rows)
+        else:
+            parts = parquet_chunks(self.path, rows)
+        read = 0
+        for part in parts:
+            part.file = self.file
+            read += len(part.frame)
+            yield part
+        if read != self.rows:
+            raise SourceError(
+                f"{self.file.name} changed while it was being landed ({self.rows} records when it "
+                f"was checked, {read} when it was read): land the day again once it is complete"
+            )
 
 
 def structure_problem(names: list[str], expected: tuple[str, ...] | None) -> str | None:
@@ -171,9 +283,10 @@ def read_file(
     keep: Path | None,
     budget: int | None,
     expected: tuple[str, ...] | None = None,
-) -> tuple[DeliveredFile, Part | None]:
-    """One file of a day: its rows, or the problem that makes none of them usable (the file is then
-    kept under ``keep``). ``expected``: the columns every file must have, no more, no fewer."""
+) -> tuple[DeliveredFile, FilePart | None]:
+    """One file of a day, read through once: its records (read again when landed), or the problem
+    that makes none of them usable (the file is then kept under ``keep``). ``expected``: the
+    columns every file must have, no more, no fewer."""
     name = path.name
     if path.is_symlink():
         return DeliveredFile(name, 0, problem="a symbolic link: links are not followed"), None
@@ -182,8 +295,9 @@ def read_file(
     size = path.stat().st_size
     sha256 = _sha256(path)
     problem: str | None = None
-    part: Part | None = None
     names: list[str] = []
+    rows: int | None = None
+    malformed: list[int] = []
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         problem = f"not a CSV or Parquet file (the name ends in {suffix or 'no suffix'!r})"
@@ -196,7 +310,11 @@ def read_file(
         )
     else:
         try:
-            names, part = read_csv(path) if suffix == ".csv" else read_parquet(path)
+            if suffix == ".csv":
+                names, good, malformed = scan_csv(path)
+                rows = good + len(malformed)
+            else:
+                names, rows = scan_parquet(path)
             problem = structure_problem(names, expected)
         except UnicodeDecodeError as exc:
             problem = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
@@ -204,13 +322,11 @@ def read_file(
             problem = f"cannot be read as {suffix[1:].upper()}: {exc}"
         except Exception as exc:  # a broken file may raise anything from a parser; it is the file's
             problem = f"cannot be read as {suffix[1:].upper()}: {type(exc).__name__}: {exc}"
-    rows = len(part.frame) if part is not None else None
     kept = keep_file(path, keep, sha256) if problem and keep is not None else None
     file = DeliveredFile(name, size, sha256, rows, tuple(names), problem, kept)
     if problem:
         return file, None
-    part.file = file
-    return file, part
+    return file, FilePart(file, path, names, rows, malformed)
 
 
 def read_folder(
@@ -280,7 +396,7 @@ class LandingSource:
 
 
 def _frame(delivery: Delivery, columns: tuple[str, ...]) -> pd.DataFrame:
-    frames = [p.frame for p in delivery.parts]
+    frames = [p.frame for p in delivery.chunks()]
     if not frames:
         return pd.DataFrame({c: [] for c in columns})
     return pd.concat(frames, ignore_index=True)
