@@ -77,8 +77,10 @@ def step(name: str, url: str, home: str) -> dict:
         sliced = "slice_rows" in inspect.signature(ingest.publish).parameters
         kwargs = {"slice_rows": Settings.slice_rows} if sliced else {}
         result = ingest.publish(warehouse, DAY, as_of=AS_OF, **kwargs)["rows_published"]
-    else:
-        result = features.build_day(warehouse, DAY, history_days=7, gx_root=gx, as_of=AS_OF).rows
+    else:  # a piece at a time past SLUICE_SLICE_ROWS, as the DAG does (not in the baseline)
+        pieces = "piece_rows" in inspect.signature(features.build_day).parameters
+        kwargs = {"piece_rows": Settings.slice_rows} if pieces else {}
+        result = features.build_day(warehouse, DAY, history_days=7, gx_root=gx, as_of=AS_OF, **kwargs).rows
     return {
         "step": name,
         "seconds": time.perf_counter() - started,

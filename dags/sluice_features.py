@@ -80,6 +80,7 @@ def sluice_features():
                 history_days=params["history_days"],
                 gx_root=settings().gx_dir,
                 as_of=run_time(context),
+                piece_rows=settings().slice_rows,
             )
         if built.held:
             raise AirflowFailException("\n\n".join(built.held))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import and_, func, select
 
-from sluice import quarantine
+from sluice import quarantine, slicing
 from sluice.domain import CATEGORICAL, COUNT, LABEL_RATE, Aggregate, Domain
 from sluice.errors import SluiceError
-from sluice.tables import feature_batches, ingest_batches, labels
+from sluice.tables import feature_batches, ingest_batches, labels, quarantine_rows
+from sluice.transaction import Transaction
 from sluice.validation import GXRunner
 from sluice.verdict import PUBLISH, QUARANTINE, Verdict, decide
 from sluice.warehouse import Warehouse
@@ -217,18 +219,49 @@ class FeatureDay:
         }
 
 
-def _published(warehouse: Warehouse, day: dt.date) -> tuple[list[Any], pd.DataFrame]:
-    """The day's ingest batch row (none when never ingested) and its published observations; a
-    clear error when there are none."""
-    batch = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == day))
-    day_rows = warehouse.read_partition(warehouse.observations, day, order_by=[warehouse.domain.id])
-    if day_rows.empty:
-        status = batch[0]["status"] if batch else "not ingested"
-        raise FeatureError(
-            f"no published observations for {day} (ingest status: {status}): "
-            "run sluice_ingest for that day first"
-        )
-    return batch, day_rows
+def _no_rows(warehouse: Warehouse, day: dt.date) -> FeatureError:
+    batch = warehouse.fetch(select(ingest_batches.c.status).where(ingest_batches.c.sample_date == day))
+    status = batch[0]["status"] if batch else "not ingested"
+    return FeatureError(
+        f"no published observations for {day} (ingest status: {status}): run sluice_ingest for that day first"
+    )
+
+
+def _pieces(
+    warehouse: Warehouse, day: dt.date, history: dict, piece_rows: int | None
+) -> Iterator[pd.DataFrame]:
+    """The day's ``features`` rows (without ``built_at``), a piece of about ``piece_rows``
+    observations at a time in identifier order (None: the day at once), indexed by their row
+    number in the day."""
+    domain = warehouse.domain
+    first = 0
+    for day_rows in warehouse.iter_pieces(warehouse.observations, day, piece_rows, order_by=[domain.id]):
+        frame = build_features(day_rows, history, day, domain)
+        frame.index = pd.RangeIndex(first, first + len(frame))
+        first += len(frame)
+        yield frame
+
+
+def _quarantine(
+    tx: Transaction,
+    warehouse: Warehouse,
+    day: dt.date,
+    verdict: Verdict,
+    batch_id: str,
+    as_of: dt.datetime,
+    pieces: Iterable[pd.DataFrame],
+) -> None:
+    """Record the verdict; a day held back loses its features and its rows go to quarantine, built
+    again a piece at a time (``pieces`` is read only then)."""
+    q_batch, no_rows = quarantine.records(
+        day, batch_id, TABLE, verdict, pd.DataFrame({"sample_id": []}), as_of
+    )
+    quarantine.write(tx, day, TABLE, verdict, q_batch, no_rows)
+    if verdict.decision == QUARANTINE:
+        tx.delete_partition(warehouse.features, day)
+        for frame in pieces:
+            checked = frame.drop(columns=["sample_date"])
+            tx.insert(quarantine_rows, quarantine.records(day, batch_id, TABLE, verdict, checked, as_of)[1])
 
 
 def build_day(
@@ -238,47 +271,59 @@ def build_day(
     history_days: int,
     gx_root: Path,
     as_of: dt.datetime,
+    piece_rows: int | None = None,
 ) -> FeatureDay:
     """Build, validate and write the day's features (replacing the day's rows) in one transaction.
 
     When validation fails the day's features are removed (no stale rows stay visible), the rows
     go to quarantine with the GX result, and the returned verdict says ``quarantine``.
+
+    With ``piece_rows`` (the DAG passes ``SLUICE_SLICE_ROWS``) the day is read, built, validated and
+    written a piece at a time in the transaction: memory is set by the piece, not the day. The
+    verdict is a single pass's (:func:`sluice.slicing.combine`: failing rows are the union of the
+    pieces', the row count their sum; identifiers are unique: ``observations`` holds each once).
     """
     from expectations import features as feature_suites  # GX imports in seconds: only when it runs
 
-    domain = warehouse.domain
-    version = domain.features.version
-    batch, day_rows = _published(warehouse, day)
-    frame = build_features(day_rows, entity_history(warehouse, day, history_days), day, domain)
-    frame["built_at"] = as_of
+    version = warehouse.domain.features.version
+    batch = warehouse.fetch(select(ingest_batches.c.batch_id).where(ingest_batches.c.sample_date == day))
+    history = entity_history(warehouse, day, history_days)
     batch_id = f"features-{version}-{batch[0]['batch_id'] if batch else day.isoformat()}"
-    checked = frame.drop(columns=["sample_date", "built_at"]).reset_index(drop=True)
-    failures, url = GXRunner(gx_root).validate(
-        feature_suites.features_suite(domain), checked, run_name=batch_id, run_time=as_of
-    )
-    verdict = replace(decide(len(frame), failures, tolerance=0.0), validation_urls=(url,) if url else ())
-    q_batch, q_rows = quarantine.records(day, batch_id, TABLE, verdict, checked, as_of)
-    record = pd.DataFrame(
-        [
-            {
-                "sample_date": day,
-                "feature_version": version,
-                "history_days": history_days,
-                "row_count": len(frame),
-                "status": "quarantined" if verdict.decision == QUARANTINE else "published",
-                "validation_url": url,
-                "built_at": as_of,
-            }
-        ]
-    )
+    suite = feature_suites.features_suite(warehouse.domain)
+    if piece_rows is not None:
+        slicing.check_sliceable(suite, first=False)
+    runner = GXRunner(gx_root)
+    findings, urls, rows = [], [], 0
     with warehouse.transaction() as tx:
-        if verdict.decision == QUARANTINE:
-            tx.delete_partition(warehouse.features, day)
-        else:
-            tx.replace_partition(warehouse.features, day, frame)
-        quarantine.write(tx, day, TABLE, verdict, q_batch, q_rows)
-        tx.replace_partition(feature_batches, day, record)
-    return FeatureDay(day, version, len(frame), verdict, batch_id)
+        tx.delete_partition(warehouse.features, day)
+        for n, frame in enumerate(_pieces(warehouse, day, history, piece_rows)):
+            found, url = runner.findings(
+                suite,
+                frame.drop(columns=["sample_date"]),
+                run_name=batch_id if piece_rows is None else f"{batch_id}-piece{n + 1}",
+                run_time=as_of,
+            )
+            findings += found
+            urls += [url] if url else []
+            rows += tx.insert(warehouse.features, frame.assign(built_at=as_of))
+        if not rows:
+            raise _no_rows(warehouse, day)  # nothing written: the transaction rolls back
+        verdict = decide(rows, [f.failure for f in slicing.combine(findings, {})], tolerance=0.0)
+        verdict = replace(verdict, validation_urls=tuple(urls))
+        _quarantine(
+            tx, warehouse, day, verdict, batch_id, as_of, _pieces(warehouse, day, history, piece_rows)
+        )
+        record = {
+            "sample_date": day,
+            "feature_version": version,
+            "history_days": history_days,
+            "row_count": rows,
+            "status": "quarantined" if verdict.decision == QUARANTINE else "published",
+            "validation_url": urls[0] if len(urls) == 1 else quarantine.url_list(urls),
+            "built_at": as_of,
+        }
+        tx.replace_partition(feature_batches, day, pd.DataFrame([record]))
+    return FeatureDay(day, version, rows, verdict, batch_id)
 
 
 def with_unbuilt(warehouse: Warehouse, days: list[dt.date], catch_up_days: int) -> list[dt.date]:
@@ -324,6 +369,7 @@ def build_days(
     history_days: int,
     gx_root: Path,
     as_of: dt.datetime,
+    piece_rows: int | None = None,
 ) -> Built:
     """Build each of the ``asked`` days, and the days published without features in the
     ``catch_up_days`` before them (:func:`with_unbuilt`; 0: only those asked), oldest first (what
@@ -335,7 +381,9 @@ def build_days(
         )
     published, held = [], []
     for day in days:
-        result = build_day(warehouse, day, history_days=history_days, gx_root=gx_root, as_of=as_of)
+        result = build_day(
+            warehouse, day, history_days=history_days, gx_root=gx_root, as_of=as_of, piece_rows=piece_rows
+        )
         message = result.verdict.message(result.batch_id, day, table="features")
         if result.verdict.decision == QUARANTINE:
             log.error(message)

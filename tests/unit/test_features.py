@@ -193,6 +193,58 @@ def test_features_that_fail_validation_are_quarantined_and_nothing_stale_stays(
     assert warehouse.read_partition("feature_batches", day(0))["status"].tolist() == ["quarantined"]
 
 
+def _built(warehouse) -> dict[str, pd.DataFrame]:
+    """The tables building day 1 writes, in a stable order, without the Data Docs pages."""
+    tables = {"features": "sample_id", "quarantine_rows": "row_number", "quarantine": "table_name"}
+    out = {
+        t: warehouse.read_partition(t, day(1)).sort_values(key).reset_index(drop=True)
+        for t, key in tables.items()
+    }
+    out["feature_batches"] = warehouse.read_partition("feature_batches", day(1))
+    for frame in out.values():
+        frame.drop(columns=["validation_url"], errors="ignore", inplace=True)
+    return out
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["passes", "fails"])
+def test_a_day_built_in_pieces_writes_what_one_pass_writes(warehouse, tmp_path, monkeypatch, broken):
+    """Pieces of 64 and 150 rows of a 200-row day: the same features, the same verdict (the
+    same failing rows of the same checks when a feature bug breaks some rows), the same
+    quarantine; each piece is validated and written on its own, none holds the day."""
+    ingest_days(warehouse, tmp_path, [day(0), day(1)])
+    if broken:
+
+        def bug(rows, domain):  # a feature-code bug on some rows only: negative counts
+            out = row_features(rows, domain)
+            out.loc[rows[DOMAIN.id].str.endswith("7").to_numpy(), "missing_measurements"] = -1.0
+            return out
+
+        monkeypatch.setattr(features, "row_features", bug)
+    whole = features.build_day(warehouse, day(1), history_days=7, gx_root=tmp_path, as_of=AS_OF)
+    expected = _built(warehouse)
+    assert whole.verdict.decision == ("quarantine" if broken else "publish")
+    assert len(expected["quarantine_rows"]) == (whole.rows if broken else 0)
+
+    built = features.build_features
+    sizes: list[int] = []
+    monkeypatch.setattr(
+        features, "build_features", lambda rows, *a: sizes.append(len(rows)) or built(rows, *a)
+    )
+    for piece_rows in (64, 150):
+        sizes.clear()
+        result = features.build_day(
+            warehouse, day(1), history_days=7, gx_root=tmp_path, as_of=AS_OF, piece_rows=piece_rows
+        )
+        assert max(sizes) == piece_rows and sum(sizes) == whole.rows * (2 if broken else 1)
+        assert (result.rows, result.verdict.decision) == (whole.rows, whole.verdict.decision)
+        assert [
+            (f.expectation, f.column, f.unexpected_count, f.row_numbers) for f in result.verdict.failures
+        ] == [(f.expectation, f.column, f.unexpected_count, f.row_numbers) for f in whole.verdict.failures]
+        got = _built(warehouse)
+        for table, frame in expected.items():
+            pd.testing.assert_frame_equal(got[table], frame, obj=f"{table} in pieces of {piece_rows}")
+
+
 def test_build_day_without_published_observations_says_so(warehouse, tmp_path):
     with pytest.raises(
         FeatureError, match=r"no published observations for 2026-01-06 \(ingest status: not ingested\)"
