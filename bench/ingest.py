@@ -3,7 +3,7 @@ land → validate (both suites) → publish → featurise, each step timed, on P
 code beside the baseline's (a git worktree of ``--baseline``), on the same data, in the same run.
 
     python bench/ingest.py [--pg URL] [--rows 1000000] [--history 7] [--baseline REF | --no-baseline]
-                           [--slices N]
+                           [--slices N] [--slice-rows N]
 
 Set-up (not timed): ``--history`` days of 2,000 rows are ingested and featurised before the day
 (the entity history the features aggregate), in one database per path, and the day is written
@@ -13,7 +13,9 @@ step runs in a process of its own (what an Airflow task is), so each peak RSS is
 gives seconds and peak RSS per step and for the whole day, and checks that both paths held back
 the same rows with the same rules and published the same rows. ``--slices N`` validates this
 tree's day as the DAG does past ``SLUICE_SLICE_ROWS``: N slice processes (the mapped tasks, one
-after the other here) and a judge; its row gives their summed seconds and largest peak.
+after the other here) and a judge; its row gives their summed seconds and largest peak. This
+tree lands and publishes ``ingest.PIECE_ROWS`` rows at a time and builds features
+``--slice-rows`` (``SLUICE_SLICE_ROWS``) at a time, as the DAGs do.
 """
 
 from __future__ import annotations
@@ -73,13 +75,13 @@ def step(name: str, url: str, home: str) -> dict:
     elif name == "validate":
         _, verdict = checking.validate(warehouse, DAY, gx_root=gx, tolerance=0.05, as_of=AS_OF)
         result = f"{verdict.decision}, {verdict.quarantined_rows} rows held"
-    elif name == "publish":  # a slice at a time past SLUICE_SLICE_ROWS, as the DAG does (not in the baseline)
-        sliced = "slice_rows" in inspect.signature(ingest.publish).parameters
-        kwargs = {"slice_rows": Settings.slice_rows} if sliced else {}
-        result = ingest.publish(warehouse, DAY, as_of=AS_OF, **kwargs)["rows_published"]
+    elif name == "publish":  # this tree: a piece at a time (ingest.PIECE_ROWS), as the DAG does
+        result = ingest.publish(warehouse, DAY, as_of=AS_OF)["rows_published"]
     else:  # a piece at a time past SLUICE_SLICE_ROWS, as the DAG does (not in the baseline)
         pieces = "piece_rows" in inspect.signature(features.build_day).parameters
-        kwargs = {"piece_rows": Settings.slice_rows} if pieces else {}
+        kwargs = (
+            {"piece_rows": int(os.environ.get("SLUICE_SLICE_ROWS", Settings.slice_rows))} if pieces else {}
+        )
         result = features.build_day(warehouse, DAY, history_days=7, gx_root=gx, as_of=AS_OF, **kwargs).rows
     return {
         "step": name,
@@ -257,7 +259,7 @@ def history_effect(url: str, copies: int, repeats: int = 3) -> None:
     )
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pg", default=BENCH_PG)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -268,15 +270,24 @@ def main() -> None:
         "--history-effect", type=int, metavar="DAYS", help="validate with 1 day of GX history, then DAYS"
     )
     parser.add_argument("--slices", type=int, default=1, help="validate this tree's day in N slices")
+    parser.add_argument(
+        "--slice-rows", type=int, help="SLUICE_SLICE_ROWS for this tree's features pieces (default 500,000)"
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
     if args.step:
         print("RESULT " + json.dumps(step(args.step, args.pg, args.home)))
         return
     if args.history_effect:
         history_effect(args.pg, args.history_effect)
         return
+    if args.slice_rows:  # the step processes inherit it
+        os.environ["SLUICE_SLICE_ROWS"] = str(args.slice_rows)
     base = Path(tempfile.mkdtemp(prefix="sluice-bench-ingest-"))
     csv = base / "day.csv"
     faulty_day(args.rows).to_csv(csv, index=False)

@@ -144,9 +144,7 @@ def sluice_ingest():
         from sluice.ingest import publish as publish_day
 
         with bad_input_fails_fast():
-            summary = publish_day(
-                warehouse(), run_day(context), as_of=run_time(context), slice_rows=settings().slice_rows
-            )
+            summary = publish_day(warehouse(), run_day(context), as_of=run_time(context))
         context["outlet_events"][OBSERVATIONS].extra = summary
         return summary
 

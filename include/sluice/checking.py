@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,26 +60,45 @@ def delivered_frame(
 
     ``part`` ``(k, n)``: only slice ``k`` of ``n`` of the day; ``rows``: only those row numbers."""
     batch = landed_batch(warehouse, day)
-    columns = json.loads(batch["columns"])
-    declared = warehouse.domain.delivered_names
-    known = [c for c in columns if c in declared]
-    names = ["row_number", *known, "extra", *ORIGIN]
+    names = _raw_names(warehouse, batch)
     if rows is not None:
         raw = warehouse.read_rows(warehouse.raw_observations, day, "row_number", rows, columns=names)
     else:
         raw = warehouse.read_partition(
             warehouse.raw_observations, day, columns=names, order_by=["row_number"], part=part
         )
+    return batch, *_as_delivered(warehouse, batch, raw)
+
+
+def delivered_pieces(
+    warehouse: Warehouse, day: dt.date, batch: dict[str, Any], rows: int | None
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """:func:`delivered_frame`'s frames of the day, streamed ``rows`` rows at a time in row order."""
+    names = _raw_names(warehouse, batch)
+    table = warehouse.raw_observations
+    for raw in warehouse.iter_pieces(table, day, rows, order_by=["row_number"], columns=names):
+        yield _as_delivered(warehouse, batch, raw)
+
+
+def _raw_names(warehouse: Warehouse, batch: dict[str, Any]) -> list[str]:
+    declared = warehouse.domain.delivered_names
+    return ["row_number", *(c for c in json.loads(batch["columns"]) if c in declared), "extra", *ORIGIN]
+
+
+def _as_delivered(
+    warehouse: Warehouse, batch: dict[str, Any], raw: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    columns, declared = json.loads(batch["columns"]), warehouse.domain.delivered_names
     raw = raw.set_index("row_number")
     raw.index = raw.index.astype("int64")
     raw.index.name = None
-    frame = raw[known].copy()
+    frame = raw[[c for c in columns if c in declared]].copy()
     unknown = [c for c in columns if c not in declared]
     if unknown:
         extra = pd.DataFrame([json.loads(e) if e else {} for e in raw["extra"]], index=raw.index)
         for column in unknown:
             frame[column] = extra.get(column)
-    return batch, frame, raw[ORIGIN]
+    return frame, raw[ORIGIN]
 
 
 def row_failure(

@@ -24,7 +24,7 @@ from sluice.checking import (
     ORIGIN,
     RAW,
     IngestError,
-    delivered_frame,
+    delivered_pieces,
     landed_batch,
     landing_failures,
     published_elsewhere,
@@ -41,9 +41,10 @@ from sluice.verdict import PARTIAL, PUBLISH, QUARANTINE, Failure, Verdict, decid
 from sluice.warehouse import Warehouse
 
 LABELS = "labels"
-LAND_CHUNK_ROWS = 100_000
-"""Rows landed at a time: a day is read, turned into text and written in pieces of about this
-many rows inside its one transaction, so landing holds a piece, not the day."""
+PIECE_ROWS = 100_000
+"""Rows landed, and published, at a time: a day is read, turned into text (or parsed) and written
+in pieces of about this many rows inside its one transaction, so these steps hold a piece, not
+the day."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def land(
     the source is asked, which decides whether a late delivery is there yet: a backfill of an old
     day asks now, not at the day's original run time. A source that reads files delivers them one
     by one: a file that cannot be used is recorded (and kept by the source), never landed, and
-    does not stop the others. The rows are read and written about :data:`LAND_CHUNK_ROWS` at a
+    does not stop the others. The rows are read and written about :data:`PIECE_ROWS` at a
     time, all in the one transaction: no reader sees part of a day.
     """
     domain = warehouse.domain
@@ -201,7 +202,7 @@ def land(
     rows = 0
     with warehouse.transaction() as tx:
         tx.delete_partition(warehouse.raw_observations, day)
-        for part in delivery.chunks(LAND_CHUNK_ROWS):
+        for part in delivery.chunks(PIECE_ROWS):
             raw = to_raw(Delivery([part], []), day, batch_id, as_of, domain, first_row=rows)
             rows += tx.insert(warehouse.raw_observations, raw)
         batch_row = {
@@ -228,14 +229,14 @@ already published by other days and writes its own as one step."""
 
 
 def publish(
-    warehouse: Warehouse, day: dt.date, *, as_of: dt.datetime, slice_rows: int | None = None
+    warehouse: Warehouse, day: dt.date, *, as_of: dt.datetime, piece_rows: int | None = PIECE_ROWS
 ) -> dict[str, Any]:
     """Publish the validated rows of the day to ``observations`` (replacing the day's rows), in
     one transaction.
 
-    With ``slice_rows`` (``SLUICE_SLICE_ROWS``, what validation's slices are cut by), a day of
-    more rows is read, parsed and written a slice at a time inside that transaction, so the step
-    holds one slice, not the day; the tables are the same either way.
+    The landed rows are read, parsed and written ``piece_rows`` at a time (None: the day at once)
+    inside that transaction, so the step holds a piece, not the day; the tables are the same
+    either way.
 
     Two days validated side by side cannot see each other's identifiers; the second to publish
     finds the first's, and holds those rows back in the quarantine (rule ``replayed samples``)
@@ -248,7 +249,6 @@ def publish(
     if batch["status"] == "landed" or batch["validated_at"] is None:
         raise IngestError(f"batch {batch_id} ({day}) has not been validated: run validate first")
     total = int(batch["row_count"] or 0)
-    parts = slicing.slices_for(total, slice_rows) if slice_rows else 1
     held = warehouse.read_partition(quarantine_rows, day, columns=["table_name", "batch_id", "row_number"])
     held = set(held.loc[(held["table_name"] == RAW) & (held["batch_id"] == batch_id), "row_number"])
     published, replayed, origins = 0, [], []
@@ -256,8 +256,7 @@ def publish(
         tx.lock(PUBLISH_LOCK)
         clash = set(published_elsewhere(tx.conn, warehouse, day))
         tx.delete_partition(warehouse.observations, day)
-        for part in range(parts):
-            _, delivered, origin = delivered_frame(warehouse, day, part=(part, parts) if parts > 1 else None)
+        for delivered, origin in delivered_pieces(warehouse, day, batch, piece_rows):
             good = delivered[~delivered.index.isin(held) & origin["defect"].isna().to_numpy()]
             typed = to_typed(good, warehouse.domain)
             again = typed[warehouse.domain.id].isin(clash).to_numpy()
@@ -268,7 +267,7 @@ def publish(
             rows.insert(1, "batch_id", batch_id)
             rows["published_at"] = as_of
             published += tx.insert(warehouse.observations, rows)
-        replayed_rows = pd.concat(replayed).sort_index()
+        replayed_rows = pd.concat(replayed).sort_index() if replayed else pd.DataFrame()
         if len(replayed_rows):
             _hold_replayed(tx, warehouse, day, batch_id, replayed_rows, pd.concat(origins), total, as_of)
         quarantined = int(batch["quarantined_rows"] or 0) + len(replayed_rows)

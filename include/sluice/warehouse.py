@@ -296,19 +296,18 @@ class Warehouse:
                 yield frame  # the consumer works and the next chunk is fetched
 
     def iter_pieces(
-        self, table: str | Table, day: dt.date, rows: int | None, order_by: Sequence[str] = ()
+        self, table: str | Table, day: dt.date, rows: int | None, order_by: Sequence[str] = (), columns=None
     ) -> Iterator[pd.DataFrame]:
-        """The ``day`` partition of ``table`` in consecutive frames of ``rows`` rows (the last may
-        be shorter; None: one frame, empty when the day is), streamed: one frame is held at a
-        time. On PostgreSQL through binary ``COPY`` into Arrow, as :meth:`read_partition`."""
+        """The ``day`` partition of ``table`` streamed in frames of ``rows`` rows (None: one frame,
+        empty when the day is); on PostgreSQL through binary ``COPY`` into Arrow."""
         if rows is None:
-            yield self.read_partition(table, day, order_by=order_by)
+            yield self.read_partition(table, day, columns=columns, order_by=order_by)
             return
         if self.dialect != "postgresql":
-            yield from self.iter_partition(table, day, order_by=order_by, chunksize=rows)
+            yield from self.iter_partition(table, day, columns=columns, order_by=order_by, chunksize=rows)
             return
         table = self.table(table)
-        names = [c.name for c in table.c]
+        names = list(columns) if columns else [c.name for c in table.c]
         for chunk in self._arrow_query(table, day, names, order_by, chunk_size=rows):
             yield typed_frame(chunk.to_pandas(date_as_object=True), table)
 

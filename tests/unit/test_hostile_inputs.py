@@ -462,12 +462,12 @@ def test_a_warehouse_that_was_never_set_up_fails_at_once_saying_what_to_do(wareh
 
 
 @pytest.mark.parametrize(
-    ("at_once", "slice_rows"),
+    ("at_once", "piece_rows"),
     [(False, None), (True, None), (True, 3)],
-    ids=["one-after-the-other", "at-once", "at-once-in-slices-of-3"],
+    ids=["one-after-the-other", "at-once", "at-once-in-pieces-of-3"],
 )
 def test_two_days_that_share_identifiers_publish_each_id_once_and_quarantine_the_replay(
-    warehouse, landing, at_once, slice_rows
+    warehouse, landing, at_once, piece_rows
 ):
     first, second = DAY, DAY + dt.timedelta(days=1)
     a = good_rows(8, seed=31, day=first)
@@ -483,7 +483,7 @@ def test_two_days_that_share_identifiers_publish_each_id_once_and_quarantine_the
 
     def publish(day):
         try:
-            results[day] = ingest.publish(warehouse, day, as_of=as_of, slice_rows=slice_rows)
+            results[day] = ingest.publish(warehouse, day, as_of=as_of, piece_rows=piece_rows)
         except Exception as exc:  # collected: the test fails naming it
             errors.append(exc)
 

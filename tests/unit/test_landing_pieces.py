@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import random
 
 import pandas as pd
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from sluice import ingest
-from sluice.sources import SourceError
+from sluice.sources import DeliveryNotReady
 from sluice.sources import landing as landing_module
 from sluice.sources.landing import LandingSource, read_file
 from sluice.tables import ingest_batches
@@ -150,7 +151,7 @@ def test_a_day_lands_in_pieces_as_it_lands_whole(warehouse, tmp_path, monkeypatc
         return insert(self, table, frame)
 
     monkeypatch.setattr(Transaction, "insert", counted)
-    monkeypatch.setattr(ingest, "LAND_CHUNK_ROWS", 8)
+    monkeypatch.setattr(ingest, "PIECE_ROWS", 8)
     monkeypatch.setattr(landing_module, "BLOCK_BYTES", 512)
     monkeypatch.setattr(landing_module, "PARQUET_BATCH_ROWS", 3)
     pieces_landed = ingest.land(warehouse, source, DAY, AS_OF)
@@ -160,9 +161,22 @@ def test_a_day_lands_in_pieces_as_it_lands_whole(warehouse, tmp_path, monkeypatc
     assert raw_of(warehouse)["row_number"].tolist() == list(range(90))
 
 
-def test_a_file_that_changes_while_it_lands_leaves_the_day_as_it_was(warehouse, tmp_path, monkeypatch):
-    """A file written to between its check and its reading (an upload still under way) stops the
-    landing with an error that names it; the day's earlier landing stays whole."""
+CHANGES = {
+    "appended": (
+        lambda text: text + csv_text(good_rows(3, seed=3, prefix="late")).split("\n", 1)[1],
+        "12 records .* 15 ",
+    ),
+    "rewritten": (lambda text: text.replace("ST0", "ST9"), "12 records when it was checked, 12 "),
+    "cut inside a quote": (lambda text: text[:40] + '"never closed', "it no longer reads"),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_file_that_changes_while_it_lands_leaves_the_day_as_it_was(
+    warehouse, tmp_path, monkeypatch, change
+):
+    """A file changed between its check and its reading (an upload still under way) stops the
+    landing with an error that names it and asks for a retry; the day's earlier landing stays."""
     folder = tmp_path / "landing" / DAY.isoformat()
     folder.mkdir(parents=True)
     path = folder / "day.csv"
@@ -173,15 +187,18 @@ def test_a_file_that_changes_while_it_lands_leaves_the_day_as_it_was(warehouse, 
 
     path.write_text(csv_text(good_rows(12, seed=2)))
     scan = landing_module.scan_csv
+    edit, said = CHANGES[change]
 
-    def scan_then_append(found):
+    def scan_then_change(found):
         result = scan(found)
-        with open(found, "a") as handle:
-            handle.write(csv_text(good_rows(3, seed=3, prefix="late")).split("\n", 1)[1])
+        text = found.read_text()
+        found.write_text(edit(text))
+        stat = found.stat()
+        os.utime(found, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a coarse clock still moves
         return result
 
-    monkeypatch.setattr(landing_module, "scan_csv", scan_then_append)
-    with pytest.raises(SourceError, match=r"day\.csv changed while it was being landed \(12 records .* 15 "):
+    monkeypatch.setattr(landing_module, "scan_csv", scan_then_change)
+    with pytest.raises(DeliveryNotReady, match=rf"day\.csv changed while it was being landed \({said}"):
         ingest.land(warehouse, source, DAY, AS_OF + dt.timedelta(hours=1))
     pd.testing.assert_frame_equal(raw_of(warehouse), before)
     [batch] = warehouse.fetch(select(ingest_batches).where(ingest_batches.c.sample_date == DAY))

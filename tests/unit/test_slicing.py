@@ -75,7 +75,7 @@ def outcome(warehouse, verdict) -> dict:
 
 
 def run(warehouse, landing: Landing, slices: int, tolerance: float):
-    """Validate the day in ``slices`` slices and publish it a slice at a time as well."""
+    """Validate the day in ``slices`` slices, and publish it in as many pieces."""
     _, verdict = checking.validate(
         warehouse, DAY, gx_root=landing.gx, tolerance=tolerance, as_of=AS_OF, slices=slices
     )
@@ -83,16 +83,16 @@ def run(warehouse, landing: Landing, slices: int, tolerance: float):
         [batch] = warehouse.fetch(
             select(ingest_batches.c.row_count).where(ingest_batches.c.sample_date == DAY)
         )
-        slice_rows = -(-batch["row_count"] // slices)  # ceil: `slices` slices of the landed rows
+        piece_rows = -(-batch["row_count"] // slices)  # ceil: `slices` pieces of the landed rows
         read: list = []
         with pytest.MonkeyPatch.context() as patch:
-            original = ingest.delivered_frame
-            patch.setattr(
-                ingest, "delivered_frame", lambda *a, **k: read.append(k["part"]) or original(*a, **k)
-            )
-            ingest.publish(warehouse, DAY, as_of=AS_OF, slice_rows=slice_rows if slices > 1 else None)
-        parts = slicing.slices_for(batch["row_count"], slice_rows) if slices > 1 else 1
-        assert read == ([None] if parts == 1 else [(k, parts) for k in range(parts)]), read
+            original = ingest.delivered_pieces
+            pieces = lambda *a: (read.append(len(p[0])) or p for p in original(*a))  # noqa: E731
+            patch.setattr(ingest, "delivered_pieces", pieces)
+            ingest.publish(warehouse, DAY, as_of=AS_OF, piece_rows=piece_rows if slices > 1 else None)
+        assert sum(read) == batch["row_count"], read
+        assert len(read) == -(-batch["row_count"] // piece_rows), "one read per piece, none of the day"
+        assert max(read) <= piece_rows, read
     return outcome(warehouse, verdict), verdict
 
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sluice.sources import DeliveredFile, Delivery, DeliveryNotReady, Part, SourceError
+from sluice.sources import DeliveredFile, Delivery, DeliveryNotReady, Part
 
 SUFFIXES = (".csv", ".parquet")
 DEFAULT_MAX_DAY_BYTES = 256 * 2**20
@@ -235,29 +235,46 @@ def parquet_chunks(path: Path, rows: int | None) -> Iterator[Part]:
 @dataclass
 class FilePart:
     """A readable file's records, read again from the file when iterated, a bounded part at a time
-    (a day larger than memory lands in parts). ``rows`` counts the records, malformed ones too."""
+    (a day larger than memory lands in parts). ``rows`` counts the records, malformed ones too;
+    ``stamp`` is the file's size and modification time when it was checked."""
 
     file: DeliveredFile
     path: Path
     columns: list[str]
     rows: int
     malformed: list[int] = field(default_factory=list)
+    stamp: tuple[int, int] = (0, 0)
 
     def chunks(self, rows: int | None = None) -> Iterator[Part]:
-        if self.path.suffix.lower() == ".csv":
-            parts = csv_chunks(self.path, self.columns, self.malformed, rows)
-        else:
-            parts = parquet_chunks(self.path, rows)
+        """The records in parts; :class:`DeliveryNotReady` when the file changed since it was
+        checked (an upload still under way): what was read of it must not be landed."""
+        csv_file = self.path.suffix.lower() == ".csv"
+        parts = (
+            csv_chunks(self.path, self.columns, self.malformed, rows)
+            if csv_file
+            else parquet_chunks(self.path, rows)
+        )
         read = 0
-        for part in parts:
-            part.file = self.file
-            read += len(part.frame)
-            yield part
-        if read != self.rows:
-            raise SourceError(
-                f"{self.file.name} changed while it was being landed ({self.rows} records when it "
-                f"was checked, {read} when it was read): land the day again once it is complete"
-            )
+        try:
+            for part in parts:
+                part.file = self.file
+                read += len(part.frame)
+                yield part
+        except (ValueError, OSError) as exc:  # pyarrow's errors are ValueErrors
+            raise self._changed(f"it no longer reads: {exc}") from exc
+        if read != self.rows or _stamp(self.path) != self.stamp:
+            raise self._changed(f"{self.rows} records when it was checked, {read} when it was read")
+
+    def _changed(self, how: str) -> DeliveryNotReady:
+        return DeliveryNotReady(
+            f"{self.file.name} changed while it was being landed ({how}): "
+            "the day is landed again once its files stay unchanged"
+        )
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    found = path.stat()
+    return found.st_size, found.st_mtime_ns
 
 
 def structure_problem(names: list[str], expected: tuple[str, ...] | None) -> str | None:
@@ -292,7 +309,8 @@ def read_file(
         return DeliveredFile(name, 0, problem="a symbolic link: links are not followed"), None
     if path.is_dir():
         return DeliveredFile(name, 0, problem="a folder: only the day folder's own files are read"), None
-    size = path.stat().st_size
+    stamp = _stamp(path)
+    size = stamp[0]
     sha256 = _sha256(path)
     problem: str | None = None
     names: list[str] = []
@@ -326,7 +344,7 @@ def read_file(
     file = DeliveredFile(name, size, sha256, rows, tuple(names), problem, kept)
     if problem:
         return file, None
-    return file, FilePart(file, path, names, rows, malformed)
+    return file, FilePart(file, path, names, rows, malformed, stamp)
 
 
 def read_folder(
