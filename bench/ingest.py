@@ -79,9 +79,7 @@ def step(name: str, url: str, home: str) -> dict:
         result = ingest.publish(warehouse, DAY, as_of=AS_OF)["rows_published"]
     else:  # a piece at a time past SLUICE_SLICE_ROWS, as the DAG does (not in the baseline)
         pieces = "piece_rows" in inspect.signature(features.build_day).parameters
-        kwargs = (
-            {"piece_rows": int(os.environ.get("SLUICE_SLICE_ROWS", Settings.slice_rows))} if pieces else {}
-        )
+        kwargs = {"piece_rows": Settings.from_env().slice_rows} if pieces else {}
         result = features.build_day(warehouse, DAY, history_days=7, gx_root=gx, as_of=AS_OF, **kwargs).rows
     return {
         "step": name,
