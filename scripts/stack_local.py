@@ -187,20 +187,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def stop(args: argparse.Namespace) -> None:
+def stop(args: argparse.Namespace, grace: float = 30.0) -> None:
+    """SIGTERM every process group at once, so they shut down side by side (one after the other,
+    each waiting on its own shutdown, took about 30 s); a group still up after ``grace`` seconds,
+    and every child a leader left behind (Celery pool, log server, task runners), gets SIGKILL."""
     run = Path(args.state).resolve() / "run"
+    leaders = {}
     for pid_file in sorted(run.glob("*.pid")) if run.exists() else []:
         pid = int(pid_file.read_text())
-        if _alive(pid):
+        if not _alive(pid):
+            pid_file.unlink()
+            continue
+        leaders[pid_file] = pid
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-            for _ in range(60):
-                if not _alive(pid):
-                    break
-                time.sleep(0.5)
-            # the leader is gone; its children (Celery pool, log server, task runners) go too
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            print(f"stopped {pid_file.stem} (pid {pid})")
+    deadline = time.monotonic() + grace
+    while any(_alive(pid) for pid in leaders.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid_file, pid in leaders.items():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        print(f"stopped {pid_file.stem} (pid {pid})")
         pid_file.unlink()
 
 

@@ -151,3 +151,59 @@ def test_a_flights_summary_of_the_monitor_policy_alone():
     assert "never" not in text and "daily auc" not in text, "only the policy that ran"
     assert "0.610 / 73.0" in text and "1/1/3" in text
     assert "2013-02-03* accuracy_drop" in text
+
+
+def _script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"sluice_{name}_script", ENV_SH.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _group_gone(pgid: int, timeout: float = 5.0) -> bool:
+    """No process of the group is left (a killed child is reaped by init shortly after)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_stack_local_stop_ends_every_group_side_by_side_and_kills_what_ignores_sigterm(tmp_path):
+    """Three leaders that take 2 s to exit on SIGTERM, each with a child in its group, and one
+    that ignores SIGTERM: all are signalled at once (one after the other would take over 6 s),
+    the stubborn one is killed after the grace, no child is left, every pid file is removed."""
+    import argparse
+    import time
+
+    stack_local = _script("stack_local")
+    run = tmp_path / "run"
+    run.mkdir()
+    slow = 'sleep 300 & trap "sleep 2; exit 0" TERM; while :; do sleep 0.1; done'
+    stubborn = 'trap "" TERM; sleep 300 & while :; do sleep 0.1; done'
+    groups = {}
+    for name, script in [("a", slow), ("b", slow), ("c", slow), ("stubborn", stubborn)]:
+        process = subprocess.Popen(["bash", "-c", script], start_new_session=True)
+        (run / f"{name}.pid").write_text(str(process.pid))
+        groups[name] = process
+    (run / "gone.pid").write_text("4194304")  # above pid_max: a leader already gone
+    time.sleep(0.5)  # the traps are set
+
+    started = time.monotonic()
+    stack_local.stop(argparse.Namespace(state=str(tmp_path)), grace=3.0)
+    took = time.monotonic() - started
+
+    assert took < 5.5, f"stop took {took:.1f} s: the groups were stopped one after the other"
+    for name, process in groups.items():
+        assert process.wait(timeout=5) is not None, name
+        assert _group_gone(process.pid), f"{name}: a child outlived its leader"
+    assert groups["stubborn"].returncode == -signal.SIGKILL
+    assert {groups[n].returncode for n in "abc"} == {0}
+    assert not list(run.glob("*.pid"))
