@@ -269,7 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--slices", type=int, default=1, help="validate this tree's day in N slices")
     parser.add_argument(
-        "--slice-rows", type=int, help="SLUICE_SLICE_ROWS for this tree's features pieces (default 500,000)"
+        "--slice-rows", type=int, help="SLUICE_SLICE_ROWS for this tree's features pieces (default 250,000)"
     )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)

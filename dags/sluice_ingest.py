@@ -7,7 +7,7 @@
   held back as a file, a malformed record as a row; neither stops the rest of the day.
 * **validate** runs the Great Expectations suites of `expectations/raw_observations.py`, generated
   from the domain's declaration (`SLUICE_DOMAIN`) plus the domain's own expectations. It is
-  mapped over slices of the day: one slice per `SLUICE_SLICE_ROWS` landed rows (default 500,000),
+  mapped over slices of the day: one slice per `SLUICE_SLICE_ROWS` landed rows (default 250,000),
   split by a stable hash of the identifier, so the workers of the production stack validate a
   large day side by side. Results are in GX Data Docs, a page per suite and slice.
 * **judge** decides the day on what the slices found, as one pass over the day would: a broken

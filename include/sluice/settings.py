@@ -65,9 +65,11 @@ class Settings:
     max_day_mb: int = 256
     approval: str = "auto"
     """``human``: a promotion waits for a person's approval in the Airflow UI (``SLUICE_APPROVAL``)."""
-    slice_rows: int = 500_000
+    slice_rows: int = 250_000
     """The most rows one validation task takes: a larger day is validated in slices, as mapped
-    tasks (:mod:`sluice.slicing`); at this size a slice's validation peaks near 1.2 GB."""
+    tasks (:mod:`sluice.slicing`), and features are built and checked this many rows at a time. At
+    this size a slice's validation peaks near 0.75 GB and the features step near 0.9 GB: every
+    ingest task fits a 1 GB worker, however large the day (500,000: about 1.2 GB)."""
 
     def __post_init__(self) -> None:
         if self.approval not in MODES:

@@ -6,7 +6,7 @@ Unpauses the DAGs (the scheduler runs the ingest's latest interval), triggers ``
 through the REST API with a day Param, one day after another, waits for the asset chain (ingest →
 features → score, with a champion registered in the stack's MLflow) and checks that both workers
 ran tasks and every day, the scheduled one included, was scored. Then a 2M-row day from the landing folder is
-validated in four slices, mapped over both workers, and judged: every planted fault, and nothing
+validated in eight slices, mapped over both workers, and judged: every planted fault, and nothing
 else, held back. Stops everything it started, by PID."""
 
 from __future__ import annotations
@@ -308,10 +308,11 @@ def test_a_2m_row_day_is_validated_in_slices_on_both_workers_and_judged_whole(st
 
     ours = [t for t in _instances(base, token, started) if t["dag_run_id"] == run_id]
     slices = [t for t in ours if t["task_id"] == "validate"]
-    assert sorted(t["map_index"] for t in slices) == [0, 1, 2, 3], slices  # 2M rows / 500,000 a slice
+    # 2M rows / SLUICE_SLICE_ROWS (.env.example: 250,000) a slice
+    assert sorted(t["map_index"] for t in slices) == list(range(8)), slices
     assert {t["state"] for t in slices} == {"success"}
     assert {t["hostname"] for t in slices} == {"worker-1", "worker-2"}, "the slices ran on both workers"
-    assert sorted(t["rendered_map_index"] for t in slices) == [f"slice {k} of 4" for k in range(1, 5)]
+    assert sorted(t["rendered_map_index"] for t in slices) == [f"slice {k} of 8" for k in range(1, 9)]
 
     warehouse = Warehouse(WAREHOUSE)
     day = dt.date.fromisoformat(BIG_DAY)
@@ -320,5 +321,5 @@ def test_a_2m_row_day_is_validated_in_slices_on_both_workers_and_judged_whole(st
     assert {r["row_number"] for r in held} == planted, "every planted fault, and nothing else, held back"
     assert batch["status"] == "published" and batch["published_rows"] == BIG_ROWS - len(planted)
     assert warehouse.count("observations", day) == BIG_ROWS - len(planted)
-    assert len(json.loads(batch["validation_url"])) == 8, "a Data Docs page per suite and slice"
+    assert len(json.loads(batch["validation_url"])) == 16, "a Data Docs page per suite and slice"
     warehouse.dispose()
