@@ -124,19 +124,15 @@ def register_model(
     import mlflow
 
     from sluice.families import FAMILIES
+    from sluice.run_artifacts import log_model
     from sluice.settings import Settings
 
     store = store or Settings.from_env().model_store()
     client = store.client()
     with store.active() as experiment, mlflow.start_run(experiment_id=experiment) as run:
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=list(FAMILIES[family].trusted_types),
-            signature=mlflow.models.infer_signature(X, model.predict_proba(X)),
-            pyfunc_predict_fn="predict_proba",
-        )
+        # sluice_train's own call: pinned requirements, so MLflow does not infer them by loading
+        # the model in a subprocess (3-5 s a model)
+        info = log_model(model, X, FAMILIES[family].trusted_types)
     with contextlib.suppress(mlflow.exceptions.MlflowException):
         client.create_registered_model(name)
     with store.active():  # a SQL registry resolves models:/ through the process-wide URI
