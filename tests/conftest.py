@@ -115,18 +115,27 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
-# The longest files, longest first (seconds per file in CI, both backends). `make test` hands whole
-# files to its workers (--dist loadfile) in collection order, each to the first idle worker: starting
-# with the longest keeps one of them from starting last, with the other worker idle meanwhile.
+# The longest files, longest first (seconds per file, both backends, `make test` on 2 cores,
+# 2026-12-07). `make test` hands whole files to its workers (--dist loadfile) in collection order,
+# each to the first idle worker: starting with the longest keeps one of them from starting last,
+# with the other worker idle meanwhile.
 LONGEST_FIRST = (
-    "test_stack_local.py",  # ~380 s: the production topology as processes
-    "test_backfill.py",  # ~360 s: make up and a backfill through the scheduler
-    "test_flights_loop.py",  # ~330 s
-    "test_third_domain.py",  # ~190 s
-    "test_monitor_dag.py",  # ~160 s
-    "test_train_dag.py",  # ~95 s
+    "test_backfill.py",  # ~335 s: make up and a backfill through the scheduler
+    "test_stack_local.py",  # ~335 s: the production topology as processes
+    "test_evaluate_dag.py",  # ~190 s
+    "test_flights_loop.py",  # ~185 s
+    "test_monitoring.py",  # ~150 s
+    "test_third_domain.py",  # ~115 s
+    "test_train_dag.py",  # ~105 s
+    "test_monitor_dag.py",  # ~100 s
+    "test_score_dag.py",  # ~75 s
+    "test_ingest_dag.py",  # ~75 s
+    "test_slicing.py",
+    "test_features.py",
+    "test_hostile_inputs.py",
+    "test_kill_safety.py",
+    "test_ingest.py",
     "test_tracking.py",
-    "test_evaluate_dag.py",
     "test_view_browser.py",
 )
 
