@@ -159,6 +159,7 @@ class GXRunner:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._context: gx.data_context.FileDataContext | None = None
+        self._checkpoints: dict[str, tuple[str, gx.Checkpoint]] = {}  # suite → (fingerprint, checkpoint)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -223,7 +224,11 @@ class GXRunner:
         return self.data_docs_index()
 
     def _checkpoint(self, suite: gx.ExpectationSuite) -> gx.Checkpoint:
-        """The suite's checkpoint, stored again only when the suite's declaration changed."""
+        """The suite's checkpoint, stored again only when the suite's declaration changed.
+
+        A runner that validates one suite many times (a day's pieces) keeps the checkpoint it
+        got while the stored declaration is still its own: reading the context again for each
+        piece left a context behind each time (about 1 MB a piece)."""
         import hashlib
 
         import great_expectations as gx
@@ -233,17 +238,24 @@ class GXRunner:
             json.dumps([suite.to_json_dict(), RESULT_FORMAT], sort_keys=True, default=str).encode()
         ).hexdigest()
         marker = self.root / "sluice-suites" / f"{suite.name}.sha256"
+        kept = self._checkpoints.get(suite.name)
         with self._locked():
+            current = marker.is_file() and marker.read_text() == fingerprint
+            if current and kept is not None and kept[0] == fingerprint:
+                return kept[1]
             context = self._load()
-            if marker.is_file() and marker.read_text() == fingerprint:
+            if current:
                 try:
-                    return context.checkpoints.get(suite.name)
+                    checkpoint = context.checkpoints.get(suite.name)
+                    self._checkpoints[suite.name] = (fingerprint, checkpoint)
+                    return checkpoint
                 except DataContextError:
                     pass  # the stores were cleared: store it again
             source = context.data_sources.get("sluice")
-            asset = next(
-                (a for a in source.assets if a.name == suite.name), None
-            ) or source.add_dataframe_asset(suite.name)
+            # get_asset, not a walk of source.assets: it ties the asset to this context's data
+            # source (a suite stored again by a process's second context failed without it)
+            known = suite.name in source.get_asset_names()
+            asset = source.get_asset(suite.name) if known else source.add_dataframe_asset(suite.name)
             batch = next((b for b in asset.batch_definitions if b.name == "whole"), None)
             batch = batch or asset.add_batch_definition_whole_dataframe("whole")
             stored = context.suites.add_or_update(suite)
@@ -260,6 +272,7 @@ class GXRunner:
             )
             marker.parent.mkdir(exist_ok=True)
             marker.write_text(fingerprint)
+            self._checkpoints[suite.name] = (fingerprint, checkpoint)
         return checkpoint
 
     def validate(

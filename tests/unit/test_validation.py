@@ -354,3 +354,38 @@ def test_gx_says_nothing_at_info_level_when_sluice_validates():
     )
     assert "sluice speaks" in out.stderr
     assert "great_expectations" not in out.stderr, out.stderr[:2000]
+
+
+def test_a_runner_validating_pieces_reads_the_context_once_until_the_stored_suite_changes(
+    tmp_path, monkeypatch
+):
+    """A day's pieces run one suite many times in one runner: the context is read once, not per
+    piece (each read left a context behind). When the stored declaration is no longer the one the
+    runner holds (another task stored another; the runner is given another), it reads the stores
+    again and validates against the declaration it was given."""
+    import great_expectations.expectations as gxe
+
+    root = tmp_path / "gx"
+    runner = GXRunner(root)
+    loads = []
+    load = GXRunner._load
+    monkeypatch.setattr(GXRunner, "_load", lambda self: loads.append(self) or load(self))
+    frame = good_batch(40)
+    for _ in range(3):
+        assert run(runner, frame) == []
+    assert len(loads) == 2, "one read for each of the two suites' first piece, none after"
+
+    marker = root / "sluice-suites" / f"{raw_suites.delivered_suite(CONFIG).name}.sha256"
+    marker.write_text("another task's declaration")
+    loads.clear()
+    assert run(runner, frame) == []
+    assert len(loads) == 1, "the stored declaration changed: read again (and stored its own)"
+
+    stricter = raw_suites.delivered_suite(CONFIG)
+    stricter.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=1000))
+    at = dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
+    failures, _ = runner.validate(
+        stricter, frame, run_name="p", run_time=at, parameters={"published_elsewhere": []}
+    )
+    assert [f.expectation for f in failures] == ["expect_table_row_count_to_be_between"]
+    assert run(runner, frame) == [], "the first declaration again: stored again, and it passes"
