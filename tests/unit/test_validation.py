@@ -389,3 +389,23 @@ def test_a_runner_validating_pieces_reads_the_context_once_until_the_stored_suit
     )
     assert [f.expectation for f in failures] == ["expect_table_row_count_to_be_between"]
     assert run(runner, frame) == [], "the first declaration again: stored again, and it passes"
+
+
+def test_a_suite_stored_anew_by_another_runner_in_the_process_validates_as_stored(tmp_path):
+    """Another runner of the same process (a second context) stores a stricter declaration of a
+    suite the first has validated: it validates against it, and the first runner's own
+    declaration is stored again and passes (a walk of the data source's assets left the asset
+    without its data source there: MissingDataContextError)."""
+    import great_expectations.expectations as gxe
+
+    root = tmp_path / "gx"
+    runner, frame = GXRunner(root), good_batch(40)
+    assert run(runner, frame) == []
+    stricter = raw_suites.delivered_suite(CONFIG)
+    stricter.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=1000))
+    at = dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
+    failures, _ = GXRunner(root).validate(
+        stricter, frame, run_name="o", run_time=at, parameters={"published_elsewhere": []}
+    )
+    assert [f.expectation for f in failures] == ["expect_table_row_count_to_be_between"]
+    assert run(runner, frame) == []
