@@ -13,8 +13,10 @@ def airflow_db():
     return True
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dagbag(airflow_db):
+    """The DAGs parsed afresh for each test file: a run with a conf (dag.test) can leave its values
+    on the parsed DAG's params, and a later file must see the DAG as declared."""
     from airflow.dag_processing.dagbag import BundleDagBag
 
     from tests.conftest import REPO
