@@ -112,12 +112,7 @@ def test_stopping_the_demo_stops_its_step_processes(tmp_path, how):
 
 
 def _demo_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("sluice_demo_script", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _script("demo")
 
 
 @pytest.mark.parametrize(

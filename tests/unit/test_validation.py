@@ -356,6 +356,20 @@ def test_gx_says_nothing_at_info_level_when_sluice_validates():
     assert "great_expectations" not in out.stderr, out.stderr[:2000]
 
 
+def _stricter_fails(runner: GXRunner, frame: pd.DataFrame) -> list[str]:
+    """Validate ``frame`` against a stricter declaration of the delivered suite (a row count of
+    1,000 at least); the expectations that failed."""
+    import great_expectations.expectations as gxe
+
+    stricter = raw_suites.delivered_suite(CONFIG)
+    stricter.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=1000))
+    at = dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
+    failures, _ = runner.validate(
+        stricter, frame, run_name="stricter", run_time=at, parameters={"published_elsewhere": []}
+    )
+    return [f.expectation for f in failures]
+
+
 def test_a_runner_validating_pieces_reads_the_context_once_until_the_stored_suite_changes(
     tmp_path, monkeypatch
 ):
@@ -363,8 +377,6 @@ def test_a_runner_validating_pieces_reads_the_context_once_until_the_stored_suit
     piece (each read left a context behind). When the stored declaration is no longer the one the
     runner holds (another task stored another; the runner is given another), it reads the stores
     again and validates against the declaration it was given."""
-    import great_expectations.expectations as gxe
-
     root = tmp_path / "gx"
     runner = GXRunner(root)
     loads = []
@@ -381,13 +393,7 @@ def test_a_runner_validating_pieces_reads_the_context_once_until_the_stored_suit
     assert run(runner, frame) == []
     assert len(loads) == 1, "the stored declaration changed: read again (and stored its own)"
 
-    stricter = raw_suites.delivered_suite(CONFIG)
-    stricter.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=1000))
-    at = dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
-    failures, _ = runner.validate(
-        stricter, frame, run_name="p", run_time=at, parameters={"published_elsewhere": []}
-    )
-    assert [f.expectation for f in failures] == ["expect_table_row_count_to_be_between"]
+    assert _stricter_fails(runner, frame) == ["expect_table_row_count_to_be_between"]
     assert run(runner, frame) == [], "the first declaration again: stored again, and it passes"
 
 
@@ -396,16 +402,8 @@ def test_a_suite_stored_anew_by_another_runner_in_the_process_validates_as_store
     suite the first has validated: it validates against it, and the first runner's own
     declaration is stored again and passes (a walk of the data source's assets left the asset
     without its data source there: MissingDataContextError)."""
-    import great_expectations.expectations as gxe
-
     root = tmp_path / "gx"
     runner, frame = GXRunner(root), good_batch(40)
     assert run(runner, frame) == []
-    stricter = raw_suites.delivered_suite(CONFIG)
-    stricter.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=1000))
-    at = dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
-    failures, _ = GXRunner(root).validate(
-        stricter, frame, run_name="o", run_time=at, parameters={"published_elsewhere": []}
-    )
-    assert [f.expectation for f in failures] == ["expect_table_row_count_to_be_between"]
+    assert _stricter_fails(GXRunner(root), frame) == ["expect_table_row_count_to_be_between"]
     assert run(runner, frame) == []
