@@ -18,14 +18,11 @@ from typing import TYPE_CHECKING
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from expectations import BATCH, ROW, meta
+from expectations import BATCH, DELIVERED, ROW, VALUES, meta
 from sluice.domain import CATEGORICAL, ENTITY, EVENT_TIME, FLOAT, ID, INFO, INTEGER, NUMERIC, TEXT, TIMESTAMP
 
 if TYPE_CHECKING:
     from sluice.domain import Domain
-
-DELIVERED = "raw_observations.delivered"
-VALUES = "raw_observations.values"
 
 # ASCII digits only: ``\d`` also matches the digits of other scripts, which do not parse. What
 # matches and still does not parse (an exponent that overflows, 31 February) is caught by

@@ -352,7 +352,7 @@ def _check_slices(day: dt.date, results: Sequence[SliceResult], total: int) -> N
 
 def _oversize(domain: Domain, total: int) -> list[Failure]:
     """A day over the domain's size fails on its count (GX is not run on such a day)."""
-    from expectations.raw_observations import DELIVERED as DELIVERED_SUITE
+    from expectations import DELIVERED as DELIVERED_SUITE  # the name alone: no GX in the judge
 
     if total <= domain.max_rows_per_day:
         return []

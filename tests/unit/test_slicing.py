@@ -220,6 +220,48 @@ def test_the_judge_refuses_missing_or_repeated_slices_and_a_day_landed_again(war
     assert back == parts
 
 
+JUDGE = """
+import json, sys
+from sluice import checking, slicing
+from sluice.warehouse import Warehouse
+from tests.unit.test_hostile_inputs import AS_OF, DAY
+
+parts = [slicing.SliceResult.from_dict(p) for p in json.loads(sys.stdin.read())]
+_, verdict = checking.judge(Warehouse(sys.argv[1]), DAY, parts, tolerance=0.05, as_of=AS_OF)
+imported = sorted({m.split(".")[0] for m in sys.modules} & {"great_expectations", "sklearn", "mlflow"})
+print(json.dumps([verdict.decision, sorted(verdict.bad_rows), imported]))
+"""
+
+
+def test_the_judge_task_decides_from_what_the_slices_found_without_importing_gx(warehouse, landing):
+    """The judge is a task process of its own: it names the suites and adds up the findings, and
+    importing GX (3–4 s a process) for that was a tenth of a 1M-row day's validation."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    landing.deliver({"a.csv": csv_text(faulty_rows(300, seed=5))})
+    ingest.land(warehouse, landing.source, DAY, AS_OF)
+    parts = [
+        checking.validate_slice(warehouse, DAY, gx_root=landing.gx, as_of=AS_OF, part=k, parts=2)
+        for k in range(2)
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", JUDGE, warehouse.url.render_as_string(hide_password=False)],
+        input=json.dumps([p.to_dict() for p in parts]),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    decision, held, imported = json.loads(done.stdout.splitlines()[-1])
+    _, one_pass = checking.validate(warehouse, DAY, gx_root=landing.gx, tolerance=0.05, as_of=AS_OF)
+    assert (decision, held) == (one_pass.decision, sorted(one_pass.bad_rows)) and held
+    assert imported == []
+
+
 def test_a_check_that_cannot_be_added_up_from_slices_is_refused_before_anything_runs():
     import great_expectations as gx
     import great_expectations.expectations as gxe
