@@ -77,3 +77,72 @@ class CpuMeter:
     def _cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
+
+
+LIBRARIES = {
+    "great_expectations": "GX",
+    "pandas": "pandas",
+    "numpy": "pandas",
+    "scipy": "pandas",
+    "sqlalchemy": "database",
+    "psycopg": "database",
+    "adbc_driver_manager": "database",
+    "adbc_driver_postgresql": "database",
+    "pyarrow": "pyarrow",
+    "sluice": "Sluice",
+    "expectations": "Sluice",
+}
+"""The package a profiled function's file belongs to → the column it counts in (else ``other``)."""
+
+
+def _package(filename: str) -> str | None:
+    """The top-level package of a profiled function's file (``None``: a built-in, a C call)."""
+    if filename == "~":
+        return None
+    parts = Path(filename).parts
+    for anchor in ("site-packages", "include"):
+        if anchor in parts[:-1]:
+            return parts[parts.index(anchor) + 1].removesuffix(".py")
+    return parts[-2] if len(parts) > 1 and parts[-2] in LIBRARIES else "python"
+
+
+def seconds_by_library(stats, libraries: dict[str, str] = LIBRARIES) -> dict[str, float]:
+    """A cProfile's seconds by the library whose code spent them, summing to the profile's total.
+
+    A Python function's own time counts for the package of its file. A built-in's (a regex, a
+    numpy kernel, a wait on the database's socket, a COPY) counts for the package of the function
+    that called it, split by what each caller spent in it: ``re.Pattern.search`` called by GX is
+    GX's time, a socket read under psycopg is the database's. ``stats``: a ``pstats.Stats``."""
+    raw = stats.stats
+    memo: dict[tuple, dict[str, float]] = {}
+
+    def shares(func: tuple, seen: frozenset = frozenset()) -> dict[str, float]:
+        """How a built-in's time divides among packages (its callers'), as fractions."""
+        if func in memo:
+            return memo[func]
+        package = _package(func[0])
+        if package is not None:
+            return {libraries.get(package, "other"): 1.0}
+        callers = {c: edge[2] for c, edge in raw[func][4].items() if c not in seen}
+        total = sum(callers.values())
+        found: dict[str, float] = {}
+        for caller, spent in callers.items():
+            for label, part in shares(caller, seen | {func}).items():
+                found[label] = found.get(label, 0.0) + part * (spent / total if total else 1 / len(callers))
+        memo[func] = found or {"other": 1.0}
+        return memo[func]
+
+    totals: dict[str, float] = {}
+    for func, (_, _, own, _, _) in raw.items():
+        for label, part in shares(func).items():
+            totals[label] = totals.get(label, 0.0) + own * part
+    return totals
+
+
+def top_functions(stats, n: int = 8) -> list[tuple[str, float]]:
+    """The ``n`` functions with the most own time in a profile (a built-in's included): (which, s)."""
+    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:n]
+    return [
+        (name if filename == "~" else f"{_package(filename)}/{Path(filename).name}:{line} {name}", own)
+        for (filename, line, name), (_, _, own, _, _) in rows
+    ]

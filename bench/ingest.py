@@ -41,8 +41,12 @@ AS_OF = dt.datetime(2026, 3, 2, 1, tzinfo=dt.UTC)
 STEPS = ("land", "validate", "publish", "features")
 
 
-def step(name: str, url: str, home: str) -> dict:
-    """One step of the day in this process: its seconds and this process's peak RSS."""
+def step(name: str, url: str, home: str, profile: Path | None = None) -> dict:
+    """One step of the day in this process: its seconds and this process's peak RSS. With
+    ``profile`` (a folder), the step runs under cProfile into ``<profile>/<step>.prof``; a step
+    that validates imports GX first, timed apart (``import_s``), so that the profile is the work."""
+    import cProfile
+
     from benchlib import peak_rss_mb
 
     from sluice import features, ingest
@@ -58,6 +62,14 @@ def step(name: str, url: str, home: str) -> dict:
     source = LandingSource(Path(home) / "landing", max_day_bytes=None)
     gx = Path(home) / "gx"
     started = time.perf_counter()
+    imported, profiler = 0.0, cProfile.Profile()
+    if profile is not None:
+        if name.startswith(VALIDATING):
+            import expectations.features
+            import expectations.raw_observations  # noqa: F401
+
+            imported = time.perf_counter() - started
+        profiler.enable()
     if name.startswith("validate:"):  # one slice of the day, as a mapped validate task
         part, parts = (int(v) for v in name.split(":")[1:])
         found = checking.validate_slice(warehouse, DAY, gx_root=gx, as_of=AS_OF, part=part, parts=parts)
@@ -81,12 +93,21 @@ def step(name: str, url: str, home: str) -> dict:
         pieces = "piece_rows" in inspect.signature(features.build_day).parameters
         kwargs = {"piece_rows": Settings.from_env().slice_rows} if pieces else {}
         result = features.build_day(warehouse, DAY, history_days=7, gx_root=gx, as_of=AS_OF, **kwargs).rows
+    seconds = time.perf_counter() - started
+    if profile is not None:
+        profiler.disable()
+        profiler.dump_stats(profile / f"{name}.prof")
     return {
         "step": name,
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
         "peak_rss_mb": peak_rss_mb(),
         "result": result,
+        "import_s": imported,
     }
+
+
+VALIDATING = ("validate", "judge", "features")
+"""The steps that run GX (with ``--profile``, their GX import is timed apart from the profile)."""
 
 
 BASELINE = "d82e4b6"  # main before issue 19: the DataFrame path with per-row COPY
@@ -162,9 +183,12 @@ def outcome(url: str) -> dict:
     return found
 
 
-def run_path(url: str, home: Path, code: Path | None, slices: int = 1) -> list[dict]:
+def run_path(
+    url: str, home: Path, code: Path | None, slices: int = 1, profile: Path | None = None
+) -> list[dict]:
     """Each step in a process of its own, with ``code`` (a worktree) in front of the library; with
-    ``slices`` above 1, validate as that many slice processes and a judge, reported as one step."""
+    ``slices`` above 1, validate as that many slice processes and a judge, reported as one step;
+    with ``profile`` (a folder), each under cProfile (:func:`report_profiles`)."""
     env = dict(os.environ)
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(code / "include"), str(code), env.get("PYTHONPATH", "")])
@@ -174,7 +198,8 @@ def run_path(url: str, home: Path, code: Path | None, slices: int = 1) -> list[d
     found = []
     for name in names:
         done = subprocess.run(
-            [sys.executable, __file__, "--pg", url, "--step", name, "--home", str(home)],
+            [sys.executable, __file__, "--pg", url, "--step", name, "--home", str(home)]
+            + (["--profile", str(profile)] if profile else []),
             capture_output=True,
             text=True,
             check=False,
@@ -184,6 +209,8 @@ def run_path(url: str, home: Path, code: Path | None, slices: int = 1) -> list[d
         if done.returncode or not lines:
             raise SystemExit(f"step {name} failed:\n{done.stderr[-4000:]}")
         found.append(json.loads(lines[-1].removeprefix("RESULT ")))
+    if profile:
+        report_profiles(profile, found)
     if slices > 1:  # the slices and the judge, as the one validate step of the table
         parts = found[1 : slices + 2]
         for part in parts:
@@ -196,6 +223,30 @@ def run_path(url: str, home: Path, code: Path | None, slices: int = 1) -> list[d
         }
         found = [found[0], validate, *found[slices + 2 :]]
     return found
+
+
+def report_profiles(folder: Path, steps: list[dict]) -> None:
+    """Where each step's seconds went, from its profile: GX's import (timed apart), then the
+    profiled seconds by the library that spent them (:func:`benchlib.seconds_by_library`). The
+    profile's own overhead inflates Python-heavy code, so compare shares, not seconds, with the
+    unprofiled table. Each step's heaviest functions go to ``<folder>/top.txt``."""
+    import pstats
+
+    from benchlib import seconds_by_library, top_functions
+
+    columns = ("GX", "pandas", "pyarrow", "database", "Sluice", "other")
+    print(f"\nwhere the seconds go, under cProfile (by the library whose code spent them; {folder})")
+    print(f"{'step':<16}{'wall':>7}{'import GX':>10}" + "".join(f"{c:>9}" for c in columns))
+    tops = []
+    for found in steps:
+        stats = pstats.Stats(str(folder / f"{found['step']}.prof"))
+        spent = seconds_by_library(stats)
+        cells = "".join(f"{spent.get(c, 0.0):>9.1f}" for c in columns)
+        print(f"{found['step']:<16}{found['seconds']:>7.1f}{found['import_s']:>10.1f}{cells}")
+        tops += [f"{found['step']}:"] + [
+            f"  {own:7.2f} s  {where}" for where, own in top_functions(stats, 12)
+        ]
+    (folder / "top.txt").write_text("\n".join(tops) + "\n")
 
 
 def worktree(ref: str) -> Path:
@@ -271,6 +322,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--slice-rows", type=int, help="SLUICE_SLICE_ROWS for this tree's features pieces (default 250,000)"
     )
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="run this tree's steps under cProfile into DIR"
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     return parser
@@ -279,7 +333,7 @@ def _parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = _parser().parse_args()
     if args.step:
-        print("RESULT " + json.dumps(step(args.step, args.pg, args.home)))
+        print("RESULT " + json.dumps(step(args.step, args.pg, args.home, args.profile)))
         return
     if args.history_effect:
         history_effect(args.pg, args.history_effect)
@@ -299,7 +353,10 @@ def main() -> None:
     for label, (url, code) in paths.items():
         home = base / label
         prepare(url, home, args.history, csv)
-        results[label] = run_path(url, home, code, args.slices if label == "new" else 1)
+        profile = args.profile.resolve() if args.profile and label == "new" else None
+        if profile:
+            profile.mkdir(parents=True, exist_ok=True)
+        results[label] = run_path(url, home, code, args.slices if label == "new" else 1, profile)
         outcomes[label] = outcome(url)
     if not args.no_baseline:
         repo = Path(__file__).resolve().parents[1]
