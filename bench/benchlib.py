@@ -139,6 +139,19 @@ def seconds_by_library(stats, libraries: dict[str, str] = LIBRARIES) -> dict[str
     return totals
 
 
+def seconds_under(stats, package: str, entered_from: tuple[str, ...] = ("sluice", "expectations")) -> float:
+    """The seconds a profile spent in ``package`` and everything it called (pandas' work for GX
+    included): the cumulative time of each call into it from ``entered_from``'s code. Exact when
+    the package never calls back into that code (GX does not call Sluice)."""
+    return sum(
+        edge[3]
+        for func, (_, _, _, _, callers) in stats.stats.items()
+        if _package(func[0]) == package
+        for caller, edge in callers.items()
+        if _package(caller[0]) in entered_from
+    )
+
+
 def top_functions(stats, n: int = 8) -> list[tuple[str, float]]:
     """The ``n`` functions with the most own time in a profile (a built-in's included): (which, s)."""
     rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:n]

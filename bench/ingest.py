@@ -226,23 +226,24 @@ def run_path(
 
 
 def report_profiles(folder: Path, steps: list[dict]) -> None:
-    """Where each step's seconds went, from its profile: GX's import (timed apart), then the
-    profiled seconds by the library that spent them (:func:`benchlib.seconds_by_library`). The
+    """Where each step's seconds went, from its profile: GX's import (timed apart), the seconds
+    under GX's calls (what GX ran, pandas' work for it included: :func:`benchlib.seconds_under`),
+    then the profiled seconds by the library that spent them (:func:`benchlib.seconds_by_library`). The
     profile's own overhead inflates Python-heavy code, so compare shares, not seconds, with the
     unprofiled table. Each step's heaviest functions go to ``<folder>/top.txt``."""
     import pstats
 
-    from benchlib import seconds_by_library, top_functions
+    from benchlib import seconds_by_library, seconds_under, top_functions
 
     columns = ("GX", "pandas", "pyarrow", "database", "Sluice", "other")
     print(f"\nwhere the seconds go, under cProfile (by the library whose code spent them; {folder})")
-    print(f"{'step':<16}{'wall':>7}{'import GX':>10}" + "".join(f"{c:>9}" for c in columns))
+    print(f"{'step':<16}{'wall':>7}{'import GX':>10}{'under GX':>9}" + "".join(f"{c:>9}" for c in columns))
     tops = []
     for found in steps:
         stats = pstats.Stats(str(folder / f"{found['step']}.prof"))
-        spent = seconds_by_library(stats)
+        spent, under = seconds_by_library(stats), seconds_under(stats, "great_expectations")
         cells = "".join(f"{spent.get(c, 0.0):>9.1f}" for c in columns)
-        print(f"{found['step']:<16}{found['seconds']:>7.1f}{found['import_s']:>10.1f}{cells}")
+        print(f"{found['step']:<16}{found['seconds']:>7.1f}{found['import_s']:>10.1f}{under:>9.1f}{cells}")
         tops += [f"{found['step']}:"] + [
             f"  {own:7.2f} s  {where}" for where, own in top_functions(stats, 12)
         ]

@@ -77,3 +77,20 @@ def test_a_real_profile_is_divided_without_losing_a_second(benchlib, tmp_path):
     assert spent["pandas"] > 0 and set(spent) <= {"pandas", "other"}
     top = benchlib.top_functions(stats, 3)
     assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
+
+
+def test_the_seconds_under_gx_are_its_calls_from_sluice_with_what_they_called(benchlib):
+    inner = ("/venv/lib/python3.11/site-packages/great_expectations/engine.py", 5, "resolve")
+    profile = Profile(
+        {
+            SLUICE: (1, 1, 0.5, 10.0, {}),
+            # entered twice from Sluice: 6 s and 1.5 s with all they called
+            GX: (2, 2, 1.0, 7.5, {SLUICE: (2, 2, 1.0, 7.5)}),
+            # GX calling GX is inside the entries already
+            inner: (1, 1, 0.5, 4.0, {GX: (1, 1, 0.5, 4.0)}),
+            PANDAS: (1, 1, 2.0, 3.5, {inner: (1, 1, 2.0, 3.5)}),
+            STDLIB: (1, 1, 0.25, 0.25, {SLUICE: (1, 1, 0.25, 0.25)}),
+        }
+    )
+    assert benchlib.seconds_under(profile, "great_expectations") == pytest.approx(7.5)
+    assert benchlib.seconds_under(profile, "pandas") == 0.0  # never called from Sluice itself
