@@ -3,7 +3,7 @@ land → validate (both suites) → publish → featurise, each step timed, on P
 code beside the baseline's (a git worktree of ``--baseline``), on the same data, in the same run.
 
     python bench/ingest.py [--pg URL] [--rows 1000000] [--history 7] [--baseline REF | --no-baseline]
-                           [--slices N] [--slice-rows N]
+                           [--slices N] [--slice-rows N] [--profile DIR]
 
 Set-up (not timed): ``--history`` days of 2,000 rows are ingested and featurised before the day
 (the entity history the features aggregate), in one database per path, and the day is written
@@ -16,6 +16,8 @@ tree's day as the DAG does past ``SLUICE_SLICE_ROWS``: N slice processes (the ma
 after the other here) and a judge; its row gives their summed seconds and largest peak. This
 tree lands and publishes ``ingest.PIECE_ROWS`` rows at a time and builds features
 ``--slice-rows`` (``SLUICE_SLICE_ROWS``) at a time, as the DAGs do.
+``--profile DIR`` runs this tree's steps under cProfile and prints where each step's seconds
+went: GX's import, the seconds under GX's calls, and the rest by library (:func:`report_profiles`).
 """
 
 from __future__ import annotations
