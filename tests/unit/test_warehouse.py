@@ -351,10 +351,8 @@ def _classes_of_values(n: int, seed: int) -> pd.DataFrame:
         chosen = [values[i] for i in rng.integers(0, len(values), n)]
         return [missing if rng.random() < 0.2 else v for v in chosen]
 
-    stamps = pd.to_datetime(
-        rng.integers(-(2**61), 2**62, n) // 4,
-        utc=True,  # about 1700 to 2200, down to the nanosecond
-    )
+    # 1700 to 2200, down to the nanosecond (nanoseconds since 1970)
+    stamps = pd.to_datetime(rng.integers(-8_500_000_000_000_000_000, 7_250_000_000_000_000_000, n), utc=True)
     floats = [
         *(f for f in HARD_FLOATS if f is not None),
         float("inf"),
